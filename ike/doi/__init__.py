@@ -1,0 +1,1 @@
+"""The IPsec Domain of Interpretation (RFC 2407)."""

@@ -1,0 +1,1 @@
+"""KeyNote trust management (RFC 2704): parser, compliance checker, keys and signatures."""
