@@ -1,0 +1,259 @@
+"""The ISAKMP message: header (RFC 2408 3.1) and the generic payload chain (3.2).
+
+``Message.decode`` takes a whole datagram.  A message with the E flag keeps its
+body as ``ciphertext`` (and the header's first payload type as
+``first_payload``); the caller decrypts it and calls ``decode_payloads`` (or
+``Message.with_plaintext``).  To send an encrypted message the caller runs
+``encode_payloads``, pads and encrypts, and builds a Message with
+``ciphertext`` set.  Bytes after the end of the payload chain (the padding of
+a decrypted body, or junk after a cleartext chain) are kept in ``trailer`` so
+that encode(decode(x)) == x byte for byte.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from ike.wire.buffer import GENERIC, check_length, malformed
+from ike.wire.constants import (
+    COOKIE_SIZE,
+    HEADER_SIZE,
+    PAYLOAD_RESERVED_MAX,
+    PAYLOAD_RESERVED_MIN,
+    ExchangeType,
+    Flags,
+    NotifyType,
+    PayloadType,
+)
+from ike.wire.errors import WireError
+from ike.wire.payloads import DECODERS, Payload, UnknownPayload
+
+_HEADER = struct.Struct(">8s8sBBBBII")
+_P = TypeVar("_P", bound=Payload)
+_FLAG_MASK = Flags.ENC | Flags.COMMIT | Flags.AUTH_ONLY
+#: Payload types that only occur inside an SA payload.
+_NESTED = (PayloadType.PROPOSAL, PayloadType.TRANSFORM)
+
+
+@dataclass(slots=True)
+class Header:
+    """The fixed 28-byte ISAKMP header as decoded."""
+
+    icookie: bytes
+    rcookie: bytes
+    next_payload: PayloadType
+    version: int
+    exchange_type: ExchangeType
+    flags: Flags
+    message_id: int
+    length: int
+
+    @property
+    def major(self) -> int:
+        """The major version (high nibble)."""
+        return self.version >> 4
+
+    @property
+    def minor(self) -> int:
+        """The minor version (low nibble)."""
+        return self.version & 0x0F
+
+
+def decode_header(data: bytes | bytearray | memoryview) -> Header:
+    """Decode and check the header of a datagram (not its length against the datagram).
+
+    Raises WireError: UNEQUAL_PAYLOAD_LENGTHS when shorter than a header,
+    INVALID_MAJOR_VERSION / INVALID_MINOR_VERSION for anything but 1.0,
+    INVALID_FLAGS when a bit other than E, C, A is set.
+    """
+    if len(data) < HEADER_SIZE:
+        raise WireError(
+            NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
+            f"header: {len(data)} bytes, shorter than the {HEADER_SIZE}-byte ISAKMP header",
+        )
+    icky, rcky, nxt, version, exch, flags, msgid, length = _HEADER.unpack_from(data, 0)
+    if version >> 4 != 1:
+        raise WireError(
+            NotifyType.INVALID_MAJOR_VERSION,
+            f"header: version {version >> 4}.{version & 15}, we speak ISAKMP 1.0",
+        )
+    if version & 0x0F:
+        raise WireError(
+            NotifyType.INVALID_MINOR_VERSION,
+            f"header: version {version >> 4}.{version & 15}, we speak ISAKMP 1.0",
+        )
+    if flags & ~_FLAG_MASK:
+        raise WireError(NotifyType.INVALID_FLAGS, f"header: undefined flag bits {flags:#04x}")
+    return Header(
+        icky, rcky, PayloadType(nxt), version, ExchangeType(exch), Flags(flags), msgid, length
+    )
+
+
+def _check_next(nxt: int, where: str) -> None:
+    if PAYLOAD_RESERVED_MIN <= nxt <= PAYLOAD_RESERVED_MAX or nxt in _NESTED:
+        raise WireError(
+            NotifyType.INVALID_PAYLOAD_TYPE,
+            f"{where}: next payload {PayloadType(nxt).name} is not a message-level payload",
+        )
+
+
+def decode_chain(
+    first_type: int, body: bytes | bytearray | memoryview
+) -> tuple[list[Payload], int]:
+    """Decode the payload chain at the start of ``body``; also return where it ended.
+
+    Each generic header is checked (known or private type, reserved byte zero,
+    length within ``body``) before the payload's own decoder sees its bytes.
+    """
+    view = body if isinstance(body, memoryview) else memoryview(body)
+    end = len(view)
+    payloads: list[Payload] = []
+    pos = 0
+    current = first_type
+    unpack = GENERIC.unpack_from
+    while current != PayloadType.NONE:
+        where = f"payload {len(payloads) + 1} ({PayloadType(current).name}) at offset {pos}"
+        _check_next(current, where)
+        if pos + 4 > end:
+            raise WireError(
+                NotifyType.UNEQUAL_PAYLOAD_LENGTHS, f"{where}: the message ends before it"
+            )
+        nxt, reserved, length = unpack(view, pos)
+        if reserved:
+            raise malformed(where, f"reserved byte is {reserved:#x}")
+        if length < 4 or pos + length > end:
+            raise malformed(where, f"length {length} does not fit in the {end - pos} bytes left")
+        decoder = DECODERS.get(current)
+        chunk = view[pos + 4 : pos + length]
+        if decoder is None:
+            payloads.append(UnknownPayload(current, bytes(chunk)))
+        else:
+            payloads.append(decoder(chunk))
+        pos += length
+        current = nxt
+    return payloads, pos
+
+
+def decode_payloads(first_type: int, body: bytes | bytearray | memoryview) -> list[Payload]:
+    """Decode the payloads of a (decrypted) body; bytes after the chain (padding) are ignored."""
+    return decode_chain(first_type, body)[0]
+
+
+def encode_payloads(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
+    """Encode a payload chain: (type of the first payload, the chained bytes)."""
+    parts: list[bytes] = []
+    last = len(payloads) - 1
+    try:
+        for i, p in enumerate(payloads):
+            body = p.encode_body()
+            check_length(len(body) + 4, p.payload_type.name)
+            nxt = payloads[i + 1].payload_type if i < last else 0
+            parts.append(GENERIC.pack(nxt, 0, len(body) + 4))
+            parts.append(body)
+    except struct.error as exc:
+        raise malformed("encode", str(exc)) from exc
+    first = payloads[0].payload_type if payloads else PayloadType.NONE
+    return first, b"".join(parts)
+
+
+@dataclass(slots=True)
+class Message:
+    """One ISAKMP message (header fields, payloads, and what follows the chain)."""
+
+    icookie: bytes
+    rcookie: bytes = bytes(COOKIE_SIZE)
+    exchange_type: ExchangeType = ExchangeType.ID_PROT
+    flags: Flags = Flags.NONE
+    message_id: int = 0
+    payloads: list[Payload] = field(default_factory=list)
+    version: int = 0x10
+    trailer: bytes = b""
+    #: Encrypted body, and the header's next-payload field that goes with it.
+    ciphertext: bytes | None = None
+    first_payload: PayloadType = PayloadType.NONE
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview) -> Message:
+        """Decode a whole datagram; raises WireError (and nothing else) on bad input."""
+        hdr = decode_header(data)
+        if hdr.length != len(data):
+            raise WireError(
+                NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
+                f"header: length field {hdr.length}, datagram {len(data)} bytes",
+            )
+        view = memoryview(data)[HEADER_SIZE:]
+        msg = cls(
+            hdr.icookie,
+            hdr.rcookie,
+            hdr.exchange_type,
+            hdr.flags,
+            hdr.message_id,
+            version=hdr.version,
+        )
+        if hdr.flags & Flags.ENC:
+            msg.ciphertext = bytes(view)
+            msg.first_payload = hdr.next_payload
+            return msg
+        msg.payloads, end = decode_chain(hdr.next_payload, view)
+        msg.trailer = bytes(view[end:])
+        return msg
+
+    def with_plaintext(self, plaintext: bytes | bytearray | memoryview) -> Message:
+        """A copy whose payloads come from the decrypted body (padding goes to ``trailer``)."""
+        payloads, end = decode_chain(self.first_payload, plaintext)
+        return replace(
+            self,
+            payloads=payloads,
+            trailer=bytes(plaintext[end:]),
+            ciphertext=None,
+            first_payload=PayloadType.NONE,
+        )
+
+    def encode(self) -> bytes:
+        """The datagram: header plus chain (or ``ciphertext`` when that is set)."""
+        if self.ciphertext is not None:
+            first, body = self.first_payload, self.ciphertext
+        else:
+            first, body = encode_payloads(self.payloads)
+            body += self.trailer
+        total = HEADER_SIZE + len(body)
+        try:
+            head = _HEADER.pack(
+                self.icookie,
+                self.rcookie,
+                first,
+                self.version,
+                self.exchange_type,
+                self.flags,
+                self.message_id,
+                total,
+            )
+        except struct.error as exc:
+            raise malformed("header", str(exc)) from exc
+        if len(self.icookie) != COOKIE_SIZE or len(self.rcookie) != COOKIE_SIZE:
+            raise malformed("header", "cookies must be 8 bytes each")
+        return head + body
+
+    def get(self, kind: type[_P]) -> _P | None:
+        """The first payload of class ``kind``, or None."""
+        for p in self.payloads:
+            if isinstance(p, kind):
+                return p
+        return None
+
+    def all(self, kind: type[_P]) -> list[_P]:
+        """Every payload of class ``kind``, in order."""
+        return [p for p in self.payloads if isinstance(p, kind)]
+
+    def payload_types(self) -> list[PayloadType]:
+        """The payload types in order (what the rules table checks)."""
+        return [p.payload_type for p in self.payloads]
+
+    @property
+    def is_encrypted(self) -> bool:
+        """True when the E flag is set."""
+        return bool(self.flags & Flags.ENC)
+

@@ -1,0 +1,487 @@
+"""ISAKMP payloads (RFC 2408 3.4-3.16, RFC 3947, mode-config draft) as slots dataclasses.
+
+Each class decodes from the payload *body* (the bytes after its 4-byte generic
+header, already cut to the length that header gives) and encodes back to the
+same body.  Decoders check every inner length against that body and raise only
+``WireError``.  Integer fields hold tolerant IntEnums, so unknown values keep
+their number.  ``DECODERS`` maps a payload type to its decoder; types without
+one (SAK..POP, private types) decode to ``UnknownPayload``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar, Self, TypeVar
+
+from ike.doi.constants import IdType, ProtocolId, Situation, transform_id
+from ike.wire.attributes import Attribute, decode_attributes, encode_attributes
+from ike.wire.buffer import GENERIC, check_length, malformed, need
+from ike.wire.constants import (
+    CertEncoding,
+    CfgType,
+    Doi,
+    NotifyType,
+    PayloadType,
+)
+from ike.wire.errors import WireError
+
+_SA = struct.Struct(">II")
+_PROP = struct.Struct(">BBBB")
+_XFORM = struct.Struct(">BBH")
+_ID = struct.Struct(">BBH")
+_NOTIFY = struct.Struct(">IBBH")
+_DELETE = struct.Struct(">IBBH")
+_CFG = struct.Struct(">BBH")
+_NATOA = struct.Struct(">BBH")
+
+_T = TypeVar("_T")
+
+
+class Payload:
+    """Base of every payload: knows its type and how to encode its body."""
+
+    __slots__ = ()
+    TYPE: ClassVar[PayloadType] = PayloadType.NONE
+
+    @property
+    def payload_type(self) -> PayloadType:
+        """The next-payload number that announces this payload."""
+        return self.TYPE
+
+    def encode_body(self) -> bytes:
+        """The payload's bytes after its generic header."""
+        raise NotImplementedError
+
+
+def _chain(
+    view: memoryview,
+    expected: PayloadType,
+    decode: Callable[[memoryview], _T],
+    minimum: int,
+    where: str,
+) -> list[_T]:
+    """Decode the proposal or transform chain filling ``view`` exactly."""
+    items: list[_T] = []
+    pos = 0
+    end = len(view)
+    while True:
+        if pos + 4 > end:
+            raise malformed(where, f"no room for a {expected.name} header")
+        nxt, reserved, length = GENERIC.unpack_from(view, pos)
+        if reserved:
+            raise malformed(where, f"{expected.name} reserved byte is {reserved:#x}")
+        if length < 4 + minimum or pos + length > end:
+            raise malformed(where, f"{expected.name} length {length} does not fit")
+        items.append(decode(view[pos + 4 : pos + length]))
+        pos += length
+        if nxt == PayloadType.NONE:
+            break
+        if nxt != expected:
+            raise WireError(
+                NotifyType.INVALID_PAYLOAD_TYPE,
+                f"{where}: payload type {PayloadType(nxt).name} inside {expected.name} chain",
+            )
+    if pos != end:
+        raise malformed(where, f"{end - pos} bytes after the last {expected.name}")
+    return items
+
+
+def _encode_chain(items: list[Transform] | list[Proposal], kind: PayloadType) -> bytes:
+    parts: list[bytes] = []
+    last = len(items) - 1
+    for i, item in enumerate(items):
+        body = item.encode_body()
+        check_length(len(body) + 4, kind.name)
+        parts.append(GENERIC.pack(0 if i == last else kind, 0, len(body) + 4))
+        parts.append(body)
+    return b"".join(parts)
+
+
+@dataclass(slots=True)
+class Transform(Payload):
+    """A transform (RFC 2408 3.6); ``transform_id`` is read per the proposal's protocol."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.TRANSFORM
+    number: int
+    transform_id: int
+    attributes: list[Attribute] = field(default_factory=list)
+
+    @classmethod
+    def decode(cls, view: memoryview, protocol: int = ProtocolId.ISAKMP) -> Transform:
+        """Decode a transform body belonging to a proposal of ``protocol``."""
+        need(view, 4, "TRANSFORM")
+        number, tid, reserved = _XFORM.unpack_from(view, 0)
+        if reserved:
+            raise malformed("TRANSFORM", f"reserved field is {reserved:#x}")
+        attrs = decode_attributes(view[4:], f"TRANSFORM #{number} attributes")
+        return cls(number, transform_id(protocol, tid), attrs)
+
+    def encode_body(self) -> bytes:
+        return _XFORM.pack(self.number, self.transform_id, 0) + encode_attributes(self.attributes)
+
+
+@dataclass(slots=True)
+class Proposal(Payload):
+    """A proposal (RFC 2408 3.5) with its SPI and transforms."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.PROPOSAL
+    number: int
+    protocol: ProtocolId
+    spi: bytes = b""
+    transforms: list[Transform] = field(default_factory=list)
+
+    @classmethod
+    def decode(cls, view: memoryview) -> Proposal:
+        """Decode a proposal body; the transform count must match the chain."""
+        need(view, 4, "PROPOSAL")
+        number, proto, spi_size, count = _PROP.unpack_from(view, 0)
+        need(view, 4 + spi_size, f"PROPOSAL #{number} SPI")
+        protocol = ProtocolId(proto)
+        spi = bytes(view[4 : 4 + spi_size])
+        rest = view[4 + spi_size :]
+        transforms: list[Transform] = []
+        if len(rest):
+            transforms = _chain(
+                rest,
+                PayloadType.TRANSFORM,
+                lambda v: Transform.decode(v, protocol),
+                4,
+                f"PROPOSAL #{number}",
+            )
+        if count != len(transforms):
+            raise WireError(
+                NotifyType.BAD_PROPOSAL_SYNTAX,
+                f"PROPOSAL #{number}: says {count} transforms, holds {len(transforms)}",
+            )
+        return cls(number, protocol, spi, transforms)
+
+    def encode_body(self) -> bytes:
+        if len(self.spi) > 255 or len(self.transforms) > 255:
+            raise malformed("PROPOSAL", "SPI or transform count exceeds 255")
+        head = _PROP.pack(self.number, self.protocol, len(self.spi), len(self.transforms))
+        return head + self.spi + _encode_chain(self.transforms, PayloadType.TRANSFORM)
+
+
+@dataclass(slots=True)
+class SecurityAssociation(Payload):
+    """SA payload (RFC 2408 3.4) in the IPsec DOI (RFC 2407 4.6.1).
+
+    Only situations without SECRECY/INTEGRITY are decoded (isakmpd supports
+    IDENTITY_ONLY only); those and non-IPsec DOIs raise SITUATION_NOT_SUPPORTED
+    and DOI_NOT_SUPPORTED.
+    """
+
+    TYPE: ClassVar[PayloadType] = PayloadType.SA
+    proposals: list[Proposal] = field(default_factory=list)
+    situation: Situation = Situation.IDENTITY_ONLY
+    doi: Doi = Doi.IPSEC
+
+    @classmethod
+    def decode(cls, view: memoryview) -> SecurityAssociation:
+        need(view, 8, "SA")
+        doi, sit = _SA.unpack_from(view, 0)
+        if doi != Doi.IPSEC:
+            raise WireError(NotifyType.DOI_NOT_SUPPORTED, f"SA: DOI {doi} is not IPsec (1)")
+        situation = Situation(sit)
+        if situation & (Situation.SECRECY | Situation.INTEGRITY):
+            raise WireError(
+                NotifyType.SITUATION_NOT_SUPPORTED, f"SA: situation {sit:#x} has labels"
+            )
+        proposals = _chain(view[8:], PayloadType.PROPOSAL, Proposal.decode, 4, "SA")
+        return cls(proposals, situation, Doi(doi))
+
+    def encode_body(self) -> bytes:
+        return _SA.pack(self.doi, self.situation) + _encode_chain(
+            self.proposals, PayloadType.PROPOSAL
+        )
+
+
+@dataclass(slots=True)
+class _Data(Payload):
+    """A payload whose body is one opaque byte string."""
+
+    data: bytes
+
+    @classmethod
+    def decode(cls, view: memoryview) -> Self:
+        return cls(bytes(view))
+
+    def encode_body(self) -> bytes:
+        return self.data
+
+
+@dataclass(slots=True)
+class KeyExchange(_Data):
+    """KE payload (RFC 2408 3.7): the DH public value."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.KEY_EXCH
+
+
+@dataclass(slots=True)
+class Hash(_Data):
+    """HASH payload (RFC 2408 3.11)."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.HASH
+
+
+@dataclass(slots=True)
+class Signature(_Data):
+    """SIG payload (RFC 2408 3.12)."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.SIG
+
+
+@dataclass(slots=True)
+class Nonce(_Data):
+    """NONCE payload (RFC 2408 3.13)."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.NONCE
+
+
+@dataclass(slots=True)
+class VendorId(_Data):
+    """VENDOR payload (RFC 2408 3.16)."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.VENDOR
+
+
+@dataclass(slots=True)
+class NatD(_Data):
+    """NAT-D payload: type 20 (RFC 3947) or 130 (drafts 02/03) when ``draft``."""
+
+    draft: bool = False
+
+    @property
+    def payload_type(self) -> PayloadType:
+        return PayloadType.NAT_D_DRAFT if self.draft else PayloadType.NAT_D
+
+
+@dataclass(slots=True)
+class Identification(Payload):
+    """ID payload (RFC 2408 3.8) with the IPsec DOI protocol and port (RFC 2407 4.6.2)."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.ID
+    id_type: IdType
+    data: bytes
+    protocol: int = 0
+    port: int = 0
+
+    @classmethod
+    def decode(cls, view: memoryview) -> Identification:
+        need(view, 4, "ID")
+        id_type, protocol, port = _ID.unpack_from(view, 0)
+        return cls(IdType(id_type), bytes(view[4:]), protocol, port)
+
+    def encode_body(self) -> bytes:
+        return _ID.pack(self.id_type, self.protocol, self.port) + self.data
+
+
+@dataclass(slots=True)
+class Certificate(Payload):
+    """CERT payload (RFC 2408 3.9)."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.CERT
+    encoding: CertEncoding
+    data: bytes
+
+    @classmethod
+    def decode(cls, view: memoryview) -> Certificate:
+        need(view, 1, "CERT")
+        return cls(CertEncoding(view[0]), bytes(view[1:]))
+
+    def encode_body(self) -> bytes:
+        return bytes((self.encoding,)) + self.data
+
+
+@dataclass(slots=True)
+class CertificateRequest(Payload):
+    """CERT_REQ payload (RFC 2408 3.10): a type and an optional authority (DER DN)."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.CERT_REQ
+    cert_type: CertEncoding
+    authority: bytes = b""
+
+    @classmethod
+    def decode(cls, view: memoryview) -> CertificateRequest:
+        need(view, 1, "CERT_REQ")
+        return cls(CertEncoding(view[0]), bytes(view[1:]))
+
+    def encode_body(self) -> bytes:
+        return bytes((self.cert_type,)) + self.authority
+
+
+@dataclass(slots=True)
+class Notify(Payload):
+    """NOTIFY payload (RFC 2408 3.14): type, protocol, SPI and notification data."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.NOTIFY
+    notify_type: NotifyType
+    protocol: ProtocolId = ProtocolId.ISAKMP
+    spi: bytes = b""
+    data: bytes = b""
+    doi: Doi = Doi.IPSEC
+
+    @classmethod
+    def decode(cls, view: memoryview) -> Notify:
+        need(view, 8, "NOTIFY")
+        doi, proto, spi_size, ntype = _NOTIFY.unpack_from(view, 0)
+        need(view, 8 + spi_size, "NOTIFY SPI")
+        return cls(
+            NotifyType(ntype),
+            ProtocolId(proto),
+            bytes(view[8 : 8 + spi_size]),
+            bytes(view[8 + spi_size :]),
+            Doi(doi),
+        )
+
+    def encode_body(self) -> bytes:
+        if len(self.spi) > 255:
+            raise malformed("NOTIFY", "SPI longer than 255 bytes")
+        head = _NOTIFY.pack(self.doi, self.protocol, len(self.spi), self.notify_type)
+        return head + self.spi + self.data
+
+
+@dataclass(slots=True)
+class Delete(Payload):
+    """DELETE payload (RFC 2408 3.15): SPIs of one protocol, all ``spi_size`` long."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.DELETE
+    protocol: ProtocolId
+    spis: list[bytes]
+    spi_size: int = 4
+    doi: Doi = Doi.IPSEC
+
+    @classmethod
+    def decode(cls, view: memoryview) -> Delete:
+        need(view, 8, "DELETE")
+        doi, proto, spi_size, count = _DELETE.unpack_from(view, 0)
+        if len(view) != 8 + spi_size * count:
+            raise malformed(
+                "DELETE", f"{count} SPIs of {spi_size} bytes in {len(view) - 8} bytes"
+            )
+        spis = [bytes(view[8 + i * spi_size : 8 + (i + 1) * spi_size]) for i in range(count)]
+        return cls(ProtocolId(proto), spis, spi_size, Doi(doi))
+
+    def encode_body(self) -> bytes:
+        if any(len(s) != self.spi_size for s in self.spis):
+            raise malformed("DELETE", f"an SPI is not {self.spi_size} bytes long")
+        if self.spi_size > 255 or len(self.spis) > 0xFFFF:
+            raise malformed("DELETE", "SPI size or count too large")
+        head = _DELETE.pack(self.doi, self.protocol, self.spi_size, len(self.spis))
+        return head + b"".join(self.spis)
+
+
+@dataclass(slots=True)
+class AttributePayload(Payload):
+    """ATTRIBUTE payload of mode-config (draft-dukes-ike-mode-cfg 3.2)."""
+
+    TYPE: ClassVar[PayloadType] = PayloadType.ATTRIBUTE
+    cfg_type: CfgType
+    identifier: int = 0
+    attributes: list[Attribute] = field(default_factory=list)
+
+    @classmethod
+    def decode(cls, view: memoryview) -> AttributePayload:
+        need(view, 4, "ATTRIBUTE")
+        cfg_type, reserved, identifier = _CFG.unpack_from(view, 0)
+        if reserved:
+            raise malformed("ATTRIBUTE", f"reserved byte is {reserved:#x}")
+        attrs = decode_attributes(view[4:], "ATTRIBUTE attributes")
+        return cls(CfgType(cfg_type), identifier, attrs)
+
+    def encode_body(self) -> bytes:
+        return _CFG.pack(self.cfg_type, 0, self.identifier) + encode_attributes(self.attributes)
+
+
+@dataclass(slots=True)
+class NatOA(Payload):
+    """NAT-OA payload: type 21 (RFC 3947 5.2) or 131 (drafts) when ``draft``."""
+
+    id_type: IdType
+    address: bytes
+    draft: bool = False
+
+    @property
+    def payload_type(self) -> PayloadType:
+        return PayloadType.NAT_OA_DRAFT if self.draft else PayloadType.NAT_OA
+
+    @classmethod
+    def decode(cls, view: memoryview) -> NatOA:
+        need(view, 4, "NAT-OA")
+        id_type, res1, res2 = _NATOA.unpack_from(view, 0)
+        if res1 or res2:
+            raise malformed("NAT-OA", "reserved fields are not zero")
+        return cls(IdType(id_type), bytes(view[4:]))
+
+    def encode_body(self) -> bytes:
+        return _NATOA.pack(self.id_type, 0, 0) + self.address
+
+
+@dataclass(slots=True)
+class UnknownPayload(Payload):
+    """A payload this codec does not interpret (SAK..POP, private use), kept opaque."""
+
+    type_code: int
+    data: bytes
+
+    @property
+    def payload_type(self) -> PayloadType:
+        return PayloadType(self.type_code)
+
+    def encode_body(self) -> bytes:
+        return self.data
+
+
+def _natd_draft(view: memoryview) -> NatD:
+    return NatD(bytes(view), True)
+
+
+def _natoa_draft(view: memoryview) -> NatOA:
+    p = NatOA.decode(view)
+    p.draft = True
+    return p
+
+
+#: Top-level payload decoders by type; PROPOSAL and TRANSFORM only occur inside an SA.
+DECODERS: dict[int, Callable[[memoryview], Payload]] = {
+    PayloadType.SA: SecurityAssociation.decode,
+    PayloadType.KEY_EXCH: KeyExchange.decode,
+    PayloadType.ID: Identification.decode,
+    PayloadType.CERT: Certificate.decode,
+    PayloadType.CERT_REQ: CertificateRequest.decode,
+    PayloadType.HASH: Hash.decode,
+    PayloadType.SIG: Signature.decode,
+    PayloadType.NONCE: Nonce.decode,
+    PayloadType.NOTIFY: Notify.decode,
+    PayloadType.DELETE: Delete.decode,
+    PayloadType.VENDOR: VendorId.decode,
+    PayloadType.ATTRIBUTE: AttributePayload.decode,
+    PayloadType.NAT_D: NatD.decode,
+    PayloadType.NAT_OA: NatOA.decode,
+    PayloadType.NAT_D_DRAFT: _natd_draft,
+    PayloadType.NAT_OA_DRAFT: _natoa_draft,
+}
+
+__all__ = [
+    "DECODERS",
+    "AttributePayload",
+    "Certificate",
+    "CertificateRequest",
+    "Delete",
+    "Hash",
+    "Identification",
+    "KeyExchange",
+    "NatD",
+    "NatOA",
+    "Nonce",
+    "Notify",
+    "Payload",
+    "Proposal",
+    "SecurityAssociation",
+    "Signature",
+    "Transform",
+    "UnknownPayload",
+    "VendorId",
+]
