@@ -1,0 +1,86 @@
+"""Hashes and HMAC PRFs of IKEv1 (RFC 2409 appendix A HASH_ALGORITHM ids).
+
+isakmpd only offers the HMAC PRF built from the negotiated hash, so
+``prf(hash, key, data)`` is HMAC-<hash>.  Hashes can be named by their IKE
+HASH_ALGORITHM id (1 MD5, 2 SHA, 4 SHA2_256, 5 SHA2_384, 6 SHA2_512), by the
+isakmpd constant name, or by the hashlib name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["HASHES", "Hash", "HashName", "PRFError", "get_hash", "hash_data", "prf"]
+
+
+class PRFError(ValueError):
+    """An unknown or unsupported hash / PRF."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hash:
+    """One hash algorithm as IKEv1 negotiates it."""
+
+    name: str            # hashlib name, e.g. "sha1"
+    ike_id: int          # HASH_ALGORITHM value of RFC 2409 appendix A
+    ike_name: str        # constant name used by isakmpd / RFC 2409
+    digest_size: int
+    block_size: int
+    new: Callable[..., Any]
+
+    def digest(self, data: bytes) -> bytes:
+        """The plain hash of ``data`` (Phase 1 IV, Phase 2 IV, VIDs)."""
+        return bytes(self.new(data).digest())
+
+    def prf(self, key: bytes, data: bytes) -> bytes:
+        """HMAC of ``data`` under ``key`` with this hash."""
+        return hmac.digest(key, data, self.name)
+
+
+HASHES: tuple[Hash, ...] = (
+    Hash("md5", 1, "MD5", 16, 64, hashlib.md5),
+    Hash("sha1", 2, "SHA", 20, 64, hashlib.sha1),
+    Hash("sha256", 4, "SHA2_256", 32, 64, hashlib.sha256),
+    Hash("sha384", 5, "SHA2_384", 48, 128, hashlib.sha384),
+    Hash("sha512", 6, "SHA2_512", 64, 128, hashlib.sha512),
+)
+
+_BY_KEY: dict[object, Hash] = {}
+for _h in HASHES:
+    _BY_KEY[_h.ike_id] = _h
+    for _alias in (_h.name, _h.ike_name, _h.ike_name.replace("_", "-"), _h.name.upper()):
+        _BY_KEY[_alias] = _h
+        _BY_KEY[_alias.lower()] = _h
+_BY_KEY["SHA1"] = _BY_KEY["sha1"]
+_BY_KEY["sha2-256"] = _BY_KEY["sha256"]
+_BY_KEY["sha2-384"] = _BY_KEY["sha384"]
+_BY_KEY["sha2-512"] = _BY_KEY["sha512"]
+
+HashName = Hash | int | str
+
+
+def get_hash(which: HashName) -> Hash:
+    """Look a hash up by IKE id, isakmpd name or hashlib name; PRFError if unknown."""
+    if isinstance(which, Hash):
+        return which
+    key: object = int(which) if isinstance(which, int) else which
+    h = _BY_KEY.get(key)
+    if h is None and isinstance(which, str):
+        h = _BY_KEY.get(which.lower())
+    if h is None:
+        raise PRFError(f"unsupported hash algorithm {which!r}")
+    return h
+
+
+def prf(hash_name: HashName, key: bytes, data: bytes) -> bytes:
+    """The IKEv1 PRF: HMAC with the negotiated hash."""
+    return hmac.digest(key, data, get_hash(hash_name).name)
+
+
+def hash_data(hash_name: HashName, data: bytes) -> bytes:
+    """The plain hash of ``data``."""
+    return get_hash(hash_name).digest(data)
