@@ -1,0 +1,502 @@
+"""KeyNote assertion signatures (RFC 2704 4.6.7, RFC 2792, RFC 5708), as libkeynote makes them.
+
+What is signed (reference/keynote.md 3.4): the assertion text from its first
+non-white-space byte (leading `#` comment lines included) up to, not
+including, the `Signature` keyword, followed by the signature algorithm name
+as written in the signature value, up to and including its colon.
+
+How (keynote.md 3.3):
+
+* `sig-rsa-{sha1,md5}-*`: PKCS#1 v1.5 type 1 padding around a DER
+  `OCTET STRING` holding the digest (no DigestInfo), as libkeynote's
+  `RSA_sign_ASN1_OCTET_STRING`.  The RFC 5708 `sig-rsa-{sha256,sha512}-*`
+  variants use the same construction with the longer digests.
+* `sig-dsa-sha1-*`: DER `SEQUENCE { r, s }` over the SHA-1 digest.
+* `sig-x509-sha1-*`: PKCS#1 v1.5 with a DigestInfo naming OID 1.3.14.3.2.15,
+  which is what libkeynote's `RSA_sign(NID_shaWithRSAEncryption)` produced on
+  OpenSSL 1.x; verification also accepts the SHA-1 OID 1.3.14.3.2.26.
+  `sig-x509-{sha256,sha512}-*` are standard RSASSA-PKCS1-v1_5.
+
+Verification is pure Python (RSA and DSA public operations are a few modular
+exponentiations), so checking a credential imports nothing heavy; signing and
+X.509 certificates use `cryptography`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from keynote.envfile import scan_string
+from keynote.keys import (
+    DSAPrivateKey,
+    DSAPublicKey,
+    Encoding,
+    KeyFormatError,
+    PrivateKey,
+    RSAPrivateKey,
+    RSAPublicKey,
+    decode_ascii,
+    decode_key,
+    decode_private_key,
+    der_int_sequence,
+    encode_ascii,
+    parse_der_int_sequence,
+)
+
+__all__ = [
+    "AssertionText",
+    "SigResult",
+    "SignatureError",
+    "SignatureSpec",
+    "check_assertion",
+    "parse_signature_algorithm",
+    "sign_assertion",
+    "signed_bytes",
+    "split_assertion",
+    "verify_assertion",
+    "verify_signature",
+]
+
+
+class SignatureError(ValueError):
+    """An assertion cannot be signed or checked (bad structure, algorithm or key)."""
+
+
+class SigResult(enum.IntEnum):
+    """Outcome of a signature check, numbered as libkeynote's SIGRESULT_*."""
+
+    UNTOUCHED = 0
+    FALSE = 1
+    TRUE = 2
+
+
+class SigKey(enum.Enum):
+    """Key family a signature algorithm needs (RSA and X.509 keys are interchangeable)."""
+
+    RSA = "rsa"
+    DSA = "dsa"
+    X509 = "x509"
+
+
+@dataclass(frozen=True)
+class SignatureSpec:
+    """A parsed signature algorithm identifier such as `sig-rsa-sha1-hex:`."""
+
+    name: str  # as written, with its colon: part of the signed bytes
+    key: SigKey
+    hash_name: str
+    encoding: Encoding
+
+
+_ALLOWED = {
+    SigKey.RSA: ("sha1", "md5", "sha256", "sha512"),
+    SigKey.DSA: ("sha1",),
+    SigKey.X509: ("sha1", "sha256", "sha512"),
+}
+
+# DER AlgorithmIdentifier { OID, NULL } prefixes for PKCS#1 v1.5 DigestInfo.
+_OIW_SHA_WITH_RSA = bytes.fromhex("300906052b0e03020f0500")  # 1.3.14.3.2.15 (NID 42)
+_DIGEST_ALGORITHMS = {
+    "sha1": bytes.fromhex("300906052b0e03021a0500"),
+    "sha256": bytes.fromhex("300d06096086480165030402010500"),
+    "sha512": bytes.fromhex("300d06096086480165030402030500"),
+}
+
+
+def parse_signature_algorithm(text: str) -> SignatureSpec:
+    """Parse the `sig-<key>-<hash>-<hex|base64>:` prefix of a signature (any case)."""
+    colon = text.find(":")
+    if colon < 0:
+        raise SignatureError("signature algorithm name must end with ':'")
+    name = text[: colon + 1]
+    parts = name[:-1].lower().split("-")
+    if len(parts) != 4 or parts[0] != "sig":
+        raise SignatureError(f"unknown signature algorithm {name!r}")
+    try:
+        key = SigKey(parts[1])
+        encoding = {"hex": Encoding.HEX, "base64": Encoding.BASE64}[parts[3]]
+    except (ValueError, KeyError):
+        raise SignatureError(f"unknown signature algorithm {name!r}") from None
+    if parts[2] not in _ALLOWED[key]:
+        raise SignatureError(f"unsupported signature algorithm {name!r}")
+    return SignatureSpec(name, key, parts[2], encoding)
+
+
+# --- assertion structure (just enough to find the signed region and two fields) ------------
+
+_FIELD_NAMES = (
+    "keynote-version",
+    "local-constants",
+    "authorizer",
+    "licensees",
+    "conditions",
+    "signature",
+    "comment",
+)
+
+
+@dataclass(frozen=True)
+class AssertionText:
+    """Field boundaries of one assertion, as libkeynote's `keynote_parse_assertion` splits it."""
+
+    text: str
+    start: int  # first non-white-space character: the signed region begins here
+    end: int  # end of the assertion (blank line or end of text)
+    fields: dict[str, tuple[int, int]]  # canonical name -> (name start, value end)
+    values: dict[str, str]  # canonical name -> raw value text (after the colon)
+
+    @property
+    def signature_offset(self) -> int | None:
+        """Offset of the `Signature` keyword (end of the signed region), if present."""
+        span = self.fields.get("signature")
+        return None if span is None else span[0]
+
+
+def _field_name(typed: str) -> str | None:
+    low = typed.lower()
+    if not low:
+        return None
+    for name in _FIELD_NAMES:
+        if name.startswith(low):
+            return name
+    return None
+
+
+def split_assertion(text: str) -> AssertionText:
+    """Split the first assertion of `text` into fields (reference/keynote.md 1.1)."""
+    n = len(text)
+    start = 0
+    while start < n and text[start].isspace():
+        start += 1
+    if start >= n:
+        raise SignatureError("empty assertion")
+    if start and text[start - 1] != "\n":
+        raise SignatureError("assertion does not start at the beginning of a line")
+    end = text.find("\n\n", start)
+    end = n if end < 0 else end + 1
+    pos = start
+    while pos < end and text[pos] == "#":  # leading comment lines are part of no field
+        nl = text.find("\n", pos, end)
+        pos = end if nl < 0 else nl + 1
+    starts: list[int] = []
+    if pos < end:
+        starts.append(pos)
+    for i in range(pos + 1, end):
+        if text[i - 1] == "\n" and not text[i].isspace() and text[i] != "#":
+            starts.append(i)
+    fields: dict[str, tuple[int, int]] = {}
+    values: dict[str, str] = {}
+    for k, fstart in enumerate(starts):
+        fend = starts[k + 1] if k + 1 < len(starts) else end
+        colon = text.find(":", fstart, fend)
+        line_end = text.find("\n", fstart, fend)
+        if colon < 0 or (0 <= line_end < colon):
+            raise SignatureError(f"line {text.count(chr(10), 0, fstart) + 1}: no field name")
+        name = _field_name(text[fstart:colon])
+        if name is None:
+            raise SignatureError(f"unknown field {text[fstart:colon]!r}")
+        if name in fields:
+            raise SignatureError(f"duplicate {name} field")
+        if "signature" in fields:
+            raise SignatureError("Signature must be the last field")
+        fields[name] = (fstart, fend)
+        values[name] = text[colon + 1 : fend]
+    if "authorizer" not in fields:
+        raise SignatureError("no Authorizer field")
+    return AssertionText(text, start, end, fields, values)
+
+
+class _StrEx:
+    """Evaluate the string expressions of Authorizer and Signature (literals, names, `.`, `$`)."""
+
+    def __init__(self, text: str, constants: dict[str, str]) -> None:
+        self.text = text
+        self.pos = 0
+        self.constants = constants
+
+    def _skip(self) -> None:
+        text = self.text
+        while self.pos < len(text):
+            if text[self.pos].isspace():
+                self.pos += 1
+            elif text[self.pos] == "#":
+                nl = text.find("\n", self.pos)
+                self.pos = len(text) if nl < 0 else nl
+            else:
+                break
+
+    def _name(self) -> str | None:
+        text = self.text
+        i = self.pos
+        if i < len(text) and (text[i].isalpha() or text[i] == "_") and text[i].isascii():
+            j = i + 1
+            while j < len(text) and (text[j].isalnum() or text[j] == "_") and text[j].isascii():
+                j += 1
+            self.pos = j
+            return text[i:j]
+        return None
+
+    def _primary(self) -> str:
+        self._skip()
+        if self.pos >= len(self.text):
+            raise SignatureError("missing value")
+        c = self.text[self.pos]
+        if c == "$":
+            self.pos += 1
+            return self.constants.get(self._primary(), "")
+        if c == '"':
+            try:
+                value, self.pos = scan_string(self.text, self.pos)
+            except ValueError as exc:
+                raise SignatureError(str(exc)) from None
+            return value
+        name = self._name()
+        if name is None:
+            raise SignatureError(f"unexpected {c!r}")
+        return self.constants.get(name, "")
+
+    def value(self) -> str:
+        parts = [self._primary()]
+        self._skip()
+        while self.pos < len(self.text) and self.text[self.pos] == ".":
+            self.pos += 1
+            parts.append(self._primary())
+            self._skip()
+        if self.pos < len(self.text):
+            raise SignatureError(f"unexpected {self.text[self.pos]!r}")
+        return "".join(parts)
+
+
+def _local_constants(text: str) -> dict[str, str]:
+    ev = _StrEx(text, {})
+    result: dict[str, str] = {}
+    while True:
+        ev._skip()
+        if ev.pos >= len(text):
+            return result
+        name = ev._name()
+        ev._skip()
+        if name is None or ev.pos >= len(text) or text[ev.pos] != "=":
+            raise SignatureError("bad Local-Constants assignment")
+        ev.pos += 1
+        ev._skip()
+        if ev.pos >= len(text) or text[ev.pos] != '"':
+            raise SignatureError("Local-Constants value must be a string literal")
+        try:
+            result[name], ev.pos = scan_string(text, ev.pos)
+        except ValueError as exc:
+            raise SignatureError(str(exc)) from None
+
+
+def _field_value(parsed: AssertionText, name: str) -> str:
+    constants = _local_constants(parsed.values.get("local-constants", ""))
+    return _StrEx(parsed.values[name], constants).value()
+
+
+def signed_bytes(parsed: AssertionText, algorithm_name: str) -> bytes:
+    """The exact bytes libkeynote hashes: start..`Signature` keyword, then the algorithm name."""
+    stop = parsed.signature_offset
+    if stop is None:
+        raise SignatureError("assertion has no Signature field")
+    region = parsed.text[parsed.start : stop] + algorithm_name
+    return region.encode("utf-8", "surrogateescape")
+
+
+# --- RSA / DSA primitives ------------------------------------------------------------------
+
+
+def _digest(hash_name: str, data: bytes) -> bytes:
+    return hashlib.new(hash_name, data).digest()
+
+
+def _rsa_payloads(spec: SignatureSpec, digest: bytes) -> list[bytes]:
+    """The possible DER payloads under the PKCS#1 type-1 padding; the first is what we sign."""
+    if spec.key is SigKey.RSA:
+        return [bytes([0x04, len(digest)]) + digest]
+    octets = bytes([0x04, len(digest)]) + digest
+    algs = [_DIGEST_ALGORITHMS[spec.hash_name]]
+    if spec.hash_name == "sha1":
+        algs.insert(0, _OIW_SHA_WITH_RSA)
+    out = []
+    for alg in algs:
+        body = alg + octets
+        out.append(bytes([0x30, len(body)]) + body)
+    return out
+
+
+def _pkcs1_type1(payload: bytes, k: int) -> bytes:
+    if len(payload) + 11 > k:
+        raise SignatureError("RSA key too small for this digest")
+    return b"\x00\x01" + b"\xff" * (k - len(payload) - 3) + b"\x00" + payload
+
+
+def _rsa_verify(key: RSAPublicKey, payloads: list[bytes], sig: bytes) -> bool:
+    k = (key.n.bit_length() + 7) // 8
+    if len(sig) != k:
+        return False
+    s = int.from_bytes(sig, "big")
+    if s >= key.n:
+        return False
+    em = pow(s, key.e, key.n).to_bytes(k, "big")
+    for payload in payloads:
+        try:
+            expected = _pkcs1_type1(payload, k)
+        except SignatureError:
+            return False
+        if hmac.compare_digest(em, expected):
+            return True
+    return False
+
+
+def _rsa_sign(key: RSAPrivateKey, payload: bytes) -> bytes:
+    k = (key.n.bit_length() + 7) // 8
+    m = int.from_bytes(_pkcs1_type1(payload, k), "big")
+    # CRT private operation, checked against the public exponent (fault safety).
+    m1 = pow(m, key.dp, key.p)
+    m2 = pow(m, key.dq, key.q)
+    s = m2 + key.q * ((key.qinv * (m1 - m2)) % key.p)
+    if pow(s, key.e, key.n) != m:
+        raise SignatureError("RSA private key is inconsistent")
+    return s.to_bytes(k, "big")
+
+
+def _dsa_hash_int(digest: bytes, q: int) -> int:
+    value = int.from_bytes(digest, "big")
+    excess = len(digest) * 8 - q.bit_length()
+    return value >> excess if excess > 0 else value
+
+
+def _dsa_verify(key: DSAPublicKey, digest: bytes, sig: bytes) -> bool:
+    try:
+        ints = parse_der_int_sequence(sig)
+    except KeyFormatError:
+        return False
+    if len(ints) != 2:
+        return False
+    r, s = ints
+    if not (0 < r < key.q and 0 < s < key.q):
+        return False
+    w = pow(s, -1, key.q)
+    u1 = _dsa_hash_int(digest, key.q) * w % key.q
+    u2 = r * w % key.q
+    v = pow(key.g, u1, key.p) * pow(key.y, u2, key.p) % key.p % key.q
+    return v == r
+
+
+def _dsa_sign(key: DSAPrivateKey, digest: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, utils
+
+    params = dsa.DSAParameterNumbers(key.p, key.q, key.g)
+    private = dsa.DSAPrivateNumbers(key.x, dsa.DSAPublicNumbers(key.y, params)).private_key()
+    algorithm = hashes.SHA1() if len(digest) == 20 else hashes.SHA256()
+    der = private.sign(digest, utils.Prehashed(algorithm))
+    r, s = utils.decode_dss_signature(der)
+    return der_int_sequence([r, s])  # re-encode: the same DER OpenSSL's DSA_sign writes
+
+
+# --- public API ------------------------------------------------------------------------------
+
+
+def verify_signature(data: bytes, signature: str, principal: str) -> bool:
+    """Check `signature` (`sig-...:<bits>`) over `data` (the region before the name) by `principal`.
+
+    `data` is the signed region without the algorithm name; the name as written
+    in `signature` is appended here.  False for any malformed input.
+    """
+    try:
+        spec = parse_signature_algorithm(signature)
+        key = decode_key(principal)
+        sig = decode_ascii(signature[len(spec.name) :], spec.encoding)
+    except (SignatureError, KeyFormatError):
+        return False
+    digest = _digest(spec.hash_name, data + spec.name.encode("utf-8", "surrogateescape"))
+    if isinstance(key, RSAPublicKey) and spec.key is not SigKey.DSA:
+        return _rsa_verify(key, _rsa_payloads(spec, digest), sig)
+    if isinstance(key, DSAPublicKey) and spec.key is SigKey.DSA:
+        return _dsa_verify(key, digest, sig)
+    return False
+
+
+def check_assertion(raw_text: str) -> SigResult:
+    """Verify the signature of one assertion by its Authorizer (like `kn_verify_assertion`).
+
+    SigResult.TRUE or SigResult.FALSE (unsigned, wrong key, tampered, unknown
+    algorithm); raises SignatureError when the assertion's structure is bad.
+    """
+    parsed = split_assertion(raw_text)
+    if parsed.signature_offset is None:
+        return SigResult.FALSE
+    authorizer = _field_value(parsed, "authorizer")
+    signature = _field_value(parsed, "signature")
+    stop = parsed.signature_offset
+    data = parsed.text[parsed.start : stop].encode("utf-8", "surrogateescape")
+    ok = verify_signature(data, signature, authorizer)
+    return SigResult.TRUE if ok else SigResult.FALSE
+
+
+def verify_assertion(raw_text: str) -> bool:
+    """True when the whole raw assertion carries a good signature by its Authorizer."""
+    try:
+        return check_assertion(raw_text) is SigResult.TRUE
+    except SignatureError:
+        return False
+
+
+def _load_x509_private(text: str) -> RSAPrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        loaded = serialization.load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise SignatureError(f"bad PEM private key: {exc}") from None
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise SignatureError("sig-x509 needs an RSA private key")
+    nums = loaded.private_numbers()
+    pub = nums.public_numbers
+    return RSAPrivateKey(pub.n, pub.e, nums.d, nums.p, nums.q, nums.dmp1, nums.dmq1, nums.iqmp)
+
+
+def _load_private(spec: SignatureSpec, private_key_text: str) -> PrivateKey:
+    text = private_key_text.strip()
+    if spec.key is SigKey.X509 and "-----BEGIN" in text:
+        return _load_x509_private(text)
+    if text.startswith('"') or text.startswith("#"):
+        from keynote.envfile import EnvFileError, read_key_file
+
+        try:
+            text = read_key_file(text)
+        except EnvFileError as exc:
+            raise SignatureError(str(exc)) from None
+    try:
+        return decode_private_key(text)
+    except KeyFormatError as exc:
+        raise SignatureError(str(exc)) from None
+
+
+def sign_assertion(raw_text: str, algorithm: str, private_key_text: str) -> str:
+    """Sign an assertion that has a (possibly empty) Signature field; return `sig-...:<bits>`.
+
+    `algorithm` is e.g. `sig-rsa-sha1-hex:`; `private_key_text` is a
+    `private-rsa-*`/`private-dsa-*` key string (bare or quoted as keygen writes
+    it), or for `sig-x509-*` a PEM RSA private key.
+    """
+    spec = parse_signature_algorithm(algorithm)
+    if spec.name != algorithm:
+        raise SignatureError(f"unexpected text after the algorithm name in {algorithm!r}")
+    key = _load_private(spec, private_key_text)
+    parsed = split_assertion(raw_text)
+    digest = _digest(spec.hash_name, signed_bytes(parsed, spec.name))
+    if isinstance(key, RSAPrivateKey):
+        if spec.key is SigKey.DSA:
+            raise SignatureError(f"{spec.name} needs a DSA key")
+        sig = _rsa_sign(key, _rsa_payloads(spec, digest)[0])
+    else:
+        if spec.key is not SigKey.DSA:
+            raise SignatureError(f"{spec.name} needs an RSA key")
+        sig = _dsa_sign(key, digest)
+    return spec.name + encode_ascii(sig, spec.encoding)

@@ -1,0 +1,334 @@
+"""Signatures: the reference's vectors, byte-exact re-signing, and independent checks."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import re
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, padding, rsa, utils
+from cryptography.x509.oid import NameOID
+
+from keynote import keys, sign
+from keynote.envfile import read_key_file
+
+SIGNED = Path("/work/shared/vectors/keynote/signed")
+EXPECTED = {
+    line.split("\t")[0]: line.split("\t")[1].strip()
+    for line in (SIGNED / "SIGVER.expected").read_text().splitlines()
+}
+PRIVATE = {"alice": "alice.priv", "carol": "carol.priv", "dave": "dave.priv"}
+UNSIGNED = (
+    "KeyNote-Version: 2\n"
+    "Authorizer: {authorizer}\n"
+    'Licensees: "bob"\n'
+    'Conditions: app_domain == "IPsec policy" -> "true";\n'
+    "Signature:"
+)
+
+
+def key_file(name: str) -> str:
+    return (SIGNED / name).read_text()
+
+
+def public(name: str) -> str:
+    return read_key_file(key_file(name + ".pub"))
+
+
+def signature_value(text: str) -> str:
+    raw = text[re.search(r"(?im)^signature:", text).end() :]  # type: ignore[union-attr]
+    return read_key_file(raw)
+
+
+def make_unsigned(authorizer: str) -> str:
+    return UNSIGNED.format(authorizer='"' + authorizer + '"')
+
+
+def attach(text: str, value: str) -> str:
+    return text + ' "' + value + '"\n'
+
+
+def region(text: str) -> bytes:
+    parsed = sign.split_assertion(text)
+    assert parsed.signature_offset is not None
+    return text[parsed.start : parsed.signature_offset].encode()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_reference_vectors_verify_as_sigver_says(name: str) -> None:
+    ok = EXPECTED[name].endswith(" verified.")
+    assert sign.verify_assertion((SIGNED / name).read_text()) is ok
+
+
+@pytest.mark.parametrize(
+    ("name", "private"),
+    [
+        ("cred-rsa-sha1-hex", "alice.priv"),
+        ("cred-rsa-md5-base64", "alice.priv"),
+        ("cred-rsa-sha1-base64-carol", "carol.priv"),
+    ],
+)
+def test_rsa_resigning_reproduces_reference_bytes(name: str, private: str) -> None:
+    text = (SIGNED / name).read_text()
+    expected = signature_value(text)
+    algorithm = expected[: expected.index(":") + 1]
+    assert sign.sign_assertion(text, algorithm, key_file(private)) == expected
+
+
+@pytest.mark.parametrize("name", ["cred-rsa-sha1-hex", "cred-rsa-md5-base64"])
+def test_rsa_vectors_check_independently(name: str) -> None:
+    """keynote.md 3.5: the padded payload is OCTET STRING(digest), no DigestInfo."""
+    text = (SIGNED / name).read_text()
+    value = signature_value(text)
+    algorithm, _, bits = value.partition(":")
+    digest_name = "md5" if "md5" in algorithm else "sha1"
+    enc = keys.Encoding.BASE64 if algorithm.endswith("base64") else keys.Encoding.HEX
+    raw = keys.decode_ascii(bits, enc)
+    key = keys.decode_key(public("alice"))
+    assert isinstance(key, keys.RSAPublicKey)
+    pub = rsa.RSAPublicNumbers(key.e, key.n).public_key()
+    recovered = pub.recover_data_from_signature(raw, padding.PKCS1v15(), None)
+    import hashlib
+
+    digest = hashlib.new(digest_name, region(text) + algorithm.encode() + b":").digest()
+    assert recovered == bytes([4, len(digest)]) + digest
+
+
+@pytest.mark.parametrize("algorithm", ["sig-dsa-sha1-hex:", "sig-dsa-sha1-base64:"])
+def test_dsa_signing_verifies_here_and_independently(algorithm: str) -> None:
+    text = make_unsigned(public("dave"))
+    value = sign.sign_assertion(text, algorithm, key_file("dave.priv"))
+    signed = attach(text, value)
+    assert sign.verify_assertion(signed)
+    key = keys.decode_key(public("dave"))
+    assert isinstance(key, keys.DSAPublicKey)
+    params = dsa.DSAParameterNumbers(key.p, key.q, key.g)
+    pub = dsa.DSAPublicNumbers(key.y, params).public_key()
+    import hashlib
+
+    digest = hashlib.sha1(region(signed) + algorithm.encode()).digest()
+    enc = keys.Encoding.BASE64 if "base64" in algorithm else keys.Encoding.HEX
+    der = keys.decode_ascii(value[len(algorithm) :], enc)
+    pub.verify(der, digest, utils.Prehashed(hashes.SHA1()))
+
+
+@pytest.mark.parametrize(
+    "algorithm",
+    [
+        "sig-rsa-sha1-hex:",
+        "sig-rsa-sha1-base64:",
+        "sig-rsa-md5-hex:",
+        "sig-rsa-md5-base64:",
+        "sig-rsa-sha256-hex:",
+        "sig-rsa-sha256-base64:",
+        "sig-rsa-sha512-hex:",
+        "sig-rsa-sha512-base64:",
+    ],
+)
+@pytest.mark.parametrize("who", ["alice", "carol"])
+def test_rsa_algorithms_round_trip(algorithm: str, who: str) -> None:
+    text = make_unsigned(public(who))
+    value = sign.sign_assertion(text, algorithm, key_file(PRIVATE[who]))
+    assert value.startswith(algorithm)
+    assert sign.verify_assertion(attach(text, value))
+    assert not sign.verify_assertion(attach(text.replace("bob", "eve"), value))
+
+
+def test_signature_by_another_key_fails() -> None:
+    text = make_unsigned(public("alice"))
+    value = sign.sign_assertion(text, "sig-rsa-sha1-hex:", key_file("carol.priv"))
+    assert not sign.verify_assertion(attach(text, value))
+
+
+def test_key_algorithm_must_match_signature_algorithm() -> None:
+    text = make_unsigned(public("alice"))
+    dsa_sig = sign.sign_assertion(
+        make_unsigned(public("dave")), "sig-dsa-sha1-hex:", key_file("dave.priv")
+    )
+    assert not sign.verify_assertion(attach(text, dsa_sig))
+    with pytest.raises(sign.SignatureError, match="DSA key"):
+        sign.sign_assertion(text, "sig-dsa-sha1-hex:", key_file("alice.priv"))
+    with pytest.raises(sign.SignatureError, match="RSA key"):
+        sign.sign_assertion(text, "sig-rsa-sha1-hex:", key_file("dave.priv"))
+
+
+def test_signed_region_rules() -> None:
+    """keynote.md 3.4: leading comments are signed, leading blank lines and the keyword not."""
+    base = "# leading comment\n" + make_unsigned(public("alice"))
+    value = sign.sign_assertion(base, "sig-rsa-sha1-hex:", key_file("alice.priv"))
+    signed = attach(base, value)
+    assert sign.verify_assertion(signed)
+    assert sign.verify_assertion("\n  \n" + signed)
+    assert sign.verify_assertion(signed.replace("Signature:", "SIGNATURE:"))
+    assert sign.verify_assertion(signed.replace("Signature:", "Sig:"))
+    assert not sign.verify_assertion(signed.replace("# leading", "# Leading"))
+    assert not sign.verify_assertion(signed.replace("Conditions:", "conditions:"))
+    assert not sign.verify_assertion(signed.replace("sig-rsa-sha1-hex:", "SIG-RSA-SHA1-HEX:"))
+
+
+def test_signature_algorithm_case_is_hashed_as_written() -> None:
+    text = make_unsigned(public("alice"))
+    value = sign.sign_assertion(text, "SIG-RSA-SHA1-HEX:", key_file("alice.priv"))
+    assert value.startswith("SIG-RSA-SHA1-HEX:")
+    assert sign.verify_assertion(attach(text, value))
+
+
+def test_signature_and_authorizer_may_use_local_constants() -> None:
+    text = (
+        "Authorizer: ALICE\n"
+        f'Local-Constants: ALICE = "{public("alice")}"  # the key\n'
+        '    SIG = "sig-rsa-"\n'
+        'Conditions: true -> "true";\n'
+        "Signature: "
+    )
+    value = sign.sign_assertion(text, "sig-rsa-sha1-hex:", key_file("alice.priv"))
+    tail = value[len("sig-rsa-") :]
+    assert sign.verify_assertion(text + f'SIG . "{tail}"\n')
+    assert sign.verify_assertion(text + f'$"SIG" . "{tail}"\n')
+
+
+def test_unsigned_and_malformed_assertions_do_not_verify() -> None:
+    text = make_unsigned(public("alice"))
+    assert sign.check_assertion(text.replace("Signature:", "")) is sign.SigResult.FALSE
+    assert not sign.verify_assertion(text + '"sig-rsa-sha1-hex:zz"\n')
+    assert not sign.verify_assertion(text + '"sig-foo-sha1-hex:00"\n')
+    assert not sign.verify_assertion(text + '"sig-dsa-md5-hex:00"\n')
+    assert not sign.verify_assertion(text + '"nocolon"\n')
+    assert not sign.verify_assertion(text + '"sig-rsa-sha1-hex:00"\n')
+    assert not sign.verify_assertion(text + '"sig-rsa-sha1-hex:' + "ff" * 128 + '"\n')
+    assert not sign.verify_assertion(text + '"sig-dsa-sha1-hex:3006020101020101"\n')
+    assert not sign.verify_assertion(text + "(\n")
+    assert not sign.verify_assertion(text + '"unterminated\n')
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ('  Authorizer: "x"\n', "beginning of a line"),
+        ('Authorizer: "x"\nBogus: 1\n', "unknown field"),
+        ('Authorizer: "x"\nAuth: "y"\n', "duplicate"),
+        ('Comment: x\nLicensees: "y"\n', "no Authorizer"),
+        ('Authorizer: "x"\nSignature: "s"\nComment: x\n', "last field"),
+        ('Authorizer: "x"\nno colon here\n', "no field name"),
+    ],
+)
+def test_structure_errors(text: str, message: str) -> None:
+    with pytest.raises(sign.SignatureError, match=message):
+        sign.check_assertion(text)
+    assert not sign.verify_assertion(text)
+
+
+def test_assertion_ends_at_blank_line() -> None:
+    text = make_unsigned(public("alice"))
+    value = sign.sign_assertion(text, "sig-rsa-sha1-hex:", key_file("alice.priv"))
+    assert sign.verify_assertion(attach(text, value) + "\ngarbage that is not a field\n")
+    assert sign.verify_assertion(attach(text, value).rstrip("\n"))
+
+
+def test_signing_errors() -> None:
+    text = make_unsigned(public("alice"))
+    with pytest.raises(sign.SignatureError, match="no Signature"):
+        sign.sign_assertion(
+            text.replace("Signature:", ""), "sig-rsa-sha1-hex:", key_file("alice.priv")
+        )
+    with pytest.raises(sign.SignatureError, match="end with"):
+        sign.sign_assertion(text, "sig-rsa-sha1-hex", key_file("alice.priv"))
+    with pytest.raises(sign.SignatureError, match="unknown"):
+        sign.sign_assertion(text, "sig-rsa-sha1-oct:", key_file("alice.priv"))
+    with pytest.raises(sign.SignatureError, match="after the algorithm"):
+        sign.sign_assertion(text, "sig-rsa-sha1-hex:00", key_file("alice.priv"))
+    with pytest.raises(sign.SignatureError, match="private"):
+        sign.sign_assertion(text, "sig-rsa-sha1-hex:", key_file("alice.pub"))
+    with pytest.raises(sign.SignatureError):
+        sign.sign_assertion(text, "sig-rsa-sha1-hex:", '"unterminated')
+
+
+def test_bare_private_key_string_is_accepted() -> None:
+    text = make_unsigned(public("alice"))
+    bare = read_key_file(key_file("alice.priv"))
+    assert sign.sign_assertion(text, "sig-rsa-sha1-hex:", bare) == sign.sign_assertion(
+        text, "sig-rsa-sha1-hex:", key_file("alice.priv")
+    )
+
+
+def _cert_and_pem() -> tuple[str, str, rsa.RSAPrivateKey]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BenCo CA")])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(private, hashes.SHA256())
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return "x509-base64:" + base64.b64encode(der).decode(), pem, private
+
+
+def test_x509_signatures() -> None:
+    cert, pem, private = _cert_and_pem()
+    text = make_unsigned(cert)
+    for algorithm in ("sig-x509-sha1-base64:", "sig-x509-sha256-hex:", "sig-x509-sha512-base64:"):
+        value = sign.sign_assertion(text, algorithm, pem)
+        assert sign.verify_assertion(attach(text, value))
+        enc = keys.Encoding.BASE64 if algorithm.endswith("base64:") else keys.Encoding.HEX
+        raw = keys.decode_ascii(value[len(algorithm) :], enc)
+        data = region(attach(text, value)) + algorithm.encode()
+        if "sha1" in algorithm:
+            recovered = private.public_key().recover_data_from_signature(
+                raw, padding.PKCS1v15(), None
+            )
+            assert recovered.startswith(bytes.fromhex("3021300906052b0e03020f050004"))
+        else:
+            hash_alg = hashes.SHA256() if "sha256" in algorithm else hashes.SHA512()
+            private.public_key().verify(raw, data, padding.PKCS1v15(), hash_alg)
+            with pytest.raises(InvalidSignature):
+                private.public_key().verify(raw, data + b"x", padding.PKCS1v15(), hash_alg)
+
+
+def test_x509_signature_verifies_against_rsa_key_authorizer() -> None:
+    cert, pem, _ = _cert_and_pem()
+    text = make_unsigned(keys.canonical_principal(cert))
+    value = sign.sign_assertion(text, "sig-x509-sha1-hex:", pem)
+    assert sign.verify_assertion(attach(text, value))
+    with pytest.raises(sign.SignatureError, match="private"):
+        sign.sign_assertion(text, "sig-rsa-sha1-hex:", pem)  # PEM keys only for sig-x509
+
+
+def test_x509_signing_needs_rsa_pem() -> None:
+    cert, _, _ = _cert_and_pem()
+    text = make_unsigned(cert)
+    with pytest.raises(sign.SignatureError, match="PEM"):
+        sign.sign_assertion(text, "sig-x509-sha1-hex:", "-----BEGIN RSA PRIVATE KEY-----\nxx\n")
+    dsa_pem = (
+        dsa.generate_private_key(1024)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    with pytest.raises(sign.SignatureError, match="RSA private key"):
+        sign.sign_assertion(text, "sig-x509-sha1-hex:", dsa_pem)
+
+
+def test_x509_signature_with_keynote_private_key() -> None:
+    text = make_unsigned(public("alice"))
+    value = sign.sign_assertion(text, "sig-x509-sha256-hex:", key_file("alice.priv"))
+    assert sign.verify_assertion(attach(text, value))
