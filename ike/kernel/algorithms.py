@@ -10,58 +10,8 @@ the kernel's default (96 bits for hmac(sha256)).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
-
-class EspTransform(IntEnum):
-    """ESP transform identifiers (RFC 2407 4.4.4 and the IANA registry)."""
-
-    ESP_DES = 2
-    ESP_3DES = 3
-    ESP_CAST = 6
-    ESP_BLOWFISH = 7
-    ESP_NULL = 11
-    ESP_AES = 12
-    ESP_AES_CTR = 13
-    ESP_AES_CCM_8 = 14
-    ESP_AES_CCM_12 = 15
-    ESP_AES_CCM_16 = 16
-    ESP_AES_GCM_8 = 18
-    ESP_AES_GCM_12 = 19
-    ESP_AES_GCM_16 = 20
-    ESP_CAMELLIA = 22
-    ESP_NULL_AUTH_AES_GMAC = 23
-
-
-class AhTransform(IntEnum):
-    """AH transform identifiers (RFC 2407 4.4.3)."""
-
-    AH_MD5 = 2
-    AH_SHA = 3
-    AH_SHA2_256 = 5
-    AH_SHA2_384 = 6
-    AH_SHA2_512 = 7
-    AH_RIPEMD = 8
-    AH_AES_XCBC_MAC = 9
-
-
-class IpcompTransform(IntEnum):
-    """IPCOMP transform identifiers (RFC 2407 4.4.5)."""
-
-    IPCOMP_DEFLATE = 2
-    IPCOMP_LZS = 3
-
-
-class AuthAlgorithm(IntEnum):
-    """The Authentication Algorithm SA attribute, class 5 (RFC 2407 4.5, RFC 4868)."""
-
-    HMAC_MD5 = 1
-    HMAC_SHA = 2
-    HMAC_SHA2_256 = 5
-    HMAC_SHA2_384 = 6
-    HMAC_SHA2_512 = 7
-    HMAC_RIPEMD = 8
-    AES_XCBC_MAC = 9
+from ike.doi.constants import AhTransformId, AuthAlgorithm, EspTransformId, IpcompTransformId
 
 
 @dataclass(frozen=True)
@@ -87,21 +37,21 @@ class AuthAlg:
 
 _AES = (128, 192, 256)
 ENC_ALGS: dict[int, EncAlg] = {
-    EspTransform.ESP_DES: EncAlg("cbc(des)", False, 64, (64,)),
-    EspTransform.ESP_3DES: EncAlg("cbc(des3_ede)", False, 192, (192,)),
-    EspTransform.ESP_CAST: EncAlg("cbc(cast5)", False, 128, tuple(range(40, 129, 8))),
-    EspTransform.ESP_BLOWFISH: EncAlg("cbc(blowfish)", False, 128, tuple(range(40, 449, 8))),
-    EspTransform.ESP_NULL: EncAlg("ecb(cipher_null)", False, 0, (0,)),
-    EspTransform.ESP_AES: EncAlg("cbc(aes)", False, 128, _AES),
-    EspTransform.ESP_AES_CTR: EncAlg("rfc3686(ctr(aes))", False, 128, _AES, salt_bytes=4),
-    EspTransform.ESP_AES_CCM_8: EncAlg("rfc4309(ccm(aes))", True, 128, _AES, 3, 64),
-    EspTransform.ESP_AES_CCM_12: EncAlg("rfc4309(ccm(aes))", True, 128, _AES, 3, 96),
-    EspTransform.ESP_AES_CCM_16: EncAlg("rfc4309(ccm(aes))", True, 128, _AES, 3, 128),
-    EspTransform.ESP_AES_GCM_8: EncAlg("rfc4106(gcm(aes))", True, 128, _AES, 4, 64),
-    EspTransform.ESP_AES_GCM_12: EncAlg("rfc4106(gcm(aes))", True, 128, _AES, 4, 96),
-    EspTransform.ESP_AES_GCM_16: EncAlg("rfc4106(gcm(aes))", True, 128, _AES, 4, 128),
-    EspTransform.ESP_CAMELLIA: EncAlg("cbc(camellia)", False, 128, _AES),
-    EspTransform.ESP_NULL_AUTH_AES_GMAC: EncAlg("rfc4543(gcm(aes))", True, 128, _AES, 4, 128),
+    EspTransformId.DES: EncAlg("cbc(des)", False, 64, (64,)),
+    EspTransformId.TRIPLEDES: EncAlg("cbc(des3_ede)", False, 192, (192,)),
+    EspTransformId.CAST: EncAlg("cbc(cast5)", False, 128, tuple(range(40, 129, 8))),
+    EspTransformId.BLOWFISH: EncAlg("cbc(blowfish)", False, 128, tuple(range(40, 449, 8))),
+    EspTransformId.NULL: EncAlg("ecb(cipher_null)", False, 0, (0,)),
+    EspTransformId.AES: EncAlg("cbc(aes)", False, 128, _AES),
+    EspTransformId.AES_CTR: EncAlg("rfc3686(ctr(aes))", False, 128, _AES, salt_bytes=4),
+    EspTransformId.AES_CCM_8: EncAlg("rfc4309(ccm(aes))", True, 128, _AES, 3, 64),
+    EspTransformId.AES_CCM_12: EncAlg("rfc4309(ccm(aes))", True, 128, _AES, 3, 96),
+    EspTransformId.AES_CCM_16: EncAlg("rfc4309(ccm(aes))", True, 128, _AES, 3, 128),
+    EspTransformId.AES_GCM_8: EncAlg("rfc4106(gcm(aes))", True, 128, _AES, 4, 64),
+    EspTransformId.AES_GCM_12: EncAlg("rfc4106(gcm(aes))", True, 128, _AES, 4, 96),
+    EspTransformId.AES_GCM_16: EncAlg("rfc4106(gcm(aes))", True, 128, _AES, 4, 128),
+    EspTransformId.CAMELLIA: EncAlg("cbc(camellia)", False, 128, _AES),
+    EspTransformId.AES_GMAC: EncAlg("rfc4543(gcm(aes))", True, 128, _AES, 4, 128),
 }
 
 AUTH_ALGS: dict[int, AuthAlg] = {
@@ -116,18 +66,18 @@ AUTH_ALGS: dict[int, AuthAlg] = {
 
 #: AH transform -> the Authentication Algorithm it implies.
 AH_AUTH: dict[int, int] = {
-    AhTransform.AH_MD5: AuthAlgorithm.HMAC_MD5,
-    AhTransform.AH_SHA: AuthAlgorithm.HMAC_SHA,
-    AhTransform.AH_SHA2_256: AuthAlgorithm.HMAC_SHA2_256,
-    AhTransform.AH_SHA2_384: AuthAlgorithm.HMAC_SHA2_384,
-    AhTransform.AH_SHA2_512: AuthAlgorithm.HMAC_SHA2_512,
-    AhTransform.AH_RIPEMD: AuthAlgorithm.HMAC_RIPEMD,
-    AhTransform.AH_AES_XCBC_MAC: AuthAlgorithm.AES_XCBC_MAC,
+    AhTransformId.MD5: AuthAlgorithm.HMAC_MD5,
+    AhTransformId.SHA: AuthAlgorithm.HMAC_SHA,
+    AhTransformId.SHA2_256: AuthAlgorithm.HMAC_SHA2_256,
+    AhTransformId.SHA2_384: AuthAlgorithm.HMAC_SHA2_384,
+    AhTransformId.SHA2_512: AuthAlgorithm.HMAC_SHA2_512,
+    AhTransformId.RIPEMD: AuthAlgorithm.HMAC_RIPEMD,
+    AhTransformId.AES_XCBC_MAC: AuthAlgorithm.AES_XCBC_MAC,
 }
 
 COMP_ALGS: dict[int, str] = {
-    IpcompTransform.IPCOMP_DEFLATE: "deflate",
-    IpcompTransform.IPCOMP_LZS: "lzs",
+    IpcompTransformId.DEFLATE: "deflate",
+    IpcompTransformId.LZS: "lzs",
 }
 
 
@@ -158,7 +108,7 @@ def esp_enc_key_bytes(transform_id: int, key_length: int | None = None) -> int:
     bits = alg.default_bits if key_length is None else key_length
     if bits not in alg.allowed_bits:
         raise AlgorithmError(
-            f"key length {bits} not allowed for {EspTransform(transform_id).name}"
+            f"key length {bits} not allowed for {EspTransformId(transform_id).name}"
             f" (allowed: {', '.join(map(str, alg.allowed_bits))})"
         )
     return bits // 8 + alg.salt_bytes

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Protocol, runtime_checkable
 
+from ike.doi.constants import ProtocolId
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -27,14 +29,6 @@ IPSEC_SPI_HIGH = 0xFFFFFFFF
 #: IPComp CPIs are 16 bits (RFC 3173); 1..255 are well known, 256..61439 negotiable.
 IPCOMP_CPI_LOW = 0x100
 IPCOMP_CPI_HIGH = 0xEFFF
-
-
-class IPsecProtocol(IntEnum):
-    """IPsec DOI security protocol identifiers (RFC 2407 4.4.1), as the engine negotiates them."""
-
-    PROTO_IPSEC_AH = 2
-    PROTO_IPSEC_ESP = 3
-    PROTO_IPCOMP = 4
 
 
 class Direction(IntEnum):
@@ -138,7 +132,7 @@ class GetSPI:
 
     src: Address
     dst: Address
-    proto: int = IPsecProtocol.PROTO_IPSEC_ESP
+    proto: int = ProtocolId.IPSEC_ESP
     seq: int = 0
     spi_min: int = IPSEC_SPI_LOW
     spi_max: int = IPSEC_SPI_HIGH
@@ -219,7 +213,7 @@ class AddFlow:
     direction: Direction
     src: Address
     dst: Address
-    proto: int = IPsecProtocol.PROTO_IPSEC_ESP
+    proto: int = ProtocolId.IPSEC_ESP
     tunnel: bool = False
     reqid: int = 0
     priority: int = 0

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
+from ike.doi.constants import ProtocolId
 from ike.kernel import algorithms
 from ike.kernel.interface import (
     Acquire,
@@ -28,7 +29,6 @@ from ike.kernel.interface import (
     Direction,
     Expire,
     GetSPI,
-    IPsecProtocol,
     KernelError,
     KernelEvent,
     PolicyExpire,
@@ -93,9 +93,9 @@ IPSEC_PROTO_ANY = 255
 
 #: DOI protocol -> IP protocol number the kernel keys SAs by, and back.
 IP_PROTO = {
-    IPsecProtocol.PROTO_IPSEC_AH: socket.IPPROTO_AH,
-    IPsecProtocol.PROTO_IPSEC_ESP: socket.IPPROTO_ESP,
-    IPsecProtocol.PROTO_IPCOMP: 108,
+    ProtocolId.IPSEC_AH: socket.IPPROTO_AH,
+    ProtocolId.IPSEC_ESP: socket.IPPROTO_ESP,
+    ProtocolId.IPCOMP: 108,
 }
 DOI_PROTO = {v: k for k, v in IP_PROTO.items()}
 
@@ -167,7 +167,7 @@ def nlmsg(kind: int, flags: int, body: bytes, seq: int = 0, pid: int = 0) -> byt
 
 def _xfrm_proto(proto: int) -> int:
     try:
-        return IP_PROTO[IPsecProtocol(proto)]
+        return IP_PROTO[ProtocolId(proto)]
     except (KeyError, ValueError):
         raise KernelError(f"unknown IPsec DOI protocol {proto}", errno_value=errno.EINVAL) from None
 

@@ -6,6 +6,7 @@ import errno
 
 import pytest
 
+from ike.doi.constants import ProtocolId
 from ike.kernel.fake import FakeKernel
 from ike.kernel.interface import (
     Acquire,
@@ -17,7 +18,6 @@ from ike.kernel.interface import (
     Expire,
     Flush,
     GetSPI,
-    IPsecProtocol,
     KernelBackend,
     KernelError,
     KernelEvent,
@@ -33,7 +33,7 @@ from ike.kernel.none import NoneKernel
 
 A = address("10.88.0.1")
 B = address("10.88.0.2")
-ESP = IPsecProtocol.PROTO_IPSEC_ESP
+ESP = ProtocolId.IPSEC_ESP
 
 
 def _sa(spi: int, inbound: bool) -> AddSA:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from ike.doi.constants import ProtocolId
 from ike.kernel import netlink
 from ike.kernel.interface import (
     Acquire,
     Direction,
     Expire,
-    IPsecProtocol,
     PolicyExpire,
     TrafficSelector,
     address,
@@ -23,7 +23,7 @@ from ike.kernel.interface import (
 
 MSGS: dict[str, str] = json.loads(
     (Path(__file__).parent / "fixtures" / "kernel_events.json").read_text())["messages"]
-ESP = IPsecProtocol.PROTO_IPSEC_ESP
+ESP = ProtocolId.IPSEC_ESP
 
 
 def one(name: str) -> netlink.NlMsg:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ike.doi.constants import ProtocolId
 from ike.kernel import netlink
 from ike.kernel.interface import (
     AddFlow,
@@ -19,7 +20,6 @@ from ike.kernel.interface import (
     DeleteSA,
     Direction,
     GetSPI,
-    IPsecProtocol,
     Lifetime,
     NatTEncap,
     QuerySA,
@@ -31,8 +31,8 @@ from ike.kernel.interface import (
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "iproute2.json").read_text())
 REQ: dict[str, dict[str, str]] = FIXTURES["requests"]
 
-ESP, AH, COMP = (IPsecProtocol.PROTO_IPSEC_ESP, IPsecProtocol.PROTO_IPSEC_AH,
-                 IPsecProtocol.PROTO_IPCOMP)
+ESP, AH, COMP = (ProtocolId.IPSEC_ESP, ProtocolId.IPSEC_AH,
+                 ProtocolId.IPCOMP)
 A, B = address("10.88.0.1"), address("10.88.0.2")
 A6, B6 = address("fd00:88::1"), address("fd00:88::2")
 K16 = bytes(range(16))
