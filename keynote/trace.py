@@ -1,0 +1,95 @@
+"""Explanations of a query: which assertions and clauses produced the answer.
+
+`keynote verify --explain` and the daemon's policy log print str(trace); it is meant to be read
+by an administrator asking "why was this SA refused?".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from keynote.compile import ClauseTrace
+
+_WS = re.compile(r"\s+")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = _WS.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(slots=True)
+class AssertionTrace:
+    """How one assertion reached during the query evaluated."""
+
+    aid: int
+    where: str  # "source:line"
+    authorizer: str
+    trusted: bool
+    conditions: int  # index of the Conditions Compliance Value
+    clauses: list[ClauseTrace] = field(default_factory=list)
+    licensees: int | None = None  # None: not evaluated (conditions gave _MIN_TRUST)
+    principals: list[tuple[str, int]] = field(default_factory=list)
+    signature: str = ""  # "", "verified" or the reason it failed
+    result: int = 0
+    children: list[int] = field(default_factory=list)
+    text: str = ""  # the source text the clause offsets refer to
+
+
+@dataclass(slots=True)
+class Trace:
+    """The whole explanation of one query."""
+
+    values: tuple[str, ...]
+    result: int
+    authorizers: tuple[str, ...]
+    roots: list[int]
+    assertions: dict[int, AssertionTrace]
+    failed: list[tuple[int, str]]
+
+    def value(self, index: int) -> str:
+        """The compliance value string at an index."""
+        return self.values[index]
+
+    def __str__(self) -> str:
+        v = self.values
+        lines = [f"Query result = {v[self.result]} (values, lowest first: {', '.join(v)})"]
+        auth = ", ".join(_short(a, 40) for a in self.authorizers) or "(none)"
+        lines.append(f"Action authorizers: {auth}")
+        if not self.roots:
+            lines.append("No trusted POLICY assertion: the answer is the lowest value.")
+        shown: set[int] = set()
+        stack = [(r, 0) for r in reversed(self.roots)]
+        while stack:
+            aid, depth = stack.pop()
+            pad = "  " * depth
+            a = self.assertions[aid]
+            if aid in shown:
+                lines.append(f"{pad}assertion {aid} ({a.where}) = {v[a.result]} (see above)")
+                continue
+            shown.add(aid)
+            kind = "trusted" if a.trusted else "credential"
+            lines.append(f"{pad}assertion {aid} ({a.where}, {kind}) Authorizer "
+                         f"{_short(a.authorizer, 40)!r} = {v[a.result]}")
+            lines.append(f"{pad}  Conditions = {v[a.conditions]}")
+            for c in a.clauses:
+                cpad = pad + "    " + "  " * c.depth
+                snippet = a.text[c.node.pos.offset : c.node.end]
+                if c.node.block is not None:
+                    snippet = snippet.split("{", 1)[0] + "{ ... }"
+                outcome = (f"runtime error ({c.error}): test is false" if c.value < 0
+                           else f"-> {v[c.value]}")
+                lines.append(f"{cpad}line {c.node.pos.line}: {_short(snippet)} {outcome}")
+            if a.signature:
+                lines.append(f"{pad}  Signature: {a.signature}")
+            if a.licensees is not None:
+                lines.append(f"{pad}  Licensees = {v[a.licensees]}")
+                for p, pv in a.principals:
+                    lines.append(f"{pad}    {_short(p, 50)!r} = {v[pv]}")
+            elif a.conditions == 0:
+                lines.append(f"{pad}  Licensees not needed (Conditions gave the lowest value)")
+            stack.extend((c, depth + 1) for c in reversed(a.children))
+        for aid, why in self.failed:
+            lines.append(f"Failed assertion {aid}: {why}")
+        return "\n".join(lines)
