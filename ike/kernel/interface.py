@@ -304,10 +304,13 @@ EventHandler = Callable[[KernelEvent], None]
 class KernelError(Exception):
     """A kernel command failed; ``errno`` and the kernel's own message (extack) when it sent one."""
 
-    def __init__(self, message: str, *, errno_value: int = 0, command: object = None) -> None:
+    def __init__(
+        self, message: str, *, errno_value: int = 0, command: object = None, extack: str = ""
+    ) -> None:
         super().__init__(message)
         self.errno = errno_value
         self.command = command
+        self.extack = extack
 
     @property
     def errno_name(self) -> str:
