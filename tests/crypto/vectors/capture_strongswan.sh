@@ -1,0 +1,119 @@
+#!/bin/bash
+# capture_strongswan.sh - produce strongswan_mm_psk.{log-a,log-b,pcap} for the
+# key-derivation fixture (run once by hand as root; the results are committed).
+#
+# Two charon 5.9.8 instances in namespaces kc2-a / kc2-b (removed at the end):
+# IKEv1 Main Mode PSK aes256-sha1-modp2048 (SKEYID_e shorter than the key, so
+# Ka needs RFC 2409 appendix B), then Quick Mode ESP aes256-sha1 with PFS
+# modp2048 (KEYMAT longer than one PRF block).  charon logs its keys at
+# ike=4 / chd=4 (reference/interop.md section 6).  With kernel-netlink the
+# CHILD SA install fails on this kernel after the keys are logged, so the
+# initiator answers QM 2 with an encrypted INFORMATIONAL (NO_PROPOSAL_CHOSEN)
+# instead of QM 3: that message checks the Informational IV and HASH too.
+set -eu
+OUT=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d /tmp/kc2-sw.XXXXXX)
+NSA=kc2-a NSB=kc2-b
+CHARON=/usr/lib/ipsec/charon
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    ip netns del $NSA 2>/dev/null || true
+    ip netns del $NSB 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+ip netns add $NSA; ip netns add $NSB
+ip link add kc2a0 netns $NSA type veth peer name kc2b0 netns $NSB
+ip -n $NSA addr add 10.93.0.1/24 dev kc2a0; ip -n $NSB addr add 10.93.0.2/24 dev kc2b0
+for ns in $NSA $NSB; do ip -n $ns link set lo up; done
+ip -n $NSA link set kc2a0 up; ip -n $NSB link set kc2b0 up
+ip -n $NSA addr add 10.93.0.201/32 dev lo; ip -n $NSB addr add 10.93.0.202/32 dev lo
+
+conf() {  # $1 dir, $2 me, $3 peer, $4 my inner, $5 peer inner
+    mkdir -p "$1/run" "$1/swanctl"
+    cat > "$1/strongswan.conf" <<EOF
+charon {
+    load_modular = no
+    load = random nonce openssl aes sha1 sha2 md5 hmac gmp pem pkcs1 pkcs8 x509 pubkey kdf socket-default vici kernel-netlink
+    port = 500
+    port_nat_t = 4500
+    retransmit_tries = 2
+    plugins { vici { socket = unix://$1/charon.vici } }
+    filelog {
+        main {
+            path = $1/charon.log
+            time_format = %H:%M:%S
+            ike_name = yes
+            append = no
+            flush_line = yes
+            default = 1
+            ike = 4
+            chd = 4
+            knl = 1
+        }
+    }
+    syslog { daemon { default = -1 } auth { default = -1 } }
+}
+EOF
+    cat > "$1/swanctl/swanctl.conf" <<EOF
+connections {
+    kc2 {
+        version = 1
+        aggressive = no
+        local_addrs = $2
+        remote_addrs = $3
+        proposals = aes256-sha1-modp2048
+        encap = no
+        dpd_delay = 0s
+        send_cert = never
+        unique = no
+        local { auth = psk
+                id = $2 }
+        remote { auth = psk
+                 id = $3 }
+        children {
+            kc2 {
+                mode = tunnel
+                esp_proposals = aes256-sha1-modp2048
+                local_ts = $4/32
+                remote_ts = $5/32
+                start_action = none
+            }
+        }
+    }
+}
+secrets {
+    ike-psk { id-a = 10.93.0.1
+              id-b = 10.93.0.2
+              secret = "kc2-test-psk-0123456789" }
+}
+EOF
+}
+conf "$W/a" 10.93.0.1 10.93.0.2 10.93.0.201 10.93.0.202
+conf "$W/b" 10.93.0.2 10.93.0.1 10.93.0.202 10.93.0.201
+
+ip netns exec $NSA tcpdump -i kc2a0 -w "$W/cap.pcap" -U udp port 500 or udp port 4500 \
+    >/dev/null 2>&1 &
+PIDS+=($!)
+for s in a b; do
+    ns=kc2-$s
+    STRONGSWAN_CONF=$W/$s/strongswan.conf ip netns exec $ns /bin/sh -c \
+        'mount --bind "$1/run" /run && exec "$2"' sh "$W/$s" $CHARON \
+        > "$W/$s/charon.stdout" 2>&1 < /dev/null &
+    PIDS+=($!)
+done
+for s in a b; do
+    for _ in $(seq 50); do [ -S "$W/$s/charon.vici" ] && break; sleep 0.1; done
+    SWANCTL_DIR=$W/$s/swanctl STRONGSWAN_CONF=$W/$s/strongswan.conf \
+        swanctl --load-all --noprompt --uri "unix://$W/$s/charon.vici" >/dev/null
+done
+SWANCTL_DIR=$W/a/swanctl STRONGSWAN_CONF=$W/a/strongswan.conf \
+    swanctl --initiate --child kc2 --timeout 10 --uri "unix://$W/a/charon.vici" || true
+sleep 1
+cp "$W/a/charon.log" "$OUT/strongswan_mm_psk.log-a"
+cp "$W/b/charon.log" "$OUT/strongswan_mm_psk.log-b"
+cp "$W/cap.pcap" "$OUT/strongswan_mm_psk.pcap"
+echo "captured into $OUT"
