@@ -41,6 +41,8 @@ class PayloadType(TolerantIntEnum):
     NAT_OA = 21
     NAT_D_DRAFT = 130
     NAT_OA_DRAFT = 131
+    #: IKEv1 fragmentation (Cisco's private payload, also sent by strongSwan); kept opaque.
+    FRAGMENT = 132
 
 
 #: First and last payload numbers reserved by RFC 2408 (after the ones assigned since).
