@@ -33,7 +33,7 @@ from ike.wire.payloads import DECODERS, Payload, UnknownPayload
 
 _HEADER = struct.Struct(">8s8sBBBBII")
 _P = TypeVar("_P", bound=Payload)
-_FLAG_MASK = Flags.ENC | Flags.COMMIT | Flags.AUTH_ONLY
+_FLAG_MASK = int(Flags.ENC | Flags.COMMIT | Flags.AUTH_ONLY)
 #: Payload types that only occur inside an SA payload.
 _NESTED = (PayloadType.PROPOSAL, PayloadType.TRANSFORM)
 
