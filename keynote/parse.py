@@ -333,7 +333,7 @@ def _get_parser() -> Any:
         _parser = Lark(
             grammar,
             parser="lalr",
-            lexer="contextual",
+            lexer="basic",
             start=_STARTS,
             transformer=_Build(),
             cache=cache or False,
