@@ -1,0 +1,475 @@
+"""Privilege separation (isakmpd's ``monitor.c``, reference/isakmpd.md 7).
+
+:func:`start` forks.  The privileged parent ("monitor [priv]") keeps root and serves the child's
+requests over a ``SOCK_SEQPACKET`` socket pair: opening files (only under the allowed
+directories; writes only under the run-time directories), binding UDP sockets (only port 500 or
+above 1024), and talking to the kernel.  Every request is checked and logged; a refused one gets
+an error answer.  The child runs the protocol: as root it becomes the unprivileged user
+(``_isakmpd``, created when missing) inside an empty chroot directory; without root it keeps the
+split but cannot chroot or change user, and says so.
+
+Messages are JSON; file descriptors travel as SCM_RIGHTS.  Kernel commands use
+:mod:`ike.daemon.wire_codec`, never pickle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from ike.daemon import wire_codec
+from ike.kernel import interface as k
+
+log = logging.getLogger("ike.daemon.privsep")
+
+PRIVSEP_USER = "_isakmpd"
+CHROOT_DIR = "/var/empty"
+MAX_MSG = 1 << 16
+ALLOWED_PORT = 500
+
+
+class MonitorError(Exception):
+    """A request the parent refused or could not serve; the message says which and why."""
+
+
+@dataclass
+class PathPolicy:
+    """Where the child may read and write through the parent."""
+
+    read_dirs: list[str] = field(default_factory=lambda: ["/etc/isakmpd"])
+    write_dirs: list[str] = field(default_factory=lambda: ["/var/run"])
+
+    def check(self, path: str, write: bool) -> str:
+        """The canonical path if the request is allowed; raise PermissionError otherwise."""
+        if not path or "\0" in path:
+            raise PermissionError("empty or invalid path")
+        absolute = os.path.abspath(path)
+        real = os.path.realpath(absolute)
+        if not os.path.exists(real):
+            parent = os.path.realpath(os.path.dirname(absolute))
+            if not os.path.isdir(parent):
+                raise PermissionError(f"{path}: directory does not exist")
+            real = os.path.join(parent, os.path.basename(absolute))
+        allowed = self.write_dirs if write else self.read_dirs + self.write_dirs
+        for directory in allowed:
+            base = os.path.realpath(directory)
+            if real == base or real.startswith(base.rstrip("/") + "/"):
+                return real
+        what = "write" if write else "read"
+        raise PermissionError(f"{path}: not under a directory allowed for {what}")
+
+
+def check_bind(family: int, host: str, port: int) -> None:
+    """Refuse binds other than UDP port 500 or above 1024 (isakmpd.8 CAVEATS)."""
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        raise PermissionError(f"address family {family} not allowed")
+    if not (port == ALLOWED_PORT or 1024 < port <= 65535):
+        raise PermissionError(f"port {port} not allowed (only 500 or above 1024)")
+    try:
+        socket.inet_pton(family, host)
+    except (OSError, ValueError):
+        raise PermissionError(f"{host!r} is not a numeric address of that family") from None
+
+
+# --------------------------------------------------------------------------- the parent
+
+
+class Monitor:
+    """The privileged side: serves requests from the child until it goes away."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        paths: PathPolicy,
+        kernel: k.KernelBackend | None = None,
+    ) -> None:
+        self.sock = sock
+        self.paths = paths
+        self.kernel = kernel
+        self.refused = 0
+
+    def handle(self, request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+        """Check and serve one request; return the answer and the descriptors to pass."""
+        op = request.get("op")
+        try:
+            if op == "open":
+                return self._open(str(request.get("path", "")), request.get("mode") == "w")
+            if op == "bind":
+                return self._bind(request)
+            if op == "readdir":
+                return self._readdir(str(request.get("path", "")))
+            if op == "kernel":
+                return self._kernel(request.get("cmd")), []
+            if op in ("init_done", "shutdown"):
+                log.info("monitor: child says %s", op)
+                return {"ok": True}, []
+            raise PermissionError(f"unknown request {op!r}")
+        except (PermissionError, wire_codec.CodecError) as exc:
+            self.refused += 1
+            log.warning("monitor: refused %s request: %s", op, exc)
+            return {"ok": False, "error": f"refused: {exc}"}, []
+        except (OSError, k.KernelError) as exc:
+            log.warning("monitor: %s request failed: %s", op, exc)
+            return {"ok": False, "error": str(exc)}, []
+
+    def _open(self, path: str, write: bool) -> tuple[dict[str, Any], list[int]]:
+        real = self.paths.check(path, write)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if write else os.O_RDONLY
+        fd = os.open(real, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        log.debug("monitor: opened %s for %s", real, "writing" if write else "reading")
+        return {"ok": True}, [fd]
+
+    def _bind(self, request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+        family = int(request.get("family", 0))
+        host = str(request.get("host", ""))
+        port = int(request.get("port", -1))
+        check_bind(family, host, port)
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((host, port))
+            if self.kernel is not None:
+                self.kernel.bypass_socket(sock)
+                if request.get("encap"):
+                    self.kernel.enable_udp_encap(sock)
+            fd = os.dup(sock.fileno())
+        finally:
+            sock.close()
+        log.debug("monitor: bound %s port %d", host, port)
+        return {"ok": True}, [fd]
+
+    def _readdir(self, path: str) -> tuple[dict[str, Any], list[int]]:
+        real = self.paths.check(path, write=False)
+        names: list[str] = []
+        fds: list[int] = []
+        for name in sorted(os.listdir(real))[:200]:
+            full = os.path.join(real, name)
+            if not os.path.isfile(full):
+                continue
+            try:
+                self.paths.check(full, write=False)
+                fds.append(os.open(full, os.O_RDONLY | os.O_CLOEXEC))
+                names.append(name)
+            except (PermissionError, OSError):
+                continue
+        return {"ok": True, "names": names}, fds
+
+    def _kernel(self, data: object) -> dict[str, Any]:
+        if self.kernel is None:
+            raise PermissionError("no kernel backend in the monitor")
+        cmd = wire_codec.decode(data)
+        if not isinstance(cmd, k.GetSPI | k.AddSA | k.DeleteSA | k.QuerySA | k.AddFlow
+                          | k.DeleteFlow | k.Flush):  # fmt: skip
+            raise PermissionError(f"{type(cmd).__name__} is not a kernel command")
+        if isinstance(cmd, k.Flush) and cmd.everything:
+            raise PermissionError("flushing the whole SAD/SPD is not allowed")
+        result = k.execute(self.kernel, cmd)
+        return {"ok": True, "result": wire_codec.encode(result)}
+
+    def send_event(self, event: k.KernelEvent) -> None:
+        """Forward a kernel event to the child."""
+        send_message(self.sock, {"event": wire_codec.encode(event)})
+
+    def serve_one(self) -> bool:
+        """Answer one request; False once the child has closed its end."""
+        try:
+            request, passed = recv_message(self.sock)
+        except (ConnectionError, OSError):
+            return False
+        except ValueError as exc:
+            self.refused += 1
+            log.warning("monitor: refused a malformed request: %s", exc)
+            send_message(self.sock, {"ok": False, "error": f"refused: malformed ({exc})"})
+            return True
+        for fd in passed:  # the child has no business passing descriptors
+            os.close(fd)
+        if request is None:
+            return False
+        answer, fds = self.handle(request)
+        try:
+            send_message(self.sock, answer, fds)
+        except OSError:
+            return False
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return True
+
+    def serve(self) -> None:
+        """Answer requests until the child closes its end."""
+        while self.serve_one():
+            pass
+
+
+# --------------------------------------------------------------------------- the channel
+
+
+def send_message(
+    sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None
+) -> None:
+    """Send one JSON message (and descriptors) as one packet."""
+    data = json.dumps(message).encode()
+    if len(data) > MAX_MSG:
+        raise ValueError("message too large")
+    if fds:
+        socket.send_fds(sock, [data], fds)
+    else:
+        sock.sendall(data)
+
+
+def recv_message(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """Receive one message; (None, []) at end of file."""
+    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MSG, 64)
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    try:
+        message = json.loads(data)
+        if not isinstance(message, dict):
+            raise ValueError("message is not an object")
+    except ValueError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return message, list(fds)
+
+
+# --------------------------------------------------------------------------- the child
+
+
+class MonitorClient:
+    """The child's side: asks the parent for files, sockets and kernel work."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.pending_events: list[k.KernelEvent] = []
+
+    def _request(self, message: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+        send_message(self.sock, message)
+        while True:
+            answer, fds = recv_message(self.sock)
+            if answer is None:
+                raise MonitorError("the privileged parent went away")
+            if "event" in answer:
+                self._queue_event(answer["event"])
+                continue
+            if not answer.get("ok"):
+                for fd in fds:
+                    os.close(fd)
+                raise MonitorError(str(answer.get("error", "refused")))
+            return answer, fds
+
+    def _queue_event(self, data: object) -> None:
+        try:
+            event = wire_codec.decode(data)
+        except wire_codec.CodecError as exc:
+            log.warning("monitor client: bad event: %s", exc)
+            return
+        self.pending_events.append(event)
+
+    def open(self, path: str, write: bool = False) -> BinaryIO:
+        """Open *path* through the parent (``rb`` or ``wb``)."""
+        _answer, fds = self._request({"op": "open", "path": path, "mode": "w" if write else "r"})
+        if len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise MonitorError(f"{path}: no descriptor received")
+        return os.fdopen(fds[0], "wb" if write else "rb")
+
+    def bind(self, host: str, port: int, encap: bool = False) -> socket.socket:
+        """A UDP socket bound by the parent to (host, port)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        request = {"op": "bind", "family": family, "host": host, "port": port, "encap": encap}
+        _answer, fds = self._request(request)
+        if len(fds) != 1:
+            raise MonitorError("bind: no descriptor received")
+        return socket.socket(fileno=fds[0])
+
+    def readdir(self, path: str) -> dict[str, BinaryIO]:
+        """The regular files of a directory, opened by the parent."""
+        answer, fds = self._request({"op": "readdir", "path": path})
+        names = answer.get("names", [])
+        return {str(n): os.fdopen(fd, "rb") for n, fd in zip(names, fds, strict=False)}
+
+    def kernel(self, cmd: object) -> object:
+        """Run one kernel command in the parent; return its result."""
+        answer, _fds = self._request({"op": "kernel", "cmd": wire_codec.encode(cmd)})
+        return wire_codec.decode(answer.get("result"))
+
+    def notify(self, what: str) -> None:
+        """Tell the parent ``init_done`` or ``shutdown``."""
+        self._request({"op": what})
+
+    def raw_request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send any request (tests use it to forge requests); raise MonitorError if refused."""
+        answer, fds = self._request(message)
+        for fd in fds:
+            os.close(fd)
+        return answer
+
+
+def ensure_user(name: str = PRIVSEP_USER) -> pwd.struct_passwd:
+    """The unprivileged user, created as a system user without login when missing (root)."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    shell = "/usr/sbin/nologin" if os.path.exists("/usr/sbin/nologin") else "/bin/false"
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--home-dir", CHROOT_DIR,
+         "--shell", shell, name],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    log.warning("privsep: created the unprivileged user %s", name)
+    return pwd.getpwnam(name)
+
+
+def ensure_empty_dir(path: str) -> None:
+    """The chroot directory: exists, owned by root, not writable by others, and empty."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    st = os.stat(path)
+    if st.st_uid != 0 or st.st_mode & 0o022:
+        raise MonitorError(f"{path}: must be owned by root and not writable by others")
+    if os.listdir(path):
+        raise MonitorError(f"{path}: chroot directory is not empty")
+
+
+def drop_privileges(user: pwd.struct_passwd, root_dir: str) -> None:
+    """Chroot to *root_dir* and become *user* for good (setgroups/setresgid/setresuid)."""
+    os.chroot(root_dir)
+    os.chdir("/")
+    os.setgroups([user.pw_gid])
+    os.setresgid(user.pw_gid, user.pw_gid, user.pw_gid)
+    os.setresuid(user.pw_uid, user.pw_uid, user.pw_uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise MonitorError("privileges could not be dropped")
+
+
+@dataclass
+class Split:
+    """What :func:`start` returns in the child."""
+
+    client: MonitorClient
+    parent_pid: int
+    chrooted: bool
+
+
+def start(
+    paths: PathPolicy,
+    kernel_factory: Callable[[], k.KernelBackend | None],
+    on_parent_exit: Callable[[int], None],
+    preload: Callable[[], None] = lambda: None,
+    chroot_dir: str = CHROOT_DIR,
+) -> Split:
+    """Fork into the monitor and the child; returns only in the child.
+
+    The parent serves requests, forwards TERM, HUP and USR1 to the child, and when the child
+    ends calls *on_parent_exit* with its exit status (to remove the FIFO and pid file) and exits.
+    *preload* runs in the child before the chroot (imports, syslog) since files vanish after it.
+    """
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    is_root = os.geteuid() == 0
+    user = ensure_user() if is_root else None
+    if is_root:
+        ensure_empty_dir(chroot_dir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        parent_sock.close()
+        preload()
+        if user is not None:
+            drop_privileges(user, chroot_dir)
+            log.info("privsep: child runs as %s (uid %d) chrooted to %s",
+                     user.pw_name, user.pw_uid, chroot_dir)  # fmt: skip
+        else:
+            log.warning(
+                "privsep: not running as root: the child keeps uid %d, no chroot", os.getuid()
+            )
+        return Split(MonitorClient(child_sock), os.getppid(), user is not None)
+    child_sock.close()
+    _run_parent(pid, parent_sock, paths, kernel_factory, on_parent_exit)
+    raise SystemExit(0)  # not reached: _run_parent exits
+
+
+def _reap(child: int, grace: float = 3.0) -> int:
+    """Wait for the child to exit (it closed the channel), terminating it after *grace*."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        pid, raw = os.waitpid(child, os.WNOHANG)
+        if pid:
+            return os.waitstatus_to_exitcode(raw)
+        time.sleep(0.02)
+    try:
+        os.kill(child, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    _pid, raw = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(raw)
+
+
+def _run_parent(
+    child: int,
+    sock: socket.socket,
+    paths: PathPolicy,
+    kernel_factory: Callable[[], k.KernelBackend | None],
+    on_exit: Callable[[int], None],
+) -> None:
+    """The monitor's event loop: requests from the child, kernel events, forwarded signals."""
+    loop = asyncio.new_event_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def forward(signum: int) -> None:
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+        loop.add_signal_handler(sig, forward, sig)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child decides what SIGINT means
+    kernel: k.KernelBackend | None = None
+    status = 1
+    try:
+        kernel = kernel_factory()
+        if kernel is not None:
+            kernel.open()
+        monitor = Monitor(sock, paths, kernel)
+        if kernel is not None:
+            kernel.set_event_handler(monitor.send_event)
+            kernel.attach(loop)
+
+        def readable() -> None:
+            if not monitor.serve_one() and not done.done():
+                loop.remove_reader(sock.fileno())
+                done.set_result(None)
+
+        loop.add_reader(sock.fileno(), readable)
+        log.debug("monitor: serving child %d", child)
+        loop.run_until_complete(done)
+    except Exception:
+        log.exception("monitor: failed")
+    finally:
+        status = _reap(child)
+        if kernel is not None:
+            kernel.close()
+        on_exit(status)
+    logging.shutdown()
+    os._exit(status if status >= 0 else 128 - status)

@@ -1,0 +1,213 @@
+"""Privilege separation: the parent checks and logs every request; the child is confined."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ike.daemon import wire_codec
+from ike.daemon.privsep import (
+    Monitor,
+    MonitorClient,
+    MonitorError,
+    PathPolicy,
+    check_bind,
+)
+from ike.kernel import interface as k
+from ike.kernel.none import NoneKernel
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    etc = tmp_path / "etc"
+    run = tmp_path / "run"
+    etc.mkdir()
+    run.mkdir()
+    (etc / "isakmpd.conf").write_text("[General]\n")
+    (etc / "certs").mkdir()
+    (etc / "certs" / "a.crt").write_text("cert")
+    return etc, run
+
+
+@pytest.fixture
+def pair(dirs: tuple[Path, Path]) -> Iterator[tuple[MonitorClient, Monitor]]:
+    etc, run = dirs
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    monitor = Monitor(parent, PathPolicy([str(etc)], [str(run)]), NoneKernel())
+    thread = threading.Thread(target=monitor.serve, daemon=True)
+    thread.start()
+    yield MonitorClient(child), monitor
+    child.close()
+    thread.join(timeout=5)
+    parent.close()
+
+
+def test_path_policy(dirs: tuple[Path, Path]) -> None:
+    etc, run = dirs
+    policy = PathPolicy([str(etc)], [str(run)])
+    assert policy.check(str(etc / "isakmpd.conf"), write=False) == str(etc / "isakmpd.conf")
+    assert policy.check(str(run / "new.result"), write=True) == str(run / "new.result")
+    assert policy.check(str(run / "x"), write=False)
+    for path, write in [
+        (str(etc / "isakmpd.conf"), True),  # /etc/isakmpd is read-only
+        ("/etc/passwd", False),
+        (str(etc / ".." / "run" / ".." / ".." / "outside"), False),
+        (str(run / "nodir" / "x"), True),
+        ("", False),
+    ]:
+        with pytest.raises(PermissionError):
+            policy.check(path, write)
+    (run / "link").symlink_to("/etc/passwd")
+    with pytest.raises(PermissionError):
+        policy.check(str(run / "link"), write=False)
+
+
+@pytest.mark.parametrize(
+    ("family", "host", "port", "ok"),
+    [
+        (socket.AF_INET, "127.0.0.1", 500, True),
+        (socket.AF_INET, "127.0.0.1", 1025, True),
+        (socket.AF_INET6, "::1", 4500, True),
+        (socket.AF_INET, "127.0.0.1", 25, False),
+        (socket.AF_INET, "127.0.0.1", 1024, False),
+        (socket.AF_INET, "127.0.0.1", 0, False),
+        (socket.AF_INET, "::1", 1500, False),
+        (socket.AF_UNIX, "x", 1500, False),
+        (socket.AF_INET, "localhost", 1500, False),
+    ],
+)
+def test_check_bind(family: int, host: str, port: int, ok: bool) -> None:
+    if ok:
+        check_bind(family, host, port)
+    else:
+        with pytest.raises(PermissionError):
+            check_bind(family, host, port)
+
+
+def test_open_allowed_and_forged_requests_refused_and_logged(
+    pair: tuple[MonitorClient, Monitor], dirs: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, monitor = pair
+    etc, run = dirs
+    caplog.set_level(logging.WARNING, logger="ike.daemon.privsep")
+    with client.open(str(etc / "isakmpd.conf")) as f:
+        assert f.read() == b"[General]\n"
+    with client.open(str(run / "isakmpd.result"), write=True) as f:
+        f.write(b"ok\n")
+    assert (run / "isakmpd.result").read_text() == "ok\n"
+    assert (run / "isakmpd.result").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(MonitorError, match="refused"):
+        client.open("/etc/shadow")
+    with pytest.raises(MonitorError, match="refused"):
+        client.open(str(etc / "isakmpd.conf"), write=True)
+    with pytest.raises(MonitorError, match="port 25 not allowed"):
+        client.bind("127.0.0.1", 25)
+    with pytest.raises(MonitorError, match="unknown request"):
+        client.raw_request({"op": "exec", "argv": ["/bin/sh"]})
+    with pytest.raises(MonitorError, match="refused"):
+        client.raw_request({"op": "kernel", "cmd": {"__t": "Popen", "args": "sh"}})
+    with pytest.raises(MonitorError, match="not allowed"):
+        client.kernel(k.Flush(everything=True))
+    assert monitor.refused == 6
+    text = caplog.text
+    assert "/etc/shadow" in text and "port 25" in text and "exec" in text
+
+
+def test_bind_and_readdir_and_kernel(
+    pair: tuple[MonitorClient, Monitor], dirs: tuple[Path, Path]
+) -> None:
+    client, _monitor = pair
+    etc, _run = dirs
+    sock = client.bind("127.0.0.1", 50500)
+    try:
+        assert sock.getsockname() == ("127.0.0.1", 50500)
+        assert sock.type == socket.SOCK_DGRAM
+    finally:
+        sock.close()
+    files = client.readdir(str(etc / "certs"))
+    assert list(files) == ["a.crt"]
+    assert files["a.crt"].read() == b"cert"
+    files["a.crt"].close()
+    spi = client.kernel(
+        k.GetSPI(ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2"))
+    )
+    assert isinstance(spi, int) and spi >= k.IPSEC_SPI_LOW
+
+
+def test_codec_round_trip_and_refusals() -> None:
+    net_a, net_b = ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_network("10.1.0.0/24")
+    sel = k.TrafficSelector(net_a, net_b, 6, 0, 80)
+    cmd = k.AddSA(3, 0x1234, ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2"),
+                  True, 12, 2, 128, b"k" * 16, b"a" * 20, True, sel,
+                  encap=k.NatTEncap(original_address=ipaddress.ip_address("1.2.3.4")))  # fmt: skip
+    data = json.loads(json.dumps(wire_codec.encode(cmd)))
+    assert wire_codec.decode(data) == cmd
+    flow = k.AddFlow(sel, k.Direction.OUT, cmd.src, cmd.dst)
+    assert wire_codec.decode(json.loads(json.dumps(wire_codec.encode(flow)))) == flow
+    for bad in (
+        {"__t": "AddSA", "nonsense": 1},
+        {"__t": "os.system"},
+        {"__e": "Signals", "v": 9},
+        [1, 2],
+        {"__t": "DeleteSA", "proto": 3, "spi": 1, "src": {"__a": "bad"}, "dst": None},
+    ):
+        with pytest.raises(wire_codec.CodecError):
+            wire_codec.decode(bad)
+
+
+CHILD_SCRIPT = textwrap.dedent(
+    """
+    import json, logging, os, sys
+    from ike.daemon.privsep import PathPolicy, MonitorError, start
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    etc, run, empty = sys.argv[1:4]
+    split = start(PathPolicy([etc], [run]), lambda: None, lambda status: None,
+                  chroot_dir=empty)
+    out = {"uid": os.getuid(), "euid": os.geteuid(), "chrooted": split.chrooted,
+           "sees_etc": os.path.exists("/etc/passwd")}
+    for name, call in [("shadow", lambda: split.client.open("/etc/shadow")),
+                       ("port25", lambda: split.client.bind("127.0.0.1", 25))]:
+        try:
+            call()
+            out[name] = "allowed"
+        except MonitorError as exc:
+            out[name] = str(exc)
+    with split.client.open(etc + "/isakmpd.conf") as f:
+        out["conf"] = f.read().decode()
+    print(json.dumps(out), flush=True)
+    """
+)
+
+
+def test_forked_child_is_confined(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    etc, run = dirs
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o755)
+    os.chmod(tmp_path, 0o755)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_SCRIPT, str(etc), str(run), str(empty)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "refused" in out["shadow"] and "port 25 not allowed" in out["port25"]
+    assert out["conf"] == "[General]\n"
+    assert "refused open request" in proc.stderr and "refused bind request" in proc.stderr
+    if os.geteuid() == 0:
+        assert out["uid"] != 0 and out["euid"] != 0
+        assert out["chrooted"] is True
+        assert out["sees_etc"] is False
+    else:
+        assert out["chrooted"] is False
+        assert "not running as root" in proc.stderr
