@@ -1,0 +1,646 @@
+"""The sans-I/O IKEv1 engine: datagrams and time in, datagrams, events and kernel commands out.
+
+    engine = Engine(conf, rand=RandomSource(), kernel=FakeKernel())
+    engine.receive_datagram(data, src, dst, now)      # never raises on any datagram
+    for data, src, dst in engine.datagrams_to_send(now): ...
+    engine.get_timer() / engine.handle_timer(now)     # one deadline to re-arm
+    engine.next_event()                               # Phase1Done, Phase2Done, SADeleted, ...
+    engine.connect(name, now) / delete(name, now) / acquire(event, now) / expire(event, now)
+
+No clock, socket or file access happens here: time is an argument, randomness comes from the one
+injected RandomSource, kernel work goes to the injected backend as command dataclasses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ike.auth import AuthSource
+from ike.conf import Conf
+from ike.crypto.cipher import CipherError
+from ike.crypto.rand import RandomSource
+from ike.doi.constants import ProtocolId
+from ike.events import (
+    EngineEvent,
+    ExchangeFailed,
+    NotifyReceived,
+    Phase1Done,
+    Phase2Done,
+    SADeleted,
+)
+from ike.exchange import informational, rules
+from ike.exchange.aggressive import AggressiveMode
+from ike.exchange.base import Exchange
+from ike.exchange.errors import ExchangeError
+from ike.exchange.main import MainMode
+from ike.exchange.phase1 import Phase1
+from ike.exchange.quick import QuickMode, client_id
+from ike.kernel import interface as k
+from ike.policy import IdentityData, PolicySession
+from ike.sa import IPsecSA, IsakmpSA, SAState, SATable
+from ike.wire import (
+    Delete,
+    ExchangeType,
+    Identification,
+    Message,
+    Notify,
+    NotifyType,
+    WireError,
+)
+from ike.wire.constants import Doi
+
+__all__ = ["Datagram", "Engine"]
+
+log = logging.getLogger("ike.engine")
+Addr = tuple[str, int]
+Datagram = tuple[bytes, Addr, Addr]
+ZERO = bytes(8)
+ISAKMP_PROTO = 1
+
+
+class Engine:
+    """One IKEv1 daemon's protocol state: SAs, exchanges, timers, outgoing datagrams, events."""
+
+    def __init__(
+        self,
+        conf: Conf,
+        *,
+        rand: RandomSource | None = None,
+        kernel: k.KernelBackend | None = None,
+        auth: AuthSource | None = None,
+        policy_factory: Callable[[], PolicySession] | None = None,
+        use_keynote: bool | None = None,
+        local_address: str | None = None,
+        nat_traversal: bool = False,
+        tag: str = "",
+        wall_offset: float = 0.0,
+        utc_offset: int = 0,
+    ) -> None:
+        from ike.kernel.none import NoneKernel
+
+        self.conf = conf
+        self.rand = rand if rand is not None else RandomSource()
+        self.kernel: Any = kernel if kernel is not None else NoneKernel()
+        self.auth = auth
+        self.policy_factory = policy_factory
+        if use_keynote is None:
+            use_keynote = (conf.get_str("General", "Use-Keynote") or "yes").lower().startswith(
+                "yes")
+        self.use_keynote = use_keynote
+        self.local_address = local_address
+        self.nat_traversal = nat_traversal
+        self.tag = tag or "isakmpd"
+        self.wall_offset = wall_offset
+        self.utc_offset = utc_offset
+        self.retransmits = conf.get_num("General", "Retransmits", 3)
+        self.exchange_max_time = float(conf.get_num("General", "Exchange-max-time", 120))
+        self.sas = SATable()
+        self.exchanges: dict[tuple[bytes, int], Exchange] = {}
+        self.contacted: set[str] = set()
+        self.pending: dict[bytes, list[str]] = {}
+        """Connections waiting for the Phase 1 SA with these cookies."""
+        self._out: deque[Datagram] = deque()
+        self._events: deque[EngineEvent] = deque()
+
+    # ================================================================ public API
+
+    def receive_datagram(self, data: bytes, src: Addr, dst: Addr, now: float) -> None:
+        """Handle one UDP payload from ``src`` to us at ``dst``; never raises."""
+        try:
+            self._receive(bytes(data), src, dst, now)
+        except Exception:
+            log.exception("%s internal error on a datagram from %s:%d", self.tag, *src)
+
+    def datagrams_to_send(self, now: float) -> list[Datagram]:
+        """Everything queued for sending: (payload, our address, peer address)."""
+        out = list(self._out)
+        self._out.clear()
+        return out
+
+    def get_timer(self) -> float | None:
+        """The next moment ``handle_timer`` must run (None: nothing scheduled)."""
+        times = [t for ex in self.exchanges.values() if (t := ex.next_timer()) is not None]
+        for sa in self.sas.isakmp.values():
+            times += [t for t in (sa.soft_at, sa.hard_at) if t is not None]
+        for ipsa in self.sas.ipsec:
+            times += [t for t in (ipsa.soft_at, ipsa.hard_at) if t is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        """Retransmit, time out exchanges, expire and rekey SAs whose time has come."""
+        for ex in list(self.exchanges.values()):
+            if ex.retransmit_at is not None and ex.retransmit_at <= now:
+                ex.retransmit(now)
+            if not ex.finished and ex.deadline <= now:
+                self._fail(ex, ExchangeError(NotifyType(0), "exchange max time exceeded",
+                                             send=False), now)
+            elif ex.finished and ex.linger_until is not None and ex.linger_until <= now:
+                self.exchanges.pop(ex.key, None)
+        for sa in list(self.sas.isakmp.values()):
+            if sa.soft_at is not None and sa.soft_at <= now:
+                sa.soft_at = None
+                sa.set_state(SAState.FADING)
+            if sa.hard_at is not None and sa.hard_at <= now:
+                sa.hard_at = None
+                self._delete_isakmp(sa, now, notify_peer=True, reason="expired")
+        for ipsa in list(self.sas.ipsec):
+            if ipsa.soft_at is not None and ipsa.soft_at <= now:
+                ipsa.soft_at = None
+                self._soft_expire(ipsa, now)
+            if ipsa.hard_at is not None and ipsa.hard_at <= now:
+                ipsa.hard_at = None
+                self._delete_ipsec(ipsa, now, notify_peer=True, reason="expired")
+
+    def next_event(self) -> EngineEvent | None:
+        """Pop the oldest event, or None."""
+        return self._events.popleft() if self._events else None
+
+    def start(self, now: float) -> None:
+        """Bring up every connection of ``[Phase 2]:Connections`` (isakmpd at start-up)."""
+        for name in self.conf.get_list("Phase 2", "Connections"):
+            self.connect(name, now)
+
+    def connect(self, name: str, now: float, *, acquire_seq: int = 0) -> None:
+        """Negotiate IPsec-connection ``name`` (or just Phase 1 with ISAKMP-peer ``name``)."""
+        phase = self.conf.get_num(name, "Phase", 0)
+        if phase == 1:
+            self._phase1_initiate(name, now)
+            return
+        peer_section = self.conf.get_str(name, "ISAKMP-peer")
+        if phase != 2 or peer_section is None:
+            log.warning("%s connect: %s is not a Phase 1 or 2 section", self.tag, name)
+            return
+        address = self.conf.get_str(peer_section, "Address") or ""
+        for sa in self.sas.ready_isakmp(address):
+            self._quick_initiate(sa, name, now, acquire_seq)
+            return
+        for cookies, waiting in self.pending.items():
+            half = self.sas.isakmp.get(cookies)
+            if half is not None and half.peer[0] == address:
+                if name not in waiting:
+                    waiting.append(name)
+                return
+        started = self._phase1_initiate(peer_section, now)
+        if started is not None:
+            self.pending.setdefault(started.cookies, []).append(name)
+
+    def delete(self, name: str, now: float) -> None:
+        """Tear down a connection's IPsec SAs, or the ISAKMP SAs with a peer section/address."""
+        for ipsa in self.sas.ipsec_by_name(name):
+            self._delete_ipsec(ipsa, now, notify_peer=True, reason="deleted by request")
+        address = self.conf.get_str(name, "Address") or name
+        for sa in list(self.sas.isakmp.values()):
+            if sa.name == name or sa.peer[0] == address or sa.cookies.hex() == name:
+                self._delete_isakmp(sa, now, notify_peer=True, reason="deleted by request")
+
+    def acquire(self, event: k.Acquire, now: float) -> None:
+        """A kernel ACQUIRE: negotiate the connection whose IDs match, or the peer's default."""
+        for name in self.conf.get_list("Phase 2", "Connections") + self.conf.get_list(
+                "Phase 2", "Passive-Connections"):
+            peer = self.conf.get_str(name, "ISAKMP-peer")
+            if peer is not None and self.conf.get_str(peer, "Address") == str(event.dst):
+                self.connect(name, now, acquire_seq=event.seq)
+                return
+        log.warning("%s acquire for %s: no connection", self.tag, event.dst)
+
+    def expire(self, event: k.Expire, now: float) -> None:
+        """A kernel EXPIRE: soft renegotiates, hard removes the SA and tells the peer."""
+        ipsa = self.sas.ipsec_by_spi(int(event.proto), event.spi)
+        if ipsa is None:
+            return
+        if event.hard:
+            self._delete_ipsec(ipsa, now, notify_peer=True, reason="kernel hard expire")
+        else:
+            self._soft_expire(ipsa, now)
+
+    # ================================================================ services for tasks
+
+    def queue(self, data: bytes, local: Addr, peer: Addr) -> None:
+        """Queue a datagram for the runtime to send."""
+        self._out.append((data, local, peer))
+
+    def retransmit_delay(self, xmits: int) -> float:
+        """isakmpd's back-off: ``xmits * 2 + 5`` seconds."""
+        return float(xmits * 2 + 5)
+
+    def new_message_id(self, sa: IsakmpSA) -> int:
+        """A fresh non-zero M-ID never used on this SA."""
+        while True:
+            mid = self.rand.uint32()
+            if mid and mid not in sa.message_ids:
+                sa.message_ids.add(mid)
+                return mid
+
+    def get_spi(self, protocol: int, src: str, dst: str, seq: int = 0) -> int:
+        """Reserve an inbound SPI (CPI for IPComp) from the kernel."""
+        low, high = ((k.IPCOMP_CPI_LOW, k.IPCOMP_CPI_HIGH) if protocol == 4
+                     else (k.IPSEC_SPI_LOW, k.IPSEC_SPI_HIGH))
+        return int(self.kernel.get_spi(k.GetSPI(k.address(src), k.address(dst), protocol, seq,
+                                                low, high)))
+
+    def policy_session(self, sa: IsakmpSA) -> PolicySession:
+        """The KeyNote session of this ISAKMP SA, created from the policy on first use."""
+        if sa.policy_session is None:
+            if self.policy_factory is None:
+                raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "no policy loaded")
+            sa.policy_session = self.policy_factory()
+        session = sa.policy_session
+        assert isinstance(session, object)
+        return session  # type: ignore[return-value]
+
+    def passive_connection(self, sa: IsakmpSA, idci: Identification | None,
+                           idcr: Identification | None) -> str:
+        """The passive connection whose IDs match the peer's (isakmpd.md 6.3 responder)."""
+        names = self.conf.get_list("Phase 2", "Connections") + self.conf.get_list(
+            "Phase 2", "Passive-Connections")
+        ids = [i for i in (idci, idcr) if i is not None]
+
+        def built(section: str | None) -> Identification | None:
+            if section is None:
+                return None
+            try:
+                return client_id(self, section)
+            except (ExchangeError, ValueError):
+                return None
+
+        def same(a: Identification | None, b: Identification | None) -> bool:
+            return a is not None and b is not None and (a.id_type, a.protocol, a.port,
+                                                        bytes(a.data)) == (
+                b.id_type, b.protocol, b.port, bytes(b.data))
+
+        if len(ids) == 2:
+            for name in names:
+                local = built(self.conf.get_str(name, "Local-ID"))
+                remote = built(self.conf.get_str(name, "Remote-ID"))
+                if (same(local, idci) and same(remote, idcr)) or (
+                        same(local, idcr) and same(remote, idci)):
+                    return name
+            for name in names:
+                if self.conf.get_str(name, "Remote-ID") is None:
+                    continue
+                local = built(self.conf.get_str(name, "Local-ID"))
+                if same(local, idci) or same(local, idcr):
+                    return name
+        else:
+            for name in names:
+                peer = self.conf.get_str(name, "ISAKMP-peer")
+                if peer is not None and self.conf.get_str(peer, "Address") == sa.peer[0] and \
+                        self.conf.get_str(name, "Local-ID") is None:
+                    return name
+        if not self.use_keynote:
+            raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
+                                "peer proposed invalid phase 2 IDs")
+        return f"peer-{sa.peer[0]}"
+
+    def phase1_established(self, ex: Phase1, now: float, *, initial_contact: bool) -> None:
+        """Phase 1 done: report, honour INITIAL-CONTACT, start waiting Quick Modes."""
+        sa = ex.sa
+        sa.exchange = ex.kind
+        log.info("%s ISAKMP SA %s with %s established (%s mode)", self.tag, sa.cookies.hex(),
+                 sa.peer[0], ex.kind)
+        if initial_contact:
+            for other in list(self.sas.isakmp.values()):
+                if other is not sa and other.peer[0] == sa.peer[0] and other.state in (
+                        SAState.READY, SAState.FADING):
+                    self._delete_isakmp(other, now, notify_peer=False, reason="INITIAL-CONTACT")
+            for ipsa in list(self.sas.ipsec):
+                if ipsa.peer == sa.peer[0]:
+                    self._delete_ipsec(ipsa, now, notify_peer=False, reason="INITIAL-CONTACT")
+        self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
+        for name in self.pending.pop(sa.cookies, []):
+            self._quick_initiate(sa, name, now, 0)
+
+    def phase2_established(self, ex: QuickMode, bundle: IPsecSA, now: float) -> None:
+        """Quick Mode done: install the SAs and flows, start lifetimes, retire a rekeyed SA."""
+        old = [s for s in self.sas.ipsec_by_name(bundle.name) if s.peer == bundle.peer]
+        local_net, remote_net, proto, lport, rport = self._selector_parts(bundle)
+        selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
+        lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
+        local, peer = k.address(bundle.local), k.address(bundle.peer)
+        for p in bundle.protocols:
+            values = dict(p.choice.attributes)
+            common: dict[str, Any] = {
+                "proto": p.choice.protocol_id, "transform_id": p.choice.transform_id,
+                "auth_alg": values.get(5), "key_length": values.get(6),
+                "tunnel": bundle.tunnel, "lifetime": lifetime,
+            }
+            self.kernel.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
+                                       enc_key=p.enc_in, auth_key=p.auth_in,
+                                       selector=selector.reversed(), **common))
+            self.kernel.add_sa(k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False,
+                                       enc_key=p.enc_out, auth_key=p.auth_out,
+                                       selector=selector, acquire_seq=ex.acquire_seq, **common))
+        if not ex.acquire_seq and bundle.protocols:
+            outer = bundle.protocols[-1].choice.protocol_id
+            for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer, bundle.tunnel),
+                         k.AddFlow(selector.reversed(), k.Direction.IN, peer, local, outer,
+                                   bundle.tunnel)):
+                self.kernel.add_flow(flow)
+                bundle.flows.append(flow)
+        if bundle.life_seconds:
+            fraction = 0.85 + self.rand.randrange(0, 1001) / 10000
+            bundle.soft_at = now + bundle.life_seconds * fraction
+            bundle.hard_at = now + bundle.life_seconds
+        bundle.set_state(SAState.READY)
+        self.sas.ipsec.append(bundle)
+        log.info("%s IPsec SA %s established, SPIs in %s out %s", self.tag, bundle.name,
+                 [f"{s:08x}" for _p, s in bundle.spis_in],
+                 [f"{s:08x}" for _p, s in bundle.spis_out])
+        self._events.append(Phase2Done(bundle.name, bundle.cookies, bundle.message_id,
+                                       bundle.initiator, bundle.spis_in, bundle.spis_out))
+        for stale in old:
+            self._delete_ipsec(stale, now, notify_peer=True, reason="replaced by rekey")
+
+    # ================================================================ receiving
+
+    def _receive(self, data: bytes, src: Addr, dst: Addr, now: float) -> None:
+        try:
+            msg = Message.decode(data)
+        except WireError as e:
+            log.info("%s dropped datagram from %s:%d: %s", self.tag, src[0], src[1], e)
+            return
+        if msg.message_id == 0 and msg.exchange_type in (ExchangeType.ID_PROT,
+                                                         ExchangeType.AGGRESSIVE):
+            self._receive_phase1(msg, data, src, dst, now)
+            return
+        sa = self.sas.isakmp.get(msg.icookie + msg.rcookie)
+        if sa is None:
+            log.info("%s dropped %s message: unknown cookies %s", self.tag,
+                     msg.exchange_type.name, (msg.icookie + msg.rcookie).hex())
+            return
+        if msg.exchange_type == ExchangeType.INFO:
+            self._receive_info(sa, msg, src, now)
+            return
+        if msg.exchange_type != ExchangeType.QUICK_MODE or msg.message_id == 0:
+            log.info("%s dropped %s message: UNSUPPORTED_EXCHANGE_TYPE", self.tag,
+                     msg.exchange_type.name)
+            return
+        if sa.state not in (SAState.READY, SAState.FADING) or sa.keys is None:
+            log.info("%s dropped Quick Mode on an unfinished ISAKMP SA", self.tag)
+            return
+        ex = self.exchanges.get((sa.cookies, msg.message_id))
+        if ex is None:
+            if msg.message_id in sa.message_ids:
+                log.info("%s dropped replayed Quick Mode %08x", self.tag, msg.message_id)
+                return
+            sa.message_ids.add(msg.message_id)
+            ex = QuickMode(self, sa, msg.message_id, False, now, "")
+            self.exchanges[ex.key] = ex
+        self._run(ex, msg, data, now)
+
+    def _receive_phase1(self, msg: Message, data: bytes, src: Addr, dst: Addr,
+                        now: float) -> None:
+        if msg.rcookie == ZERO:
+            sa = self.sas.find_half_open(msg.icookie, src)
+            if sa is None:
+                self._respond_phase1(msg, data, src, dst, now)
+                return
+        else:
+            sa = self.sas.isakmp.get(msg.icookie + msg.rcookie)
+            if sa is None:
+                sa = self.sas.isakmp.get(msg.icookie + ZERO)
+                if sa is None or not sa.initiator or sa.peer[0] != src[0]:
+                    log.info("%s dropped Phase 1 message: INVALID_COOKIE", self.tag)
+                    return
+                old = sa.cookies
+                sa.rcookie = msg.rcookie
+                self.sas.rekey_isakmp(sa, old)
+                ex0 = self.exchanges.pop((old, 0), None)
+                if ex0 is not None:
+                    self.exchanges[ex0.key] = ex0
+                if old in self.pending:
+                    self.pending[sa.cookies] = self.pending.pop(old)
+        ex = self.exchanges.get((sa.cookies, 0))
+        if ex is None or ex.exchange_type != msg.exchange_type:
+            log.info("%s dropped Phase 1 message for no exchange", self.tag)
+            return
+        self._run(ex, msg, data, now)
+
+    def _respond_phase1(self, msg: Message, data: bytes, src: Addr, dst: Addr,
+                        now: float) -> None:
+        section = self.conf.get_str("Phase 1", src[0]) or self.conf.get_str("Phase 1", "Default")
+        if section is None:
+            log.info("%s no Default tag in [Phase 1] section", self.tag)
+            return
+        sa = IsakmpSA(section, False, msg.icookie, dst, src, rcookie=self.rand.bytes(8))
+        cls = MainMode if msg.exchange_type == ExchangeType.ID_PROT else AggressiveMode
+        try:
+            ex: Phase1 = cls(self, sa, False, now, section)
+        except ExchangeError as e:
+            log.info("%s cannot answer %s: %s", self.tag, src[0], e)
+            return
+        self.sas.add_isakmp(sa)
+        self.exchanges[ex.key] = ex
+        self._run(ex, msg, data, now)
+
+    def _run(self, ex: Exchange, msg: Message, data: bytes, now: float) -> None:
+        if ex.last_in == data:
+            if ex.last_out is not None:
+                log.debug("%s repeated message: resending our last one", self.tag)
+                self.queue(ex.last_out, ex.sa.local, ex.sa.peer)
+            return
+        if ex.finished:
+            log.info("%s dropped message for finished exchange %s", self.tag, ex.kind)
+            return
+        try:
+            if msg.ciphertext is not None and ex.keystate is None:
+                raise ExchangeError(NotifyType.INVALID_FLAGS, "encrypted before keys exist")
+            plain = ex.decrypt(msg)
+            rules.check(ex.exchange_type, ex.step, plain.payload_types(),
+                        msg.ciphertext is not None)
+            ex.last_in = data
+            ex.retransmit_at = None
+            ex.process(plain, now)
+        except ExchangeError as e:
+            self._fail(ex, e, now)
+        except WireError as e:
+            self._fail(ex, ExchangeError(e.notify, e.message), now)
+        except CipherError as e:
+            self._fail(ex, ExchangeError(NotifyType.PAYLOAD_MALFORMED, str(e)), now)
+
+    def _receive_info(self, sa: IsakmpSA, msg: Message, src: Addr, now: float) -> None:
+        if sa.keys is None or sa.state not in (SAState.READY, SAState.FADING):
+            for n in msg.all(Notify):
+                log.info("%s unauthenticated notify %s from %s", self.tag, n.notify_type.name,
+                         src[0])
+                self._events.append(NotifyReceived(int(n.notify_type), int(n.protocol),
+                                                   bytes(n.spi), bytes(n.data), src, False))
+            return
+        if msg.message_id in sa.message_ids:
+            log.info("%s dropped replayed informational %08x", self.tag, msg.message_id)
+            return
+        try:
+            plain = informational.open_protected(sa, msg)
+            rules.check(ExchangeType.INFO, 1, plain.payload_types(), True)
+        except (ExchangeError, WireError, CipherError) as e:
+            log.info("%s dropped informational from %s: %s", self.tag, src[0], e)
+            return
+        sa.message_ids.add(msg.message_id)
+        for n in plain.all(Notify):
+            self._handle_notify(sa, n, src, now)
+        for d in plain.all(Delete):
+            self._handle_delete(sa, d, now)
+
+    def _handle_notify(self, sa: IsakmpSA, n: Notify, src: Addr, now: float) -> None:
+        log.info("%s notify %s from %s", self.tag, n.notify_type.name, src[0])
+        self._events.append(NotifyReceived(int(n.notify_type), int(n.protocol), bytes(n.spi),
+                                           bytes(n.data), src, True))
+        if n.notify_type == NotifyType.R_U_THERE and "dpd" in sa.vendor_ids:
+            ack = Notify(NotifyType.R_U_THERE_ACK, n.protocol, n.spi, n.data)
+            self.queue(informational.protected(self, sa, [ack]), sa.local, sa.peer)
+        elif n.notify_type < 16384:
+            spi = int.from_bytes(n.spi, "big") if len(n.spi) in (2, 4) else None
+            for ex in list(self.exchanges.values()):
+                if (isinstance(ex, QuickMode) and ex.sa is sa and not ex.finished
+                        and (spi is None or spi in {s for _p, s in ex.spis}
+                             or spi in ex.spi_in.values()
+                             or any(int.from_bytes(c.proposal.spi, "big") == spi
+                                    for c in ex.chosen))):
+                    self._fail(ex, ExchangeError(n.notify_type, "peer sent "
+                                                 + n.notify_type.name, send=False), now)
+
+    def _handle_delete(self, sa: IsakmpSA, d: Delete, now: float) -> None:
+        if d.protocol == ISAKMP_PROTO:
+            for spi in d.spis:
+                target = self.sas.isakmp.get(bytes(spi))
+                if target is not None:
+                    self._delete_isakmp(target, now, notify_peer=False, reason="peer DELETE")
+            return
+        for spi in d.spis:
+            ipsa = self.sas.ipsec_by_spi(int(d.protocol), int.from_bytes(spi, "big"))
+            if ipsa is not None:
+                self._delete_ipsec(ipsa, now, notify_peer=False, reason="peer DELETE")
+
+    # ================================================================ failures and deletion
+
+    def _fail(self, ex: Exchange, err: ExchangeError, now: float) -> None:
+        """Translate an exchange error into a notify (maybe), an event and a clean state."""
+        log.warning("%s %s exchange with %s failed: %s", self.tag, ex.kind, ex.sa.peer[0], err)
+        sa = ex.sa
+        if err.send and int(err.notify):
+            notify = Notify(err.notify, ProtocolId.ISAKMP, sa.cookies)
+            if isinstance(ex, QuickMode):
+                self.queue(informational.protected(self, sa, [notify]), sa.local, sa.peer)
+            elif sa.state is SAState.LARVAL:
+                self.queue(informational.unprotected(self, sa.icookie, sa.rcookie, [notify]),
+                           sa.local, sa.peer)
+        ex.finish(now, failed=True)
+        self.exchanges.pop(ex.key, None)
+        if isinstance(ex, QuickMode):
+            for proto, spi in ex.spis:
+                self.kernel.delete_sa(k.DeleteSA(proto, spi, k.address(sa.peer[0]),
+                                                 k.address(sa.local[0])))
+            ex.spis.clear()
+        elif sa.state is SAState.LARVAL:
+            self.sas.remove_isakmp(sa)
+            for name in self.pending.pop(sa.cookies, []):
+                self._events.append(ExchangeFailed(name, "quick", "phase 1 failed",
+                                                   int(err.notify), sa.peer))
+        self._events.append(ExchangeFailed(ex.name or sa.name, ex.kind, err.reason,
+                                           int(err.notify), sa.peer))
+
+    def _delete_isakmp(self, sa: IsakmpSA, now: float, *, notify_peer: bool,
+                       reason: str) -> None:
+        if notify_peer and sa.keys is not None and sa.state in (SAState.READY, SAState.FADING):
+            payload = Delete(ProtocolId.ISAKMP, [sa.cookies], 16, Doi.IPSEC)
+            self.queue(informational.protected(self, sa, [payload]), sa.local, sa.peer)
+        for key, ex in list(self.exchanges.items()):
+            if ex.sa is sa:
+                if isinstance(ex, QuickMode) and not ex.finished:
+                    self._fail(ex, ExchangeError(NotifyType(0), "ISAKMP SA deleted",
+                                                 send=False), now)
+                self.exchanges.pop(key, None)
+        self.sas.remove_isakmp(sa)
+        self.pending.pop(sa.cookies, None)
+        self._events.append(SADeleted("isakmp", sa.name, reason, sa.cookies))
+
+    def _delete_ipsec(self, ipsa: IPsecSA, now: float, *, notify_peer: bool,
+                      reason: str) -> None:
+        local, peer = k.address(ipsa.local), k.address(ipsa.peer)
+        if notify_peer:
+            sa = next(self.sas.ready_isakmp(ipsa.peer), None)
+            if sa is not None:
+                payloads = [Delete(ProtocolId(p.choice.protocol_id),
+                                   [p.spi_in.to_bytes(2 if p.choice.protocol_id == 4 else 4,
+                                                      "big")],
+                                   2 if p.choice.protocol_id == 4 else 4, Doi.IPSEC)
+                            for p in ipsa.protocols]
+                self.queue(informational.protected(self, sa, payloads), sa.local, sa.peer)
+        for p in ipsa.protocols:
+            proto = p.choice.protocol_id
+            self.kernel.delete_sa(k.DeleteSA(proto, p.spi_in, peer, local))
+            self.kernel.delete_sa(k.DeleteSA(proto, p.spi_out, local, peer))
+        for flow in ipsa.flows:
+            if isinstance(flow, k.AddFlow):
+                self.kernel.delete_flow(k.DeleteFlow(flow.selector, flow.direction))
+        self.sas.remove_ipsec(ipsa)
+        self._events.append(SADeleted("ipsec", ipsa.name, reason, ipsa.cookies,
+                                      ipsa.spis_in + ipsa.spis_out))
+
+    def _soft_expire(self, ipsa: IPsecSA, now: float) -> None:
+        ipsa.set_state(SAState.FADING)
+        if ipsa.name in self.conf.get_list("Phase 2", "Connections") and ipsa.initiator:
+            log.info("%s rekeying %s before it expires", self.tag, ipsa.name)
+            self.connect(ipsa.name, now)
+
+    # ================================================================ initiating
+
+    def _phase1_initiate(self, peer_section: str, now: float) -> IsakmpSA | None:
+        conf = self.conf
+        address = conf.get_str(peer_section, "Address")
+        local = conf.get_str(peer_section, "Local-address") or self.local_address
+        if address is None or local is None:
+            log.warning("%s [%s] lacks Address or Local-address", self.tag, peer_section)
+            return None
+        port = conf.get_num(peer_section, "Port", 500)
+        local_port = 500
+        configuration = conf.get_str(peer_section, "Configuration",
+                                     "Default-phase-1-configuration") or ""
+        mode = (conf.get_str(configuration, "EXCHANGE_TYPE") or "ID_PROT").upper()
+        sa = IsakmpSA(peer_section, True, self.rand.bytes(8), (local, local_port),
+                      (address, port))
+        try:
+            ex: MainMode | AggressiveMode = (AggressiveMode if mode == "AGGRESSIVE"
+                                             else MainMode)(self, sa, True, now, peer_section)
+            self.sas.add_isakmp(sa)
+            self.exchanges[ex.key] = ex
+            ex.start(now)
+        except ExchangeError as e:
+            log.warning("%s cannot start Phase 1 with %s: %s", self.tag, address, e)
+            self.sas.remove_isakmp(sa)
+            self.exchanges.pop((sa.cookies, 0), None)
+            self._events.append(ExchangeFailed(peer_section, mode.lower(), e.reason,
+                                               int(e.notify), (address, port)))
+            return None
+        return sa
+
+    def _quick_initiate(self, sa: IsakmpSA, name: str, now: float, acquire_seq: int) -> None:
+        ex = QuickMode(self, sa, self.new_message_id(sa), True, now, name,
+                       acquire_seq=acquire_seq)
+        self.exchanges[ex.key] = ex
+        try:
+            ex.start(now, name)
+        except ExchangeError as e:
+            self._fail(ex, ExchangeError(e.notify, e.reason, send=False), now)
+
+    def _selector_parts(self, bundle: IPsecSA) -> tuple[k.Network, k.Network, int, int, int]:
+        def net(ident: IdentityData | None, host: str) -> tuple[k.Network, int, int]:
+            if ident is None:
+                return ipaddress.ip_network(host), 0, 0
+            data = ident.data
+            if ident.id_type in (1, 5):
+                return ipaddress.ip_network(ipaddress.ip_address(data)), ident.protocol, \
+                    ident.port
+            width = 4 if ident.id_type == 4 else 16
+            addr = ipaddress.ip_address(data[:width])
+            mask = ipaddress.ip_address(data[width:2 * width])
+            return ipaddress.ip_network(f"{addr}/{mask}", strict=False), ident.protocol, \
+                ident.port
+
+        local_net, proto, lport = net(bundle.local_ids, bundle.local)
+        remote_net, rproto, rport = net(bundle.remote_ids, bundle.peer)
+        return local_net, remote_net, proto or rproto, lport, rport

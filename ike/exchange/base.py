@@ -1,0 +1,138 @@
+"""The exchange task base: one object per exchange, holding its state, CBC chain and retransmits.
+
+A task builds and processes messages; the engine owns the transport.  Every message this task
+sends goes through :meth:`Exchange.send`, which encrypts when asked, remembers the datagram for
+retransmission (isakmpd's back-off: ``xmits * 2 + 5`` seconds) and for answering a repeated peer
+message, and queues it.  State changes go through :meth:`set_state` and are logged ``old -> new``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from ike.crypto.cipher import Keystate
+from ike.sa import IsakmpSA
+from ike.wire import ExchangeType, Flags, Message, Payload, encode_payloads
+
+if TYPE_CHECKING:
+    from ike.engine import Engine
+
+__all__ = ["Exchange", "rest_of"]
+
+log = logging.getLogger("ike.exchange")
+
+
+def rest_of(msg: Message, skip: int = 1) -> bytes:
+    """The encoded payloads after the first ``skip`` ones (the input of QM/Informational HASHes)."""
+    return encode_payloads(msg.payloads[skip:])[1]
+
+
+class Exchange:
+    """Base of all exchange tasks (Main, Aggressive, Quick, Informational)."""
+
+    kind: ClassVar[str] = "exchange"
+    exchange_type: ClassVar[ExchangeType] = ExchangeType.NONE
+
+    def __init__(self, engine: Engine, sa: IsakmpSA, message_id: int, initiator: bool,
+                 now: float, name: str) -> None:
+        self.engine = engine
+        self.sa = sa
+        self.message_id = message_id
+        self.initiator = initiator
+        self.name = name
+        self.state = "start"
+        self.step = 1 if not initiator else 2
+        """The number (1-based, within the exchange) of the next message we expect."""
+        self.keystate: Keystate | None = None
+        self.last_in: bytes | None = None
+        self.last_out: bytes | None = None
+        self.xmits = 0
+        self.retransmit_at: float | None = None
+        self.deadline = now + engine.exchange_max_time
+        self.finished = False
+        self.failed = False
+        self.linger_until: float | None = None
+        self.he_committed = False
+
+    # ---- bookkeeping -----------------------------------------------------------------------
+
+    def set_state(self, new: str) -> None:
+        """Move to ``new``, logging ``old -> new`` with the exchange's identity."""
+        log.debug("%s %s %s/%08x: %s -> %s", self.engine.tag, self.kind, self.sa.cookies.hex(),
+                  self.message_id, self.state, new)
+        self.state = new
+
+    @property
+    def key(self) -> tuple[bytes, int]:
+        """How the engine indexes this exchange: (CKY-I | CKY-R, M-ID)."""
+        return self.sa.cookies, self.message_id
+
+    def next_timer(self) -> float | None:
+        """The earliest moment this exchange needs the engine's attention."""
+        times = [t for t in (self.retransmit_at, self.linger_until) if t is not None]
+        if not self.finished:
+            times.append(self.deadline)
+        return min(times) if times else None
+
+    def finish(self, now: float, *, failed: bool = False) -> None:
+        """End the exchange; keep the last message a while to answer retransmissions."""
+        self.finished = True
+        self.failed = failed
+        self.retransmit_at = None
+        self.linger_until = now + self.engine.exchange_max_time
+        self.set_state("failed" if failed else "done")
+
+    # ---- messages --------------------------------------------------------------------------
+
+    def send(self, payloads: Sequence[Payload], now: float, *, encrypt: bool,
+             retransmit: bool = True, flags: Flags = Flags.NONE) -> bytes:
+        """Encode, maybe encrypt, queue and remember one message of this exchange."""
+        if self.he_committed:
+            flags |= Flags.COMMIT
+        msg = Message(self.sa.icookie, self.sa.rcookie, self.exchange_type, flags,
+                      self.message_id, list(payloads))
+        if encrypt:
+            assert self.keystate is not None, "encryption before keys"
+            first, body = encode_payloads(msg.payloads)
+            msg.ciphertext = self.keystate.encrypt(body)
+            msg.first_payload = first
+            msg.flags |= Flags.ENC
+            self.keystate.update_iv()
+        data = msg.encode()
+        self.last_out = data
+        self.engine.queue(data, self.sa.local, self.sa.peer)
+        self.xmits = 1
+        self.retransmit_at = now + self.engine.retransmit_delay(1) if retransmit else None
+        return data
+
+    def decrypt(self, msg: Message) -> Message:
+        """The cleartext message for an encrypted one, keeping the CBC chain on success only."""
+        if msg.ciphertext is None:
+            return msg
+        assert self.keystate is not None
+        out = msg.with_plaintext(self.keystate.decrypt(msg.ciphertext))
+        self.keystate.update_iv()
+        return out
+
+    def retransmit(self, now: float) -> None:
+        """Resend the last message on timeout, with isakmpd's back-off, or give up."""
+        if self.last_out is None or self.retransmit_at is None:
+            return
+        if self.xmits > self.engine.retransmits:
+            log.info("%s giving up on exchange %s, no response from peer %s:%d", self.engine.tag,
+                     self.name, self.sa.peer[0], self.sa.peer[1])
+            self.retransmit_at = None
+            return
+        self.engine.queue(self.last_out, self.sa.local, self.sa.peer)
+        self.xmits += 1
+        self.retransmit_at = now + self.engine.retransmit_delay(self.xmits)
+
+    def process(self, msg: Message, now: float) -> None:
+        """Handle the peer's next message (already decrypted and checked against the rules)."""
+        raise NotImplementedError
+
+    def on_timeout(self, now: float) -> None:
+        """The exchange ran past Exchange-max-time: clean up what it holds."""
+        self.finish(now, failed=True)

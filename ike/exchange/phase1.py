@@ -1,0 +1,355 @@
+"""What Main and Aggressive Mode share (isakmpd's ``ike_phase_1.c``): proposals, KE and nonces,
+SKEYID and the key state, identities, HASH_I/HASH_R and RSA signatures, and the end of Phase 1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import TYPE_CHECKING
+
+from ike.conf import Conf
+from ike.crypto import dh, rsa
+from ike.crypto.cipher import CBC, CipherError, Keystate, cipher_spec
+from ike.crypto.keymat import Phase1Keys, hash_i, hash_r, skeyid_psk, skeyid_sig
+from ike.doi.constants import IdType, IkeAuth, ProtocolId
+from ike.exchange import proposals
+from ike.exchange.base import Exchange
+from ike.exchange.errors import ExchangeError
+from ike.exchange.vendor import recognise, vendor_payloads
+from ike.policy import IdentityData, psk_principals
+from ike.sa import IsakmpSA, SAState
+from ike.wire import (
+    CertEncoding,
+    Certificate,
+    Hash,
+    Identification,
+    KeyExchange,
+    Message,
+    Nonce,
+    Notify,
+    NotifyType,
+    Payload,
+    SecurityAssociation,
+    Signature,
+    VendorId,
+)
+
+if TYPE_CHECKING:
+    from ike.engine import Engine
+
+__all__ = ["Phase1", "id_text", "identity_from_conf"]
+
+log = logging.getLogger("ike.exchange")
+NONCE_SIZE = 16
+
+
+def _address_id(address: str) -> Identification:
+    ip = ipaddress.ip_address(address)
+    kind = IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR
+    return Identification(kind, ip.packed)
+
+
+def identity_from_conf(conf: Conf, section: str | None, local_address: str) -> Identification:
+    """Our Phase 1 ID from a Phase1-ID section (isakmpd.md 3.4), or the local address."""
+    if section is None:
+        return _address_id(local_address)
+    kind_name = conf.get_str(section, "ID-type") or "IPV4_ADDR"
+    try:
+        kind = IdType.from_name(kind_name)
+    except KeyError:
+        raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
+                            f"[{section}]: unknown ID-type {kind_name}") from None
+    if kind in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
+        return Identification(kind, ipaddress.ip_address(
+            conf.get_str(section, "Address") or local_address).packed)
+    if kind in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
+        net = ipaddress.ip_address(conf.get_str(section, "Network") or "0.0.0.0")
+        mask = ipaddress.ip_address(conf.get_str(section, "Netmask") or "0.0.0.0")
+        return Identification(kind, net.packed + mask.packed)
+    name = conf.get_str(section, "Name") or ""
+    if kind == IdType.DER_ASN1_DN:
+        return Identification(kind, bytes.fromhex(name) if _is_hex(name) else name.encode())
+    return Identification(kind, name.encode())
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return bool(text)
+
+
+def id_text(ident: Identification | IdentityData) -> str:
+    """An ID as the text that names it in configuration and key stores."""
+    data = bytes(ident.data)
+    if ident.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR) and len(data) in (4, 16):
+        return str(ipaddress.ip_address(data))
+    if ident.id_type in (IdType.FQDN, IdType.USER_FQDN, IdType.KEY_ID):
+        return data.decode("latin-1")
+    return data.hex()
+
+
+def as_identity(ident: Identification) -> IdentityData:
+    """The policy layer's view of an ID payload."""
+    return IdentityData(int(ident.id_type), ident.protocol, ident.port, bytes(ident.data))
+
+
+class Phase1(Exchange):
+    """Common state and steps of Main and Aggressive Mode."""
+
+    def __init__(self, engine: Engine, sa: IsakmpSA, initiator: bool, now: float,
+                 peer_section: str) -> None:
+        super().__init__(engine, sa, 0, initiator, now, peer_section)
+        conf = engine.conf
+        self.peer_section = peer_section
+        self.configuration = conf.get_str(peer_section, "Configuration",
+                                          "Default-phase-1-configuration") or ""
+        self.sa_i_b = b""
+        self.choice: proposals.Phase1Choice | None = None
+        self.group: dh.Group | None = None
+        self.dh_private: dh.PrivateValue | None = None
+        self.g_local = b""
+        self.g_peer = b""
+        self.n_local = b""
+        self.n_peer = b""
+        self.id_local = identity_from_conf(conf, conf.get_str(peer_section, "ID"), sa.local[0])
+        self.id_peer: Identification | None = None
+        self.keys: Phase1Keys | None = None
+        self.peer_certs: list[bytes] = []
+        self.psk: bytes | None = None
+
+    # ---- SA payload -------------------------------------------------------------------------
+
+    def offer(self) -> SecurityAssociation:
+        """Our Phase 1 SA payload; its body is SAi_b for the authentication hashes."""
+        sa_payload = SecurityAssociation([proposals.phase1_proposal(self.engine.conf,
+                                                                    self.configuration)])
+        self.sa_i_b = sa_payload.encode_body()
+        return sa_payload
+
+    def choose(self, sa_payload: SecurityAssociation) -> SecurityAssociation:
+        """Responder: select a transform from the peer's SA payload; answer with it."""
+        self.sa_i_b = sa_payload.encode_body()
+        chosen, choice = proposals.phase1_select(
+            self.engine.conf, self.configuration, sa_payload.proposals,
+            aggressive=self.exchange_type == 4)
+        self.apply(choice)
+        return SecurityAssociation([chosen], sa_payload.situation, sa_payload.doi)
+
+    def accept_answer(self, sa_payload: SecurityAssociation) -> None:
+        """Initiator: the responder's choice must be one our configuration accepts."""
+        if len(sa_payload.proposals) != 1 or len(sa_payload.proposals[0].transforms) != 1:
+            raise ExchangeError(NotifyType.BAD_PROPOSAL_SYNTAX,
+                                "responder returned other than one proposal and transform")
+        _chosen, choice = proposals.phase1_select(self.engine.conf, self.configuration,
+                                                  sa_payload.proposals)
+        self.apply(choice)
+
+    def apply(self, choice: proposals.Phase1Choice) -> None:
+        """Record the negotiated transform in the SA."""
+        if choice.auth_method not in (IkeAuth.PRE_SHARED, IkeAuth.RSA_SIG):
+            raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
+                                f"authentication method {choice.auth_method} not implemented")
+        try:
+            cipher_spec(choice.encryption)
+            self.group = dh.group(choice.group)
+        except (CipherError, dh.DHError, KeyError, ValueError) as e:
+            raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, str(e)) from None
+        self.choice = choice
+        sa = self.sa
+        sa.encryption, sa.key_length, sa.hash_alg = (choice.encryption, choice.key_length,
+                                                     choice.hash_alg)
+        sa.auth_method, sa.group = choice.auth_method, choice.group
+        sa.life_seconds, sa.life_kbytes = choice.life_seconds, choice.life_kbytes
+
+    def vendor_ids(self) -> list[VendorId]:
+        """Our VIDs for the first message of our side."""
+        return vendor_payloads(self.engine.nat_traversal)
+
+    def note_vendor_ids(self, msg: Message) -> None:
+        """Remember which known VIDs the peer sent."""
+        for vid in msg.all(VendorId):
+            name = recognise(vid.data)
+            if name is not None:
+                self.sa.vendor_ids.add(name)
+
+    # ---- KE, nonce, keys -------------------------------------------------------------------
+
+    def make_ke_nonce(self, peer_nonce_len: int = NONCE_SIZE) -> list[Payload]:
+        """Our KE and NONCE payloads (the responder's nonce is as long as the initiator's)."""
+        assert self.group is not None
+        self.dh_private, self.g_local = self.group.generate(self.engine.rand)
+        self.n_local = self.engine.rand.bytes(peer_nonce_len)
+        return [KeyExchange(self.g_local), Nonce(self.n_local)]
+
+    def take_ke_nonce(self, msg: Message) -> None:
+        """Store the peer's KE and NONCE (the rules table guarantees one of each)."""
+        ke, nonce = msg.get(KeyExchange), msg.get(Nonce)
+        assert ke is not None and nonce is not None
+        if not 8 <= len(nonce.data) <= 256:
+            raise ExchangeError(NotifyType.PAYLOAD_MALFORMED,
+                                f"nonce of {len(nonce.data)} bytes")
+        assert self.group is not None
+        try:
+            self.group.check_public(ke.data)
+        except dh.DHError as e:
+            raise ExchangeError(NotifyType.INVALID_KEY_INFORMATION, str(e)) from None
+        self.g_peer, self.n_peer = bytes(ke.data), bytes(nonce.data)
+
+    @property
+    def gxi(self) -> bytes:
+        return self.g_local if self.initiator else self.g_peer
+
+    @property
+    def gxr(self) -> bytes:
+        return self.g_peer if self.initiator else self.g_local
+
+    @property
+    def ni(self) -> bytes:
+        return self.n_local if self.initiator else self.n_peer
+
+    @property
+    def nr(self) -> bytes:
+        return self.n_peer if self.initiator else self.n_local
+
+    def pre_shared_key(self) -> bytes:
+        """The PSK: the peer section's Authentication, else a section named after the peer ID."""
+        conf = self.engine.conf
+        value = conf.get_str(self.peer_section, "Authentication")
+        if value is None and self.id_peer is not None:
+            value = conf.get_str(id_text(self.id_peer), "Authentication")
+        if value is None:
+            raise ExchangeError(NotifyType.AUTHENTICATION_FAILED,
+                                f"no pre-shared key for peer {self.sa.peer[0]}")
+        if value[:2].lower() == "0x":
+            try:
+                return bytes.fromhex(value[2:])
+            except ValueError:
+                raise ExchangeError(NotifyType.AUTHENTICATION_FAILED,
+                                    f"[{self.peer_section}]: bad hex key") from None
+        return value.encode()
+
+    def derive_keys(self) -> None:
+        """SKEYID and its family, the cipher key and the first IV (RFC 2409 5, app. B)."""
+        assert self.group is not None and self.dh_private is not None and self.choice
+        try:
+            gxy = self.group.shared_secret(self.dh_private, self.g_peer)
+        except dh.DHError as e:
+            raise ExchangeError(NotifyType.INVALID_KEY_INFORMATION, str(e)) from None
+        h = self.choice.hash_alg
+        if self.choice.auth_method == IkeAuth.PRE_SHARED:
+            self.psk = self.pre_shared_key()
+            skeyid = skeyid_psk(h, self.psk, self.ni, self.nr)
+        else:
+            skeyid = skeyid_sig(h, self.ni, self.nr, gxy)
+        spec = cipher_spec(self.choice.encryption)
+        self.keys = Phase1Keys.derive(h, skeyid, gxy, self.sa.icookie, self.sa.rcookie,
+                                      self.gxi, self.gxr, self.choice.key_length,
+                                      spec.block_size)
+        self.sa.keys = self.keys
+        self.keystate = Keystate(CBC(self.choice.encryption, self.keys.enc_key), self.keys.iv)
+
+    # ---- identities and authentication ------------------------------------------------------
+
+    def auth_hash(self, mine: bool) -> bytes:
+        """HASH_I or HASH_R for our side (``mine``) or the peer's."""
+        assert self.keys is not None and self.choice is not None
+        i_side = self.initiator == mine
+        args = (self.choice.hash_alg, self.keys.skeyid, self.gxi, self.gxr, self.sa.icookie,
+                self.sa.rcookie, self.sa_i_b)
+        if i_side:
+            ident = self.id_local if mine else self.id_peer
+            assert ident is not None
+            return hash_i(*args, ident.encode_body())
+        ident = self.id_local if mine else self.id_peer
+        assert ident is not None
+        return hash_r(*args, ident.encode_body())
+
+    def auth_payloads(self) -> list[Payload]:
+        """Our HASH (pre-shared key) or CERTs and SIG (RSA signature)."""
+        assert self.choice is not None
+        digest = self.auth_hash(mine=True)
+        if self.choice.auth_method == IkeAuth.PRE_SHARED:
+            return [Hash(digest)]
+        local = id_text(self.id_local)
+        key = self.engine.auth.private_key(local) if self.engine.auth else None
+        if key is None:
+            raise ExchangeError(NotifyType.AUTHENTICATION_FAILED,
+                                f"no private key for local ID {local}")
+        out: list[Payload] = []
+        if self.engine.auth is not None:
+            out += [Certificate(CertEncoding.X509_SIG, der)
+                    for der in self.engine.auth.certificates(local)]
+        out.append(Signature(rsa.sign(key, digest)))
+        return out
+
+    def take_identity(self, msg: Message) -> None:
+        """Store the peer's ID and check it against the configured Remote-ID."""
+        ident = msg.get(Identification)
+        assert ident is not None
+        self.id_peer = ident
+        if (ident.protocol, ident.port) not in ((0, 0), (17, 500)):
+            log.info("%s dubious ID information accepted", self.engine.tag)
+        remote = self.engine.conf.get_str(self.peer_section, "Remote-ID")
+        if remote is not None:
+            want = identity_from_conf(self.engine.conf, remote, self.sa.peer[0])
+            if (want.id_type, bytes(want.data)) != (ident.id_type, bytes(ident.data)):
+                raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
+                                    f"peer ID {id_text(ident)} is not Remote-ID [{remote}]")
+        self.sa.peer_id = as_identity(ident)
+        self.sa.local_id = as_identity(self.id_local)
+
+    def verify_auth(self, msg: Message) -> None:
+        """Check the peer's HASH or SIG; remember its KeyNote principals."""
+        assert self.choice is not None and self.id_peer is not None
+        expected = self.auth_hash(mine=False)
+        if self.choice.auth_method == IkeAuth.PRE_SHARED:
+            got = msg.get(Hash)
+            if got is None:
+                raise ExchangeError(NotifyType.PAYLOAD_MALFORMED, "no HASH payload")
+            if bytes(got.data) != expected:
+                raise ExchangeError(NotifyType.INVALID_HASH_INFORMATION,
+                                    "peer's authentication hash does not verify")
+            assert self.psk is not None
+            self.sa.principals = tuple(psk_principals(self.psk))
+            return
+        sig = msg.get(Signature)
+        if sig is None:
+            raise ExchangeError(NotifyType.PAYLOAD_MALFORMED, "no SIG payload")
+        self.peer_certs = [bytes(c.data) for c in msg.all(Certificate)
+                           if c.encoding == CertEncoding.X509_SIG]
+        peer = (self.engine.auth.peer_key(id_text(self.id_peer), self.peer_certs)
+                if self.engine.auth else None)
+        if peer is None:
+            raise ExchangeError(NotifyType.INVALID_CERTIFICATE,
+                                f"no trusted key for peer ID {id_text(self.id_peer)}")
+        if not rsa.verify(peer.public_key, expected, bytes(sig.data)):
+            raise ExchangeError(NotifyType.INVALID_SIGNATURE, "peer's signature does not verify")
+        self.sa.principals = peer.principals
+        self.sa.peer_dn = peer.subject_dn
+
+    def initial_contact(self) -> list[Payload]:
+        """INITIAL-CONTACT, when this peer address was not contacted since we started."""
+        if self.sa.peer[0] in self.engine.contacted:
+            return []
+        return [Notify(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP, self.sa.cookies)]
+
+    def established(self, now: float, msg: Message | None) -> None:
+        """Phase 1 is complete: the SA becomes READY and gets its lifetimes."""
+        assert self.keystate is not None
+        sa = self.sa
+        sa.iv = self.keystate.iv
+        sa.created = now
+        if sa.life_seconds:
+            fraction = 0.85 + self.engine.rand.randrange(0, 1001) / 10000
+            sa.soft_at = now + sa.life_seconds * fraction
+            sa.hard_at = now + sa.life_seconds
+        sa.set_state(SAState.READY)
+        self.engine.contacted.add(sa.peer[0])
+        self.finish(now)
+        honoured = False
+        if msg is not None and self.exchange_type == 2 and msg.is_encrypted:
+            honoured = any(n.notify_type == NotifyType.INITIAL_CONTACT for n in msg.all(Notify))
+        self.engine.phase1_established(self, now, initial_contact=honoured)

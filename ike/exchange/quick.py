@@ -1,0 +1,407 @@
+"""Quick Mode (RFC 2409 5.5): HASH(1) SA Ni [KE] [IDci IDcr] / HASH(2) SA Nr [KE] [IDci IDcr] /
+HASH(3), with isakmpd's proposal building, its responder choice, and the KeyNote policy check
+before the responder accepts and before the initiator confirms (isakmpd.md 4.1, 6.3).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from ike.crypto import dh
+from ike.crypto.cipher import CBC, Keystate, cipher_spec
+from ike.crypto.keymat import phase2_iv, qm_hash1, qm_hash2, qm_hash3, qm_sa_keys
+from ike.doi.constants import EncapsulationMode, IdType, IpsecAttr, ProtocolId
+from ike.exchange import proposals
+from ike.exchange.base import Exchange, rest_of
+from ike.exchange.errors import ExchangeError
+from ike.exchange.phase1 import as_identity
+from ike.policy import ChosenProtocol, PolicyContext, build_attributes, check_policy
+from ike.sa import IPsecSA, IsakmpSA, ProtoSA
+from ike.wire import (
+    ExchangeType,
+    Hash,
+    Identification,
+    KeyExchange,
+    Message,
+    Nonce,
+    Notify,
+    NotifyType,
+    Payload,
+    Proposal,
+    SecurityAssociation,
+    Transform,
+)
+
+if TYPE_CHECKING:
+    from ike.engine import Engine
+
+__all__ = ["QuickMode", "client_id"]
+
+log = logging.getLogger("ike.exchange")
+NONCE_SIZE = 16
+
+
+def client_id(engine: Engine, section: str) -> Identification:
+    """An IPsec-ID section (isakmpd.md 3.4) as a Quick Mode client ID payload."""
+    conf = engine.conf
+    kind_name = conf.get_str(section, "ID-type") or "IPV4_ADDR"
+    try:
+        kind = IdType.from_name(kind_name)
+    except KeyError:
+        raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
+                            f"[{section}]: unknown ID-type {kind_name}") from None
+    proto_text = conf.get_str(section, "Protocol") or "0"
+    protocol = {"tcp": 6, "udp": 17, "icmp": 1}.get(proto_text.lower())
+    if protocol is None:
+        protocol = int(proto_text) if proto_text.isdigit() else 0
+    port = conf.get_num(section, "Port", 0) if protocol else 0
+    if kind in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
+        data = ipaddress.ip_address(conf.get_str(section, "Address") or "0.0.0.0").packed
+    elif kind in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
+        net = ipaddress.ip_address(conf.get_str(section, "Network") or "0.0.0.0").packed
+        mask = ipaddress.ip_address(conf.get_str(section, "Netmask") or "0.0.0.0").packed
+        data = net + mask
+    else:
+        raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
+                            f"[{section}]: ID-type {kind_name} is not a client ID")
+    return Identification(kind, data, protocol, port)
+
+
+def _same_id(a: Identification, b: Identification) -> bool:
+    return (a.id_type, a.protocol, a.port, bytes(a.data)) == (
+        b.id_type, b.protocol, b.port, bytes(b.data))
+
+
+def _spi_bytes(protocol: int, spi: int) -> bytes:
+    return spi.to_bytes(2 if protocol == ProtocolId.IPCOMP else 4, "big")
+
+
+@dataclass
+class _Choice:
+    """One protocol of the selected proposal: the peer's proposal payload and transform."""
+
+    proposal: Proposal
+    transform: Transform
+
+
+class QuickMode(Exchange):
+    """One Quick Mode, both roles."""
+
+    kind: ClassVar[str] = "quick"
+    exchange_type: ClassVar[ExchangeType] = ExchangeType.QUICK_MODE
+
+    def __init__(self, engine: Engine, sa: IsakmpSA, message_id: int, initiator: bool,
+                 now: float, name: str, *, acquire_seq: int = 0) -> None:
+        super().__init__(engine, sa, message_id, initiator, now, name)
+        assert sa.keys is not None
+        block = cipher_spec(sa.encryption).block_size
+        self.keystate = Keystate(CBC(sa.encryption, sa.keys.enc_key),
+                                 phase2_iv(sa.hash_alg, sa.iv, message_id, block))
+        self.acquire_seq = acquire_seq
+        self.offered: list[Proposal] = []
+        self.spis: list[tuple[int, int]] = []
+        """Inbound SPIs reserved from the kernel, released if the exchange fails."""
+        self.pfs_group = 0
+        self.dh_private: dh.PrivateValue | None = None
+        self.g_local = b""
+        self.g_peer = b""
+        self.n_local = b""
+        self.n_peer = b""
+        self.id_ci: Identification | None = None
+        self.id_cr: Identification | None = None
+        self.chosen: list[_Choice] = []
+        self.spi_in: dict[int, int] = {}
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _hash(self, which: int, rest: bytes) -> bytes:
+        assert self.sa.keys is not None
+        a = self.sa.keys.skeyid_a
+        if which == 1:
+            return qm_hash1(self.sa.hash_alg, a, self.message_id, rest)
+        return qm_hash2(self.sa.hash_alg, a, self.message_id, self.ni, rest)
+
+    @property
+    def ni(self) -> bytes:
+        return self.n_local if self.initiator else self.n_peer
+
+    @property
+    def nr(self) -> bytes:
+        return self.n_peer if self.initiator else self.n_local
+
+    def _get_spi(self, protocol: int) -> int:
+        spi = self.engine.get_spi(protocol, self.sa.peer[0], self.sa.local[0], self.acquire_seq)
+        self.spis.append((protocol, spi))
+        return spi
+
+    def _send_hashed(self, body: list[Payload], now: float, which: int,
+                     retransmit: bool = True) -> None:
+        digest = self._hash(which, rest_of(Message(b"", payloads=[Hash(b""), *body])))
+        self.send([Hash(digest), *body], now, encrypt=True, retransmit=retransmit)
+
+    def _check_hash(self, msg: Message, which: int) -> None:
+        got = msg.get(Hash)
+        assert got is not None
+        if bytes(got.data) != self._hash(which, rest_of(msg)):
+            raise ExchangeError(NotifyType.INVALID_HASH_INFORMATION,
+                                f"Quick Mode HASH({which}) does not verify")
+
+    def _take_ke(self, msg: Message) -> None:
+        ke = msg.get(KeyExchange)
+        if bool(ke) != bool(self.pfs_group):
+            raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
+                                "KE payload and PFS group do not agree")
+        if ke is not None:
+            try:
+                dh.group(self.pfs_group).check_public(ke.data)
+            except (dh.DHError, KeyError, ValueError) as e:
+                raise ExchangeError(NotifyType.INVALID_KEY_INFORMATION, str(e)) from None
+            self.g_peer = bytes(ke.data)
+
+    def _ke(self) -> list[Payload]:
+        if not self.pfs_group:
+            return []
+        self.dh_private, self.g_local = dh.group(self.pfs_group).generate(self.engine.rand)
+        return [KeyExchange(self.g_local)]
+
+    def _take_nonce(self, msg: Message) -> None:
+        nonce = msg.get(Nonce)
+        assert nonce is not None
+        if not 8 <= len(nonce.data) <= 256:
+            raise ExchangeError(NotifyType.PAYLOAD_MALFORMED, "bad nonce length")
+        self.n_peer = bytes(nonce.data)
+
+    def _policy(self, chosen: list[_Choice], now: float) -> None:
+        """Ask KeyNote; a refusal is NO_PROPOSAL_CHOSEN with the trace in the log."""
+        if not self.engine.use_keynote:
+            return
+        remote_f, local_f = (self.id_cr, self.id_ci) if self.initiator else (self.id_ci,
+                                                                            self.id_cr)
+        ctx = PolicyContext(
+            initiator=self.initiator,
+            pfs=bool(self.pfs_group),
+            phase_1="aggressive" if self.sa.exchange == "aggressive" else "main",
+            phase1_group=self.sa.group,
+            protocols=[ChosenProtocol(int(c.proposal.protocol), int(c.transform.transform_id),
+                                      tuple((a.type, a.as_int()) for a in c.transform.attributes))
+                       for c in chosen],
+            local_address=self.sa.local[0],
+            remote_address=self.sa.peer[0],
+            local_filter=as_identity(local_f) if local_f is not None else None,
+            remote_filter=as_identity(remote_f) if remote_f is not None else None,
+            remote_id=self.sa.peer_id,
+            remote_id_dn=self.sa.peer_dn,
+            now=now + self.engine.wall_offset,
+            utc_offset=self.engine.utc_offset,
+        )
+        session = self.engine.policy_session(self.sa)
+        decision = check_policy(session, self.sa.principals, build_attributes(ctx))
+        if not decision.accepted:
+            log.warning("%s check_policy: negotiated SA failed policy check (%s)\n%s",
+                        self.engine.tag, decision.value, decision.trace)
+            raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "policy check failed")
+        log.debug("%s policy accepted: %s", self.engine.tag, decision.trace)
+
+    # ---- initiator -------------------------------------------------------------------------
+
+    def start(self, now: float, connection: str) -> None:
+        """Build message 1 from the connection's suites and IDs."""
+        conf = self.engine.conf
+        configuration = conf.get_str(connection, "Configuration") or ""
+        self.offered, self.pfs_group = proposals.phase2_proposals(
+            conf, configuration, lambda p: _spi_bytes(p, self._get_spi(p)))
+        self.n_local = self.engine.rand.bytes(NONCE_SIZE)
+        local_id, remote_id = conf.get_str(connection, "Local-ID"), conf.get_str(
+            connection, "Remote-ID")
+        ids: list[Payload] = []
+        if remote_id is not None:
+            if local_id is not None:
+                self.id_ci = client_id(self.engine, local_id)
+            else:
+                ip = ipaddress.ip_address(self.sa.local[0])
+                self.id_ci = Identification(IdType.IPV4_ADDR if ip.version == 4
+                                            else IdType.IPV6_ADDR, ip.packed)
+            self.id_cr = client_id(self.engine, remote_id)
+            ids = [self.id_ci, self.id_cr]
+        elif local_id is not None:
+            log.warning("%s connection %s has Local-ID but no Remote-ID: no client IDs sent",
+                        self.engine.tag, connection)
+        body: list[Payload] = [SecurityAssociation(list(self.offered)), Nonce(self.n_local),
+                               *self._ke(), *ids]
+        self._send_hashed(body, now, 1)
+        self.step = 2
+        self.set_state("qm1-sent")
+
+    def _match_answer(self, answer: SecurityAssociation) -> list[_Choice]:
+        if not answer.proposals:
+            raise ExchangeError(NotifyType.BAD_PROPOSAL_SYNTAX, "empty SA in message 2")
+        number = answer.proposals[0].number
+        chosen: list[_Choice] = []
+        for prop in answer.proposals:
+            if prop.number != number or len(prop.transforms) != 1:
+                raise ExchangeError(NotifyType.BAD_PROPOSAL_SYNTAX,
+                                    "responder returned more than one choice")
+            ours = [p for p in self.offered if p.number == number and p.protocol == prop.protocol]
+            got = prop.transforms[0]
+            want = {(a.type, a.as_int()) for a in got.attributes}
+            match = [t for p in ours for t in p.transforms if t.transform_id == got.transform_id
+                     and {(a.type, a.as_int()) for a in t.attributes} == want]
+            if not match:
+                raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
+                                    "responder chose a transform we did not offer")
+            self.spi_in[int(prop.protocol)] = int.from_bytes(ours[0].spi, "big")
+            chosen.append(_Choice(prop, got))
+        if {int(c.proposal.protocol) for c in chosen} != {
+                int(p.protocol) for p in self.offered if p.number == number}:
+            raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "responder dropped a protocol")
+        return chosen
+
+    def _process_answer(self, msg: Message, now: float) -> None:
+        self._check_hash(msg, 2)
+        answer = msg.get(SecurityAssociation)
+        assert answer is not None
+        self.chosen = self._match_answer(answer)
+        self._take_nonce(msg)
+        self._take_ke(msg)
+        ids = msg.all(Identification)
+        if self.id_ci is not None and self.id_cr is not None and (
+                len(ids) != 2 or not _same_id(ids[0], self.id_ci)
+                or not _same_id(ids[1], self.id_cr)):
+            raise ExchangeError(NotifyType.INVALID_ID_INFORMATION, "responder changed the IDs")
+        for n in msg.all(Notify):
+            log.debug("%s quick mode notify %s", self.engine.tag, n.notify_type.name)
+        self._policy(self.chosen, now)
+        assert self.sa.keys is not None
+        h3 = qm_hash3(self.sa.hash_alg, self.sa.keys.skeyid_a, self.message_id, self.ni,
+                      self.nr)
+        self.send([Hash(h3)], now, encrypt=True, retransmit=False)
+        self._install(now)
+
+    # ---- responder -------------------------------------------------------------------------
+
+    def _select(self, offer: SecurityAssociation, now: float) -> list[_Choice]:
+        groups: dict[int, list[Proposal]] = {}
+        for prop in offer.proposals:
+            groups.setdefault(prop.number, []).append(prop)
+        reasons: list[str] = []
+        for number, props in groups.items():
+            chosen: list[_Choice] = []
+            for prop in props:
+                for t in prop.transforms:
+                    why = proposals.phase2_supported(int(prop.protocol), t, self.pfs_group)
+                    if why is None:
+                        chosen.append(_Choice(prop, t))
+                        break
+                    reasons.append(f"proposal {number} transform {t.number}: {why}")
+                else:
+                    break
+            if len(chosen) != len(props):
+                continue
+            try:
+                self._policy(chosen, now)
+            except ExchangeError:
+                reasons.append(f"proposal {number}: policy refused")
+                continue
+            return chosen
+        raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
+                            "no acceptable Phase 2 proposal (" + "; ".join(reasons[-4:]) + ")")
+
+    def _process_offer(self, msg: Message, now: float) -> None:
+        self._check_hash(msg, 1)
+        self._take_nonce(msg)
+        ke = msg.get(KeyExchange)
+        offer = msg.get(SecurityAssociation)
+        assert offer is not None
+        if ke is not None:
+            groups = {a.as_int() for p in offer.proposals for t in p.transforms
+                      for a in t.attributes if a.type == IpsecAttr.GROUP_DESCRIPTION}
+            self.pfs_group = min(groups) if groups else 0
+            if not self.pfs_group:
+                raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "KE without a PFS group")
+        self._take_ke(msg)
+        ids = msg.all(Identification)
+        if len(ids) == 1:
+            raise ExchangeError(NotifyType.INVALID_ID_INFORMATION, "only one client ID")
+        if ids:
+            self.id_ci, self.id_cr = ids
+        self.name = self.engine.passive_connection(self.sa, self.id_ci, self.id_cr)
+        self.chosen = self._select(offer, now)
+        answer: list[Proposal] = []
+        for c in self.chosen:
+            proto = int(c.proposal.protocol)
+            spi = self._get_spi(proto)
+            self.spi_in[proto] = spi
+            answer.append(Proposal(c.proposal.number, c.proposal.protocol,
+                                   _spi_bytes(proto, spi), [c.transform]))
+        self.n_local = self.engine.rand.bytes(len(self.n_peer))
+        body: list[Payload] = [SecurityAssociation(answer, offer.situation, offer.doi),
+                               Nonce(self.n_local), *self._ke(), *ids]
+        self._send_hashed(body, now, 2)
+        self.step = 3
+        self.set_state("qm2-sent")
+
+    # ---- both ------------------------------------------------------------------------------
+
+    def process(self, msg: Message, now: float) -> None:
+        """Dispatch on (role, step)."""
+        if msg.flags & 2:
+            self.he_committed = True
+        if self.initiator and self.step == 2:
+            self._process_answer(msg, now)
+        elif not self.initiator and self.step == 1:
+            self._process_offer(msg, now)
+        elif not self.initiator and self.step == 3:
+            assert self.sa.keys is not None
+            got = msg.get(Hash)
+            assert got is not None
+            want = qm_hash3(self.sa.hash_alg, self.sa.keys.skeyid_a, self.message_id, self.ni,
+                            self.nr)
+            if bytes(got.data) != want:
+                raise ExchangeError(NotifyType.INVALID_HASH_INFORMATION,
+                                    "Quick Mode HASH(3) does not verify")
+            self._install(now)
+
+    def _install(self, now: float) -> None:
+        """Derive KEYMAT for every protocol and hand the bundle to the engine."""
+        assert self.sa.keys is not None
+        gqmxy = b""
+        if self.pfs_group:
+            assert self.dh_private is not None
+            try:
+                gqmxy = dh.group(self.pfs_group).shared_secret(self.dh_private, self.g_peer)
+            except dh.DHError as e:
+                raise ExchangeError(NotifyType.INVALID_KEY_INFORMATION, str(e)) from None
+        tunnel = True
+        seconds = kbytes = 0
+        bundle = IPsecSA(self.name, self.sa.cookies, self.message_id, self.initiator,
+                         self.sa.local[0], self.sa.peer[0])
+        local_f, remote_f = (self.id_ci, self.id_cr) if self.initiator else (self.id_cr,
+                                                                            self.id_ci)
+        bundle.local_ids = as_identity(local_f) if local_f is not None else None
+        bundle.remote_ids = as_identity(remote_f) if remote_f is not None else None
+        for c in self.chosen:
+            proto = int(c.proposal.protocol)
+            enc_len, auth_len = proposals.phase2_keysizes(proto, c.transform)
+            spi_in = self.spi_in[proto]
+            spi_out = int.from_bytes(c.proposal.spi, "big")
+            keys = qm_sa_keys(self.sa.hash_alg, self.sa.keys.skeyid_d, proto,
+                              _spi_bytes(proto, spi_in), bytes(c.proposal.spi), self.ni,
+                              self.nr, enc_len, auth_len, gqmxy)
+            values = proposals.attr_values(c.transform)
+            mode = values.get(IpsecAttr.ENCAPSULATION_MODE, EncapsulationMode.TUNNEL)
+            tunnel = mode in (1, 3, 61443)
+            s, k = proposals.lifetimes(c.transform)
+            seconds, kbytes = s or seconds, k or kbytes
+            choice = ChosenProtocol(proto, int(c.transform.transform_id),
+                                    tuple((a.type, a.as_int()) for a in c.transform.attributes))
+            bundle.protocols.append(ProtoSA(choice, spi_in, spi_out, keys.inbound.enc_key,
+                                            keys.inbound.auth_key, keys.outbound.enc_key,
+                                            keys.outbound.auth_key))
+        bundle.tunnel = tunnel
+        bundle.life_seconds, bundle.life_kbytes = seconds, kbytes
+        self.spis.clear()
+        self.finish(now)
+        self.engine.phase2_established(self, bundle, now)

@@ -1,0 +1,144 @@
+"""Two engines in memory, a fake clock and fake kernels: the harness of the engine tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from ike.conf import Conf
+from ike.crypto.rand import RandomSource
+from ike.engine import Engine
+from ike.events import EngineEvent
+from ike.kernel.fake import FakeKernel
+
+A, B = "10.0.0.1", "10.0.0.2"
+
+CONF = """
+[General]
+Retransmits=            3
+Exchange-max-time=      120
+[Phase 1]
+{peer}=                 peer
+[Phase 2]
+{conns}
+[peer]
+Phase=                  1
+Address=                {peer}
+Local-address=          {me}
+Authentication=         {psk}
+Configuration=          p1conf
+{extra_peer}
+[p1conf]
+EXCHANGE_TYPE=          {mode}
+Transforms=             {p1}
+[conn]
+Phase=                  2
+ISAKMP-peer=            peer
+Configuration=          qmconf
+Local-ID=               net-{mine}
+Remote-ID=              net-{theirs}
+[qmconf]
+EXCHANGE_TYPE=          QUICK_MODE
+Suites=                 {suites}
+[net-a]
+ID-type=                IPV4_ADDR_SUBNET
+Network=                192.168.1.0
+Netmask=                255.255.255.0
+[net-b]
+ID-type=                IPV4_ADDR_SUBNET
+Network=                192.168.2.0
+Netmask=                255.255.255.0
+{more}
+"""
+
+
+def make_conf(side: str, *, mode: str = "ID_PROT", p1: str = "AES-128-SHA-GRP14",
+              suites: str = "QM-ESP-AES-128-SHA-SUITE", psk: str = "mekmitasdigoat",
+              extra_peer: str = "", more: str = "", active: bool | None = None) -> Conf:
+    """The configuration of side ``a`` (10.0.0.1, initiator) or ``b`` (10.0.0.2)."""
+    me, peer = (A, B) if side == "a" else (B, A)
+    if active is None:
+        active = side == "a"
+    conns = "Connections=            conn" if active else "Passive-Connections=    conn"
+    text = CONF.format(peer=peer, me=me, psk=psk, mode=mode, p1=p1, suites=suites,
+                       mine=side, theirs="b" if side == "a" else "a", conns=conns,
+                       extra_peer=extra_peer, more=more)
+    return Conf.from_text(text, source=f"conf-{side}")
+
+
+@dataclass
+class Pair:
+    """Two engines wired back to back with a fake clock."""
+
+    a: Engine
+    b: Engine
+    ka: FakeKernel
+    kb: FakeKernel
+    now: float = 1_000_000.0
+    wire: list[tuple[str, bytes]] = field(default_factory=list)
+    drop: Callable[[str, int, bytes], bool] | None = None
+    count: int = 0
+
+    def flush(self, rounds: int = 50) -> None:
+        """Deliver datagrams both ways until nothing moves."""
+        for _ in range(rounds):
+            moved = False
+            for name, src, dst in (("a", self.a, self.b), ("b", self.b, self.a)):
+                for data, local, peer in src.datagrams_to_send(self.now):
+                    moved = True
+                    self.count += 1
+                    self.wire.append((name, data))
+                    if self.drop is not None and self.drop(name, self.count, data):
+                        continue
+                    dst.receive_datagram(data, local, peer, self.now)
+            if not moved:
+                return
+        raise AssertionError("exchanges did not settle")
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward, firing timers on the way."""
+        end = self.now + seconds
+        while True:
+            due = [t for t in (self.a.get_timer(), self.b.get_timer()) if t is not None]
+            nxt = min(due) if due else None
+            if nxt is None or nxt > end:
+                break
+            self.now = max(self.now, nxt)
+            self.a.handle_timer(self.now)
+            self.b.handle_timer(self.now)
+            self.flush()
+        self.now = end
+
+    def events(self, side: str) -> list[EngineEvent]:
+        """Pop every pending event of one side."""
+        engine = self.a if side == "a" else self.b
+        out = []
+        while (ev := engine.next_event()) is not None:
+            out.append(ev)
+        return out
+
+
+def make_pair(conf_a: Conf, conf_b: Conf, *, seed: int = 1, **kw: object) -> Pair:
+    """Two engines with seeded randomness and fake kernels."""
+    ka, kb = FakeKernel(first_spi=0x1000), FakeKernel(first_spi=0x2000)
+    a = Engine(conf_a, rand=RandomSource.seeded(seed), kernel=ka, tag="A", **kw)  # type: ignore[arg-type]
+    b = Engine(conf_b, rand=RandomSource.seeded(seed + 1000), kernel=kb, tag="B", **kw)  # type: ignore[arg-type]
+    return Pair(a, b, ka, kb)
+
+
+@pytest.fixture
+def pair_factory() -> Callable[..., Pair]:
+    """Build a pair from per-side configuration options."""
+
+    def build(seed: int = 1, engine_kw: dict[str, object] | None = None,
+              **conf_kw: object) -> Pair:
+        a_kw = {k[2:]: v for k, v in conf_kw.items() if k.startswith("a_")}
+        b_kw = {k[2:]: v for k, v in conf_kw.items() if k.startswith("b_")}
+        common = {k: v for k, v in conf_kw.items() if not k.startswith(("a_", "b_"))}
+        return make_pair(make_conf("a", **{**common, **a_kw}),  # type: ignore[arg-type]
+                         make_conf("b", **{**common, **b_kw}),  # type: ignore[arg-type]
+                         seed=seed, **(engine_kw or {"use_keynote": False}))
+
+    return build
