@@ -142,3 +142,43 @@ def pair_factory() -> Callable[..., Pair]:
                          seed=seed, **(engine_kw or {"use_keynote": False}))
 
     return build
+
+
+_KEYS: dict[str, object] = {}
+
+
+def rsa_key(name: str) -> object:
+    """A 2048-bit RSA key, made once per test process."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if name not in _KEYS:
+        _KEYS[name] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _KEYS[name]
+
+
+def rsa_auth_pair() -> tuple[object, object]:
+    """MemoryAuth sources for a (10.0.0.1) and b (10.0.0.2) that trust each other's raw keys."""
+    from ike.auth import MemoryAuth
+
+    ka, kb = rsa_key("a"), rsa_key("b")
+    auth_a = MemoryAuth(keys={A: ka}, peer_keys={B: kb.public_key()})  # type: ignore[attr-defined,dict-item]
+    auth_b = MemoryAuth(keys={B: kb}, peer_keys={A: ka.public_key()})  # type: ignore[attr-defined,dict-item]
+    return auth_a, auth_b
+
+
+class Helpers:
+    """The harness functions, handed to tests as the ``h`` fixture (importlib mode has no
+    importable conftest)."""
+
+    make_conf = staticmethod(make_conf)
+    make_pair = staticmethod(make_pair)
+    rsa_auth_pair = staticmethod(rsa_auth_pair)
+    rsa_key = staticmethod(rsa_key)
+    A = A
+    B = B
+
+
+@pytest.fixture
+def h() -> type[Helpers]:
+    """The harness functions."""
+    return Helpers
