@@ -22,6 +22,7 @@ __all__ = [
     "hash_r",
     "info_hash",
     "message_id_bytes",
+    "natd_hash",
     "phase1_iv",
     "phase2_iv",
     "qm_hash1",
@@ -123,6 +124,15 @@ def hash_r(
 ) -> bytes:
     """HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b)."""
     return hmac.digest(skeyid, gxr + gxi + cky_r + cky_i + sai_b + idir_b, get_hash(h).name)
+
+
+def natd_hash(h: HashName, cky_i: bytes, cky_r: bytes, address: bytes, port: int) -> bytes:
+    """NAT-D payload data: HASH(CKY-I | CKY-R | IP | Port) (RFC 3947 section 3.2).
+
+    ``address`` is the packed 4- or 16-byte IP address; the hash is the
+    negotiated hash itself, not the PRF.
+    """
+    return get_hash(h).digest(cky_i + cky_r + address + port.to_bytes(2, "big"))
 
 
 @dataclass(frozen=True, slots=True)

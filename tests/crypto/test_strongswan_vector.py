@@ -1,11 +1,13 @@
-"""Recompute every key strongSwan logged in one real IKEv1 exchange with ike.crypto.
+"""Recompute every key strongSwan logged in real IKEv1 exchanges with ike.crypto.
 
-Source: vectors/strongswan_mm_psk.json, made by vectors/capture_strongswan.sh
-(two charon 5.9.8 instances in network namespaces: Main Mode PSK
-aes256-sha1-modp2048, Quick Mode ESP aes256-sha1 with PFS modp2048, then the
-initiator's encrypted INFORMATIONAL NO_PROPOSAL_CHOSEN because this kernel
-cannot install the ESP SAs) and vectors/make_strongswan_fixture.py (charon's
-ike=4/chd=4 hex dumps plus the captured UDP payloads).  Inputs taken from the
+Source: vectors/strongswan_mm_psk*.json, made by vectors/capture_strongswan.sh
+(two charon 5.9.8 instances in network namespaces: Main Mode PSK then Quick
+Mode, then the initiator's encrypted INFORMATIONAL NO_PROPOSAL_CHOSEN because
+this kernel cannot install the ESP SAs) and vectors/make_strongswan_fixture.py
+(charon's ike=4/chd=4 hex dumps plus the captured UDP payloads):
+strongswan_mm_psk is aes256-sha1-modp2048 with ESP aes256-sha1 PFS modp2048
+(Ka and KEYMAT both need expansion), strongswan_mm_psk_sha256 is
+3des-sha256-ecp256 with ESP aes128-sha256 and no PFS.  Inputs taken from the
 wire: cookies, nonces, KE values, SA/ID payloads; the only logged input is
 g^xy (and g(qm)^xy), which needs a private value.  Everything else is computed
 here and compared with what charon logged and sent.
@@ -13,6 +15,7 @@ here and compared with what charon logged and sent.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import struct
 from dataclasses import dataclass
@@ -21,11 +24,10 @@ from pathlib import Path
 import pytest
 
 from ike.crypto import keymat
-from ike.crypto.cipher import AES_CBC, CBC, Keystate
+from ike.crypto.cipher import CBC, Keystate
 
-FIXTURE = Path(__file__).parent / "vectors" / "strongswan_mm_psk.json"
-H = "sha1"
-ISAKMP_SA, KE, IDENT, HASH, NONCE = 1, 4, 5, 8, 10
+FIXTURES = sorted((Path(__file__).parent / "vectors").glob("strongswan_mm_psk*.json"))
+ISAKMP_SA, KE, IDENT, HASH, NONCE, NAT_D = 1, 4, 5, 8, 10, 20
 
 
 @dataclass
@@ -67,10 +69,15 @@ def _spi(sa_b: bytes) -> bytes:
     return sa_b[8 + 8:8 + 8 + spi_size]
 
 
-@pytest.fixture(scope="module")
-def fx() -> dict[str, object]:
-    data: dict[str, object] = json.loads(FIXTURE.read_text())
+@pytest.fixture(scope="module", params=FIXTURES, ids=lambda p: p.stem)
+def fx(request: pytest.FixtureRequest) -> dict[str, object]:
+    path: Path = request.param
+    data: dict[str, object] = json.loads(path.read_text())
     return data
+
+
+def test_both_fixtures_present() -> None:
+    assert [p.stem for p in FIXTURES] == ["strongswan_mm_psk", "strongswan_mm_psk_sha256"]
 
 
 def _log(fx: dict[str, object], side: str, name: str, i: int = 0) -> bytes:
@@ -84,6 +91,11 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     assert isinstance(raw, list) and len(raw) == 9
     msgs = [_msg(m["data"]) for m in raw]
     psk = str(fx["psk"]).encode()
+    params = fx["params"]
+    assert isinstance(params, dict)
+    H = str(params["hash"])
+    key_len, bs = int(params["key_len"]), int(params["block"])
+    enc_len, auth_len = int(params["esp_enc_len"]), int(params["esp_auth_len"])
 
     # -- Main Mode 1-4 in the clear
     mm1, _ = _payloads(msgs[0].next_payload, msgs[0].body)
@@ -97,23 +109,30 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     assert gxy == _log(fx, "responder", "shared Diffie Hellman secret")
 
     skeyid = keymat.skeyid_psk(H, psk, ni_b, nr_b)
-    p1 = keymat.Phase1Keys.derive(H, skeyid, gxy, cky_i, cky_r, gxi, gxr, 32, 16)
+    p1 = keymat.Phase1Keys.derive(H, skeyid, gxy, cky_i, cky_r, gxi, gxr, key_len, bs)
     for side in ("initiator", "responder"):
         assert _log(fx, side, "SKEYID") == p1.skeyid
         assert _log(fx, side, "SKEYID_d") == p1.skeyid_d
         assert _log(fx, side, "SKEYID_a") == p1.skeyid_a
         assert _log(fx, side, "SKEYID_e") == p1.skeyid_e
-        # AES-256 with SHA1: Ka needs the appendix B expansion (20 < 32 bytes)
+        # AES-256 with SHA1: Ka needs the appendix B expansion (20 < 32 bytes);
+        # 3DES with SHA2-256: Ka is SKEYID_e truncated
         assert _log(fx, side, "encryption key Ka") == p1.enc_key
         assert _log(fx, side, "initial IV") == p1.iv
-    assert len(p1.skeyid_e) < len(p1.enc_key)
+
+    # NAT-D (RFC 3947): MM 3 carries hash(cookies | peer addr | port), hash(own)
+    ip_i = ipaddress.ip_address(str(fx["initiator_ip"])).packed
+    ip_r = bytes(ip_i[:3]) + bytes([ip_i[3] + 1])
+    natd3 = [b for t, b in mm3 if t == NAT_D]
+    assert natd3 == [keymat.natd_hash(H, cky_i, cky_r, ip_r, 500),
+                     keymat.natd_hash(H, cky_i, cky_r, ip_i, 500)]
 
     # -- Main Mode 5/6 encrypted, one CBC chain
-    ks = Keystate(CBC(AES_CBC, p1.enc_key), p1.iv)
+    ks = Keystate(CBC(int(params["cipher"]), p1.enc_key), p1.iv)
     assert msgs[4].encrypted and msgs[5].encrypted
     mm5, _ = _payloads(msgs[4].next_payload, ks.decrypt(msgs[4].body))
     ks.update_iv()
-    assert ks.iv == _log(fx, "initiator", "next IV for MID 0", 0) == msgs[4].body[-16:]
+    assert ks.iv == _log(fx, "initiator", "next IV for MID 0", 0) == msgs[4].body[-bs:]
     idii_b = _one(mm5, IDENT)
     want_i = keymat.hash_i(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idii_b)
     assert _one(mm5, HASH) == want_i == _log(fx, "initiator", "HASH_I")
@@ -132,7 +151,7 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     assert qm1.message_id == qm2.message_id
     mid = qm1.message_id
     qks = ks.clone()
-    qks.init_iv(keymat.phase2_iv(H, phase1_last_iv, mid, 16))
+    qks.init_iv(keymat.phase2_iv(H, phase1_last_iv, mid, bs))
     assert qks.iv == _log(fx, "initiator", f"next IV for MID {mid}", 0)
     plain1 = qks.decrypt(qm1.body)
     qks.update_iv()
@@ -150,16 +169,18 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     h2 = keymat.qm_hash2(H, p1.skeyid_a, mid, ni2_b, rest2)
     assert pl2[0][1] == h2 == _log(fx, "initiator", "Hash(2)")
     nr2_b, spi_r = _one(pl2, NONCE), _spi(_one(pl2, ISAKMP_SA))
-    assert qks.iv == qm2.body[-16:]
+    assert qks.iv == qm2.body[-bs:]
 
-    # -- KEYMAT with PFS, per direction.  "initiator" keys protect what the QM
-    # initiator sends: the SA whose SPI the responder chose (interop.md 6).
-    gqmxy = _log(fx, "initiator", "DH secret")
-    assert len(gqmxy) == 256
+    # -- KEYMAT (with PFS in the first run), per direction.  "initiator" keys
+    # protect what the QM initiator sends: the SA whose SPI the responder
+    # chose (interop.md 6).
+    gqmxy = _log(fx, "initiator", "DH secret") if params["pfs"] else b""
+    assert len(gqmxy) == (256 if params["pfs"] else 0)
     seed_i = _log(fx, "initiator", "initiator SA seed")
     assert seed_i == gqmxy + b"\x03" + spi_r + ni2_b + nr2_b
     assert _log(fx, "initiator", "responder SA seed") == gqmxy + b"\x03" + spi_i + ni2_b + nr2_b
-    keys = keymat.qm_sa_keys(H, p1.skeyid_d, 3, spi_i, spi_r, ni2_b, nr2_b, 32, 20, gqmxy)
+    keys = keymat.qm_sa_keys(H, p1.skeyid_d, 3, spi_i, spi_r, ni2_b, nr2_b, enc_len, auth_len,
+                             gqmxy)
     assert keys.outbound.spi == spi_r
     assert keys.outbound.enc_key == _log(fx, "initiator", "encryption initiator key")
     assert keys.outbound.auth_key == _log(fx, "initiator", "integrity initiator key")
@@ -169,7 +190,7 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     # -- the Informational exchange: its own IV from the phase 1 IV and its M-ID
     info = msgs[8]
     iks = ks.clone()
-    iks.init_iv(keymat.phase2_iv(H, phase1_last_iv, info.message_id, 16))
+    iks.init_iv(keymat.phase2_iv(H, phase1_last_iv, info.message_id, bs))
     plain3 = iks.decrypt(info.body)
     pl3, end3 = _payloads(info.next_payload, plain3)
     rest3 = plain3[4 + len(pl3[0][1]):end3]

@@ -1,17 +1,23 @@
 #!/bin/bash
-# capture_strongswan.sh - produce strongswan_mm_psk.{log-a,log-b,pcap} for the
-# key-derivation fixture (run once by hand as root; the results are committed).
+# capture_strongswan.sh [NAME IKE_PROPOSAL ESP_PROPOSAL] - produce
+# NAME.{log-a,log-b,pcap} for a key-derivation fixture (run by hand as root;
+# the results are committed).  Defaults: strongswan_mm_psk
+# aes256-sha1-modp2048 aes256-sha1-modp2048.
 #
 # Two charon 5.9.8 instances in namespaces kc2-a / kc2-b (removed at the end):
-# IKEv1 Main Mode PSK aes256-sha1-modp2048 (SKEYID_e shorter than the key, so
-# Ka needs RFC 2409 appendix B), then Quick Mode ESP aes256-sha1 with PFS
-# modp2048 (KEYMAT longer than one PRF block).  charon logs its keys at
+# IKEv1 Main Mode PSK with IKE_PROPOSAL (the default has SKEYID_e shorter than
+# the key, so Ka needs RFC 2409 appendix B), then Quick Mode with
+# ESP_PROPOSAL (the default has PFS modp2048 and KEYMAT longer than one PRF
+# block).  charon logs its keys at
 # ike=4 / chd=4 (reference/interop.md section 6).  With kernel-netlink the
 # CHILD SA install fails on this kernel after the keys are logged, so the
 # initiator answers QM 2 with an encrypted INFORMATIONAL (NO_PROPOSAL_CHOSEN)
 # instead of QM 3: that message checks the Informational IV and HASH too.
 set -eu
 OUT=$(cd "$(dirname "$0")" && pwd)
+NAME=${1:-strongswan_mm_psk}
+IKE_PROPOSAL=${2:-aes256-sha1-modp2048}
+ESP_PROPOSAL=${3:-aes256-sha1-modp2048}
 W=$(mktemp -d /tmp/kc2-sw.XXXXXX)
 NSA=kc2-a NSB=kc2-b
 CHARON=/usr/lib/ipsec/charon
@@ -65,7 +71,7 @@ connections {
         aggressive = no
         local_addrs = $2
         remote_addrs = $3
-        proposals = aes256-sha1-modp2048
+        proposals = $IKE_PROPOSAL
         encap = no
         dpd_delay = 0s
         send_cert = never
@@ -77,7 +83,7 @@ connections {
         children {
             kc2 {
                 mode = tunnel
-                esp_proposals = aes256-sha1-modp2048
+                esp_proposals = $ESP_PROPOSAL
                 local_ts = $4/32
                 remote_ts = $5/32
                 start_action = none
@@ -113,7 +119,7 @@ done
 SWANCTL_DIR=$W/a/swanctl STRONGSWAN_CONF=$W/a/strongswan.conf \
     swanctl --initiate --child kc2 --timeout 10 --uri "unix://$W/a/charon.vici" || true
 sleep 1
-cp "$W/a/charon.log" "$OUT/strongswan_mm_psk.log-a"
-cp "$W/b/charon.log" "$OUT/strongswan_mm_psk.log-b"
-cp "$W/cap.pcap" "$OUT/strongswan_mm_psk.pcap"
+cp "$W/a/charon.log" "$OUT/$NAME.log-a"
+cp "$W/b/charon.log" "$OUT/$NAME.log-b"
+cp "$W/cap.pcap" "$OUT/$NAME.pcap"
 echo "captured into $OUT"

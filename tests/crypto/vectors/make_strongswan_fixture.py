@@ -1,9 +1,9 @@
-"""Turn one capture_strongswan.sh run into strongswan_mm_psk.json (run by hand).
+"""Turn capture_strongswan.sh runs into NAME.json fixtures (run by hand).
 
-    python make_strongswan_fixture.py
+    python make_strongswan_fixture.py [NAME ...]     (default: every name in RUNS)
 
-Reads strongswan_mm_psk.log-a (initiator), .log-b (responder) and .pcap in
-this directory.  Every ``NAME => N bytes`` hex dump of each charon log becomes
+Reads NAME.log-a (initiator), NAME.log-b (responder) and NAME.pcap in this
+directory.  Every ``NAME => N bytes`` hex dump of each charon log becomes
 a list of hex strings under that name (charon logs some names more than once,
 e.g. ``next IV for MID n``); the pcap's ISAKMP UDP payloads become
 ``messages`` in capture order.  The values are keys of a throw-away test run.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -66,17 +67,36 @@ def parse_pcap(path: Path) -> list[dict[str, str]]:
     return msgs
 
 
+# NAME -> (capture_strongswan.sh arguments, negotiated parameters the test needs:
+# IKE hash, ENCRYPTION_ALGORITHM id, Ka bytes, block size; ESP key bytes, PFS)
+RUNS: dict[str, tuple[str, dict[str, object]]] = {
+    "strongswan_mm_psk": (
+        "aes256-sha1-modp2048 aes256-sha1-modp2048",
+        {"hash": "sha1", "cipher": 7, "key_len": 32, "block": 16,
+         "esp_enc_len": 32, "esp_auth_len": 20, "pfs": True},
+    ),
+    "strongswan_mm_psk_sha256": (
+        "3des-sha256-ecp256 aes128-sha256",
+        {"hash": "sha256", "cipher": 5, "key_len": 24, "block": 8,
+         "esp_enc_len": 16, "esp_auth_len": 32, "pfs": False},
+    ),
+}
+
+
 def main() -> None:
-    fixture = {
-        "source": "strongSwan 5.9.8 charon, IKEv1 Main Mode PSK aes256-sha1-modp2048 + Quick "
-                  "Mode ESP aes256-sha1 PFS modp2048, captured by capture_strongswan.sh",
-        "psk": "kc2-test-psk-0123456789",
-        "initiator_ip": "10.93.0.1",
-        "messages": parse_pcap(HERE / "strongswan_mm_psk.pcap"),
-        "initiator": parse_log(HERE / "strongswan_mm_psk.log-a"),
-        "responder": parse_log(HERE / "strongswan_mm_psk.log-b"),
-    }
-    (HERE / "strongswan_mm_psk.json").write_text(json.dumps(fixture, indent=1) + "\n")
+    for name in sys.argv[1:] or sorted(RUNS):
+        proposals, params = RUNS[name]
+        fixture = {
+            "source": f"strongSwan 5.9.8 charon pair, IKEv1 Main Mode PSK + Quick Mode: "
+                      f"capture_strongswan.sh {name} {proposals}",
+            "params": params,
+            "psk": "kc2-test-psk-0123456789",
+            "initiator_ip": "10.93.0.1",
+            "messages": parse_pcap(HERE / f"{name}.pcap"),
+            "initiator": parse_log(HERE / f"{name}.log-a"),
+            "responder": parse_log(HERE / f"{name}.log-b"),
+        }
+        (HERE / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
 
 
 if __name__ == "__main__":
