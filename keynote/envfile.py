@@ -13,6 +13,8 @@ one assignment.  A key file holds one quoted principal string and comments.
 
 from __future__ import annotations
 
+from keynote.errors import KeyNoteError
+
 __all__ = [
     "EnvFileError",
     "parse_env_file",
@@ -27,7 +29,7 @@ _NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _NAME_REST = _NAME_FIRST | {"_"}
 
 
-class EnvFileError(ValueError):
+class EnvFileError(KeyNoteError, ValueError):
     """A syntax error in an environment, key or string; str() is `source:line:col: message`."""
 
     def __init__(self, source: str, line: int, column: int, message: str) -> None:

@@ -21,6 +21,8 @@ import enum
 import functools
 from dataclasses import dataclass
 
+from keynote.errors import KeyNoteError
+
 __all__ = [
     "Algorithm",
     "BinaryKey",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 
-class KeyFormatError(ValueError):
+class KeyFormatError(KeyNoteError, ValueError):
     """A string names a key algorithm but its encoded bits do not decode to a key."""
 
 

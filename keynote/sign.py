@@ -30,6 +30,7 @@ import hmac
 from dataclasses import dataclass
 
 from keynote.envfile import scan_string
+from keynote.errors import KeyNoteError
 from keynote.keys import (
     DSAPrivateKey,
     DSAPublicKey,
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 
-class SignatureError(ValueError):
+class SignatureError(KeyNoteError, ValueError):
     """An assertion cannot be signed or checked (bad structure, algorithm or key)."""
 
 
