@@ -1,11 +1,9 @@
-"""Classic pcap files of ISAKMP datagrams: write them as isakmpd's ``-L`` does, read captures.
+"""Read ISAKMP datagrams out of classic pcap captures (peer fixtures, isakmpd -L files).
 
-The writer follows isakmpd's packet capture (log.c): link type DLT_LOOP, a
-4-byte address family, a synthetic IPv4 or IPv6 header (the IP id counts the
-packets) and a UDP header; for port 4500 the 4-byte non-ESP marker goes in
-front of the ISAKMP message.  tshark reads these files directly.  The reader
-takes the usual link types (Ethernet, loop/null, raw IP, Linux cooked) and
-yields the UDP datagrams, so peer captures can be replayed into the codec.
+The reader takes the usual link types (Ethernet, loop/null as isakmpd and
+ike.daemon.pcap write, raw IP, Linux cooked) and yields the UDP datagrams with
+the NAT-T non-ESP marker removed (keepalives and ESP-in-UDP are skipped), so
+captures can be replayed into the codec.  Writing captures is ike.daemon.pcap.
 """
 
 from __future__ import annotations
@@ -21,13 +19,6 @@ LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
 LINKTYPE_LOOP = 108
 LINKTYPE_LINUX_SLL = 113
-#: OpenBSD's address family numbers as DLT_LOOP carries them (network order).
-_AF_INET = 2
-_AF_INET6 = 24
-_PCAP_HDR = struct.Struct("<IHHiIII")
-_REC_HDR = struct.Struct("<IIII")
-_IP4 = struct.Struct(">BBHHHBBH4s4s")
-_IP6 = struct.Struct(">IHBB16s16s")
 _UDP = struct.Struct(">HHHH")
 NON_ESP_MARKER = bytes(4)
 NAT_T_PORT = 4500
@@ -51,56 +42,14 @@ class Datagram:
     payload: bytes
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f">{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def udp_packet(src: IPAddress, sport: int, dst: IPAddress, dport: int, payload: bytes,
-               ident: int = 0) -> bytes:
-    """An IPv4 or IPv6 packet carrying ``payload`` in UDP, checksums filled in."""
-    ulen = 8 + len(payload)
-    if src.version == 4:
-        pseudo = src.packed + dst.packed + struct.pack(">BBH", 0, 17, ulen)
-    else:
-        pseudo = src.packed + dst.packed + struct.pack(">IxxxB", ulen, 17)
-    csum = _checksum(pseudo + _UDP.pack(sport, dport, ulen, 0) + payload) or 0xFFFF
-    udp = _UDP.pack(sport, dport, ulen, csum) + payload
-    if src.version == 4:
-        head = _IP4.pack(0x45, 0, 20 + ulen, ident & 0xFFFF, 0, 64, 17, 0, src.packed, dst.packed)
-        head = head[:10] + struct.pack(">H", _checksum(head)) + head[12:]
-        return head + udp
-    return _IP6.pack(6 << 28, ulen, 17, 64, src.packed, dst.packed) + udp
-
-
-class PcapWriter:
-    """Append ISAKMP datagrams to a DLT_LOOP pcap stream, as isakmpd -L does."""
-
-    def __init__(self, stream: BinaryIO, snaplen: int = 65536) -> None:
-        self._stream = stream
-        self._count = 0
-        stream.write(_PCAP_HDR.pack(0xA1B2C3D4, 2, 4, 0, 0, snaplen, LINKTYPE_LOOP))
-
-    def write(self, message: bytes, src: str, dst: str, sport: int = 500, dport: int = 500,
-              time: float = 0.0) -> None:
-        """Write one message from ``src:sport`` to ``dst:dport`` (marker added for 4500)."""
-        s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
-        if NAT_T_PORT in (sport, dport):
-            message = NON_ESP_MARKER + message
-        self._count += 1
-        af = _AF_INET if s.version == 4 else _AF_INET6
-        frame = struct.pack(">I", af) + udp_packet(s, sport, d, dport, message, self._count)
-        sec = int(time)
-        self._stream.write(
-            _REC_HDR.pack(sec, int((time - sec) * 1e6), len(frame), len(frame)) + frame
-        )
-
-
 def _ip_payload(frame: bytes, off: int, time: float) -> Datagram | None:
+    try:
+        return _ip_payload_unchecked(frame, off, time)
+    except (IndexError, struct.error, ValueError):
+        return None  # a truncated (snaplen) or non-IP frame carries no whole datagram
+
+
+def _ip_payload_unchecked(frame: bytes, off: int, time: float) -> Datagram | None:
     if off >= len(frame):
         return None
     version = frame[off] >> 4

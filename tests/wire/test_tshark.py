@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ike.daemon.pcap import LINKTYPE_LOOP, PcapWriter
+from ike.daemon.pcap import frame as loop_frame
 from ike.doi.constants import (
     AuthAlgorithm,
     EncapsulationMode,
@@ -63,7 +67,7 @@ from ike.wire import (
     Transform,
     VendorId,
 )
-from ike.wire.pcap import PcapWriter
+from ike.wire.pcap import read_datagrams
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tshark") is None, reason="Debian package tshark is not installed"
@@ -201,12 +205,14 @@ MESSAGES: dict[str, Message] = {
 
 
 def _tshark(tmp_path: Path, named: dict[str, bytes], ipv6: bool = False) -> list[str]:
+    # ike.daemon.pcap frames (isakmpd -L layout); the E flag is left as we set it.
     pcap = tmp_path / "wire.pcap"
+    src, dst = ("2001:db8::1", "2001:db8::2") if ipv6 else ("10.0.0.1", "10.0.0.2")
     with pcap.open("wb") as f:
-        w = PcapWriter(f)
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65536, LINKTYPE_LOOP))
         for i, data in enumerate(named.values()):
-            src, dst = ("2001:db8::1", "2001:db8::2") if ipv6 else ("10.0.0.1", "10.0.0.2")
-            w.write(data, src, dst, time=float(i))
+            rec = loop_frame((src, 500), (dst, 500), data, i + 1)
+            f.write(struct.pack("<IIII", i, 0, len(rec), len(rec)) + rec)
     out = subprocess.run(
         ["tshark", "-r", str(pcap), "-V",
          "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"],
@@ -264,6 +270,20 @@ def test_tshark_decodes_encrypted_and_ipv6(tmp_path: Path) -> None:
     assert "Encrypted Data" in frames[0]
     _assert_clean("main-1", frames[1])
     assert "Internet Protocol Version 6" in frames[1]
+
+
+def test_capture_reader_reads_what_the_daemon_writes() -> None:
+    buf = io.BytesIO()
+    w = PcapWriter(buf)
+    mm1 = MESSAGES["main-1"].encode()
+    info = MESSAGES["info-delete"].encode()
+    w.record(("10.0.0.1", 500), ("10.0.0.2", 500), mm1, now=1.5)
+    w.record(("2001:db8::2", 4500), ("2001:db8::1", 4500), info, now=2.0)
+    buf.seek(0)
+    got = list(read_datagrams(buf))
+    assert [d.payload for d in got] == [mm1, info]  # non-ESP marker stripped on 4500
+    assert (str(got[0].src), got[0].sport, got[1].dport) == ("10.0.0.1", 500, 4500)
+    assert got[0].time == 1.5
 
 
 def test_what_tshark_saw_is_what_we_decode() -> None:
