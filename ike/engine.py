@@ -13,6 +13,7 @@ injected RandomSource, kernel work goes to the injected backend as command datac
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 from collections import deque
@@ -368,6 +369,8 @@ class Engine:
             self._receive_phase1(msg, data, src, dst, now)
             return
         sa = self.sas.isakmp.get(msg.icookie + msg.rcookie)
+        if sa is None and msg.exchange_type == ExchangeType.INFO:
+            sa = self.sas.isakmp.get(msg.icookie + ZERO)  # an answer to our message 1
         if sa is None:
             log.info("%s dropped %s message: unknown cookies %s", self.tag,
                      msg.exchange_type.name, (msg.icookie + msg.rcookie).hex())
@@ -439,23 +442,33 @@ class Engine:
 
     def _run(self, ex: Exchange, msg: Message, data: bytes, now: float) -> None:
         if ex.last_in == data:
-            if ex.last_out is not None:
+            if ex.last_out is not None and ex.answers == data:
                 log.debug("%s repeated message: resending our last one", self.tag)
                 self.queue(ex.last_out, ex.sa.local, ex.sa.peer)
             return
-        if ex.finished:
-            log.info("%s dropped message for finished exchange %s", self.tag, ex.kind)
+        digest = hashlib.sha1(data).digest()
+        if digest in ex.seen or ex.finished:
+            log.info("%s dropped old or late message for %s exchange", self.tag, ex.kind)
             return
         try:
             if msg.ciphertext is not None and ex.keystate is None:
-                raise ExchangeError(NotifyType.INVALID_FLAGS, "encrypted before keys exist")
+                raise ExchangeError(NotifyType.INVALID_FLAGS, "encrypted before keys exist",
+                                    fatal=False)
             plain = ex.decrypt(msg)
-            rules.check(ex.exchange_type, ex.step, plain.payload_types(),
-                        msg.ciphertext is not None)
+            try:
+                rules.check(ex.exchange_type, ex.step, plain.payload_types(),
+                            msg.ciphertext is not None)
+            except ExchangeError as e:
+                e.fatal = msg.ciphertext is not None
+                raise
+            ex.seen.add(digest)
             ex.last_in = data
             ex.retransmit_at = None
             ex.process(plain, now)
         except ExchangeError as e:
+            if not e.fatal:
+                log.info("%s dropped message for %s exchange: %s", self.tag, ex.kind, e)
+                return
             self._fail(ex, e, now)
         except WireError as e:
             self._fail(ex, ExchangeError(e.notify, e.message), now)
@@ -519,7 +532,8 @@ class Engine:
 
     def _fail(self, ex: Exchange, err: ExchangeError, now: float) -> None:
         """Translate an exchange error into a notify (maybe), an event and a clean state."""
-        log.warning("%s %s exchange with %s failed: %s", self.tag, ex.kind, ex.sa.peer[0], err)
+        log.warning("%s %s exchange with %s failed: %s", self.tag, ex.kind, ex.sa.peer[0],
+                    err if int(err.notify) else err.reason)
         sa = ex.sa
         if err.send and int(err.notify):
             notify = Notify(err.notify, ProtocolId.ISAKMP, sa.cookies)

@@ -47,7 +47,11 @@ class Exchange:
         """The number (1-based, within the exchange) of the next message we expect."""
         self.keystate: Keystate | None = None
         self.last_in: bytes | None = None
+        self.seen: set[bytes] = set()
+        """Digests of the peer's messages already processed: old copies are dropped."""
         self.last_out: bytes | None = None
+        self.answers: bytes | None = None
+        """The peer message ``last_out`` answered: only its repeat makes us resend."""
         self.xmits = 0
         self.retransmit_at: float | None = None
         self.deadline = now + engine.exchange_max_time
@@ -102,6 +106,7 @@ class Exchange:
             self.keystate.update_iv()
         data = msg.encode()
         self.last_out = data
+        self.answers = self.last_in
         self.engine.queue(data, self.sa.local, self.sa.peer)
         self.xmits = 1
         self.retransmit_at = now + self.engine.retransmit_delay(1) if retransmit else None

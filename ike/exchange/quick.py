@@ -199,11 +199,15 @@ class QuickMode(Exchange):
         )
         session = self.engine.policy_session(self.sa)
         decision = check_policy(session, self.sa.principals, build_attributes(ctx))
+        trace = decision.trace
+        for principal in self.sa.principals:
+            if principal.startswith("passphrase:"):
+                trace = trace.replace(principal, "passphrase:[secret]")
         if not decision.accepted:
             log.warning("%s check_policy: negotiated SA failed policy check (%s)\n%s",
-                        self.engine.tag, decision.value, decision.trace)
+                        self.engine.tag, decision.value, trace)
             raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "policy check failed")
-        log.debug("%s policy accepted: %s", self.engine.tag, decision.trace)
+        log.debug("%s policy accepted: %s", self.engine.tag, trace)
 
     # ---- initiator -------------------------------------------------------------------------
 
