@@ -286,3 +286,28 @@ def check_identity(cert: x509.Certificate, id_type: int, data: bytes) -> None:
         Reason.ID_MISMATCH,
         f"ID {ident} is not among the subjectAltNames of certificate {subject} ({names})",
     )
+
+
+def identity_from_text(text: str) -> Identity:
+    """Best guess at an ID from its text (an address, user@host, a DER DN in hex, else FQDN).
+
+    For callers that kept only the text of an ID; passing the ID payload's type and data is exact.
+    """
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    else:
+        kind = IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR
+        return Identity(kind, addr.packed)
+    if "@" in text:
+        return Identity(IdType.USER_FQDN, text.encode("latin-1", "replace"))
+    if text.startswith("30") and len(text) % 2 == 0:
+        try:
+            der = bytes.fromhex(text)
+            _name_attributes(der)
+        except (ValueError, PKIError):
+            pass
+        else:
+            return Identity(IdType.DER_ASN1_DN, der)
+    return Identity(IdType.FQDN, text.encode("latin-1", "replace"))

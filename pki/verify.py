@@ -399,6 +399,11 @@ class PeerKey:
     assertions: tuple[str, ...] = ()
     credentials: tuple[str, ...] = ()
 
+    @property
+    def subject_dn(self) -> str:
+        """The certificate subject in DN: form, or "" for a raw or KeyNote key."""
+        return name_string(self.certificate.subject) if self.certificate is not None else ""
+
     def prime(self, session: SessionLike) -> None:
         """Add this peer's assertions, credentials and principals to a KeyNote session."""
         prime_session(session, self.principals, self.assertions, self.credentials)
