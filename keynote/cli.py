@@ -332,10 +332,10 @@ def cmd_sigver(args: Sequence[str]) -> int:
 
     for number, piece in enumerate(pieces):
         try:
-            result = check_assertion(piece)
+            result = check_assertion(piece, path)
         except SignatureError as exc:
             _err(f"Syntax error while parsing assertion {number}.")
-            _err(f"  {path}: {exc}")
+            _err(f"  {exc}")
             continue
         if result is SigResult.TRUE:
             print(f"Signature on assertion {number} verified.")

@@ -23,8 +23,6 @@ __all__ = [
     "unescape",
 ]
 
-_OCTAL = "01234567"
-_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "f": "\f"}
 _NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NAME_REST = _NAME_FIRST | {"_"}
 
@@ -41,48 +39,15 @@ class EnvFileError(KeyNoteError, ValueError):
 
 
 def unescape(body: str) -> str:
-    """Decode the text between the quotes of a KeyNote string literal."""
+    """Decode the text between the quotes of a KeyNote string literal.
+
+    The rules live in one place, the assertion parser's literal decoder.
+    """
     if "\\" not in body:
         return body
-    out: list[str] = []
-    i = 0
-    n = len(body)
-    while i < n:
-        c = body[i]
-        if c != "\\" or i + 1 >= n:
-            out.append(c)
-            i += 1
-            continue
-        e = body[i + 1]
-        if e == "\n":
-            i += 2
-            while i < n and body[i].isspace():
-                i += 1
-            continue
-        if e in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[e])
-            i += 2
-            continue
-        if e == "0":
-            digits = ""
-            j = i + 2
-            while j < n and len(digits) < 2 and body[j] in _OCTAL:
-                digits += body[j]
-                j += 1
-            value = int(digits, 8) if digits else 0
-            if value:
-                out.append(chr(value))
-                i = j
-                continue
-        elif e in "1234567" and i + 4 <= n and all(d in _OCTAL for d in body[i + 2 : i + 4]):
-            value = int(body[i + 1 : i + 4], 8) & 0xFF
-            if value:
-                out.append(chr(value))
-                i += 4
-                continue
-        out.append(e)
-        i += 2
-    return "".join(out)
+    from keynote.parse import unescape as decode_literal
+
+    return decode_literal('"' + body + '"')
 
 
 def scan_string(text: str, pos: int) -> tuple[str, int]:

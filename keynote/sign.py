@@ -30,7 +30,9 @@ import hmac
 from dataclasses import dataclass
 
 from keynote.envfile import scan_string
-from keynote.errors import KeyNoteError
+from keynote.errors import KeyNoteError, KeyNoteSyntaxError
+from keynote.fields import LineMap, chunks
+from keynote.fields import split_assertion as split_fields
 from keynote.keys import (
     DSAPrivateKey,
     DSAPublicKey,
@@ -126,88 +128,36 @@ def parse_signature_algorithm(text: str) -> SignatureSpec:
     return SignatureSpec(name, key, parts[2], encoding)
 
 
-# --- assertion structure (just enough to find the signed region and two fields) ------------
-
-_FIELD_NAMES = (
-    "keynote-version",
-    "local-constants",
-    "authorizer",
-    "licensees",
-    "conditions",
-    "signature",
-    "comment",
-)
+# --- assertion structure (the parser's field split; here only the signed region and two fields)
 
 
 @dataclass(frozen=True)
 class AssertionText:
-    """Field boundaries of one assertion, as libkeynote's `keynote_parse_assertion` splits it."""
+    """Field boundaries of the first assertion of a text."""
 
     text: str
     start: int  # first non-white-space character: the signed region begins here
     end: int  # end of the assertion (blank line or end of text)
-    fields: dict[str, tuple[int, int]]  # canonical name -> (name start, value end)
-    values: dict[str, str]  # canonical name -> raw value text (after the colon)
-
-    @property
-    def signature_offset(self) -> int | None:
-        """Offset of the `Signature` keyword (end of the signed region), if present."""
-        span = self.fields.get("signature")
-        return None if span is None else span[0]
+    values: dict[str, str]  # lower-case field name -> raw value text (after the colon)
+    signature_offset: int | None  # the `Signature` keyword: the signed region ends here
 
 
-def _field_name(typed: str) -> str | None:
-    low = typed.lower()
-    if not low:
-        return None
-    for name in _FIELD_NAMES:
-        if name.startswith(low):
-            return name
-    return None
+def split_assertion(text: str, source: str = "<assertion>") -> AssertionText:
+    """Split the first assertion of `text` into fields (RFC 2704 4.1, keynote.fields).
 
-
-def split_assertion(text: str) -> AssertionText:
-    """Split the first assertion of `text` into fields (reference/keynote.md 1.1)."""
-    n = len(text)
-    start = 0
-    while start < n and text[start].isspace():
-        start += 1
-    if start >= n:
-        raise SignatureError("empty assertion")
-    if start and text[start - 1] != "\n":
-        raise SignatureError("assertion does not start at the beginning of a line")
-    end = text.find("\n\n", start)
-    end = n if end < 0 else end + 1
-    pos = start
-    while pos < end and text[pos] == "#":  # leading comment lines are part of no field
-        nl = text.find("\n", pos, end)
-        pos = end if nl < 0 else nl + 1
-    starts: list[int] = []
-    if pos < end:
-        starts.append(pos)
-    for i in range(pos + 1, end):
-        if text[i - 1] == "\n" and not text[i].isspace() and text[i] != "#":
-            starts.append(i)
-    fields: dict[str, tuple[int, int]] = {}
-    values: dict[str, str] = {}
-    for k, fstart in enumerate(starts):
-        fend = starts[k + 1] if k + 1 < len(starts) else end
-        colon = text.find(":", fstart, fend)
-        line_end = text.find("\n", fstart, fend)
-        if colon < 0 or (0 <= line_end < colon):
-            raise SignatureError(f"line {text.count(chr(10), 0, fstart) + 1}: no field name")
-        name = _field_name(text[fstart:colon])
-        if name is None:
-            raise SignatureError(f"unknown field {text[fstart:colon]!r}")
-        if name in fields:
-            raise SignatureError(f"duplicate {name} field")
-        if "signature" in fields:
-            raise SignatureError("Signature must be the last field")
-        fields[name] = (fstart, fend)
-        values[name] = text[colon + 1 : fend]
-    if "authorizer" not in fields:
-        raise SignatureError("no Authorizer field")
-    return AssertionText(text, start, end, fields, values)
+    Raises SignatureError (with `source:line:col`) when the structure is bad.
+    """
+    first = next(chunks(text), None)
+    if first is None:
+        raise SignatureError(f"{source}: empty assertion")
+    try:
+        raw = split_fields(text, first, source, LineMap(text))
+    except KeyNoteSyntaxError as exc:
+        raise SignatureError(str(exc)) from None
+    values = {f.name.lower(): raw.value(f) for f in raw.fields}
+    signature = raw.field("Signature")
+    offset = None if signature is None else signature.start
+    return AssertionText(text, raw.start, raw.end, values, offset)
 
 
 class _StrEx:
@@ -422,13 +372,13 @@ def verify_signature(data: bytes, signature: str, principal: str) -> bool:
     return False
 
 
-def check_assertion(raw_text: str) -> SigResult:
+def check_assertion(raw_text: str, source: str = "<assertion>") -> SigResult:
     """Verify the signature of one assertion by its Authorizer (like `kn_verify_assertion`).
 
     SigResult.TRUE or SigResult.FALSE (unsigned, wrong key, tampered, unknown
     algorithm); raises SignatureError when the assertion's structure is bad.
     """
-    parsed = split_assertion(raw_text)
+    parsed = split_assertion(raw_text, source)
     if parsed.signature_offset is None:
         return SigResult.FALSE
     authorizer = _field_value(parsed, "authorizer")

@@ -159,13 +159,14 @@ def test_key_algorithm_must_match_signature_algorithm() -> None:
 
 def test_signed_region_rules() -> None:
     """keynote.md 3.4: leading comments are signed, leading blank lines and the keyword not."""
-    base = "# leading comment\n" + make_unsigned(public("alice"))
+    unversioned = make_unsigned(public("alice")).replace("KeyNote-Version: 2\n", "")
+    base = "# leading comment\n" + unversioned  # a comment line makes a version illegal
     value = sign.sign_assertion(base, "sig-rsa-sha1-hex:", key_file("alice.priv"))
     signed = attach(base, value)
     assert sign.verify_assertion(signed)
     assert sign.verify_assertion("\n  \n" + signed)
     assert sign.verify_assertion(signed.replace("Signature:", "SIGNATURE:"))
-    assert sign.verify_assertion(signed.replace("Signature:", "Sig:"))
+    assert not sign.verify_assertion(signed.replace("Signature:", "Sig:"))  # names are exact
     assert not sign.verify_assertion(signed.replace("# leading", "# Leading"))
     assert not sign.verify_assertion(signed.replace("Conditions:", "conditions:"))
     assert not sign.verify_assertion(signed.replace("sig-rsa-sha1-hex:", "SIG-RSA-SHA1-HEX:"))
@@ -212,10 +213,10 @@ def test_unsigned_and_malformed_assertions_do_not_verify() -> None:
         ("", "empty"),
         ('  Authorizer: "x"\n', "beginning of a line"),
         ('Authorizer: "x"\nBogus: 1\n', "unknown field"),
-        ('Authorizer: "x"\nAuth: "y"\n', "duplicate"),
-        ('Comment: x\nLicensees: "y"\n', "no Authorizer"),
+        ('Authorizer: "x"\nAuthorizer: "y"\n', "duplicate"),
+        ('Comment: x\nLicensees: "y"\n', "missing Authorizer"),
         ('Authorizer: "x"\nSignature: "s"\nComment: x\n', "last field"),
-        ('Authorizer: "x"\nno colon here\n', "no field name"),
+        ('Authorizer: "x"\nno colon here\n', "field name"),
     ],
 )
 def test_structure_errors(text: str, message: str) -> None:
