@@ -7,7 +7,8 @@ this kernel cannot install the ESP SAs) and vectors/make_strongswan_fixture.py
 (charon's ike=4/chd=4 hex dumps plus the captured UDP payloads):
 strongswan_mm_psk is aes256-sha1-modp2048 with ESP aes256-sha1 PFS modp2048
 (Ka and KEYMAT both need expansion), strongswan_mm_psk_sha256 is
-3des-sha256-ecp256 with ESP aes128-sha256 and no PFS.  Inputs taken from the
+3des-sha256-ecp256 with ESP aes128-sha256 and no PFS, strongswan_mm_rsa is
+RSA signatures with X.509 (aes128-sha2_256-modp2048, ESP aes128-sha1).  Inputs taken from the
 wire: cookies, nonces, KE values, SA/ID payloads; the only logged input is
 g^xy (and g(qm)^xy), which needs a private value.  Everything else is computed
 here and compared with what charon logged and sent.
@@ -22,12 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa as crsa
 
-from ike.crypto import keymat
+from ike.crypto import keymat, rsa
 from ike.crypto.cipher import CBC, Keystate
 
-FIXTURES = sorted((Path(__file__).parent / "vectors").glob("strongswan_mm_psk*.json"))
-ISAKMP_SA, KE, IDENT, HASH, NONCE, NAT_D = 1, 4, 5, 8, 10, 20
+FIXTURES = sorted((Path(__file__).parent / "vectors").glob("strongswan_mm_*.json"))
+ISAKMP_SA, KE, IDENT, CERT, HASH, SIG, NONCE, NAT_D = 1, 4, 5, 6, 8, 9, 10, 20
 
 
 @dataclass
@@ -63,6 +67,13 @@ def _one(pl: list[tuple[int, bytes]], kind: int) -> bytes:
     return found[0]
 
 
+def _cert_key(cert_b: bytes) -> crsa.RSAPublicKey:
+    assert cert_b[0] == 4  # X.509 Certificate - Signature
+    key = x509.load_der_x509_certificate(cert_b[1:]).public_key()
+    assert isinstance(key, crsa.RSAPublicKey)
+    return key
+
+
 def _spi(sa_b: bytes) -> bytes:
     # SA body: DOI(4) SIT(4) | proposal: hdr(4) no proto spi_size n_transforms SPI
     spi_size = sa_b[8 + 6]
@@ -77,7 +88,8 @@ def fx(request: pytest.FixtureRequest) -> dict[str, object]:
 
 
 def test_both_fixtures_present() -> None:
-    assert [p.stem for p in FIXTURES] == ["strongswan_mm_psk", "strongswan_mm_psk_sha256"]
+    assert [p.stem for p in FIXTURES] == [
+        "strongswan_mm_psk", "strongswan_mm_psk_sha256", "strongswan_mm_rsa"]
 
 
 def _log(fx: dict[str, object], side: str, name: str, i: int = 0) -> bytes:
@@ -108,7 +120,11 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     gxy = _log(fx, "initiator", "shared Diffie Hellman secret")
     assert gxy == _log(fx, "responder", "shared Diffie Hellman secret")
 
-    skeyid = keymat.skeyid_psk(H, psk, ni_b, nr_b)
+    rsa_auth = params.get("auth") == "rsa"
+    if rsa_auth:
+        skeyid = keymat.skeyid_sig(H, ni_b, nr_b, gxy)
+    else:
+        skeyid = keymat.skeyid_psk(H, psk, ni_b, nr_b)
     p1 = keymat.Phase1Keys.derive(H, skeyid, gxy, cky_i, cky_r, gxi, gxr, key_len, bs)
     for side in ("initiator", "responder"):
         assert _log(fx, side, "SKEYID") == p1.skeyid
@@ -135,14 +151,30 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     assert ks.iv == _log(fx, "initiator", "next IV for MID 0", 0) == msgs[4].body[-bs:]
     idii_b = _one(mm5, IDENT)
     want_i = keymat.hash_i(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idii_b)
-    assert _one(mm5, HASH) == want_i == _log(fx, "initiator", "HASH_I")
+    assert want_i == _log(fx, "initiator", "HASH_I")
+    if rsa_auth:
+        # SIG = RSA over the raw HASH_I (no DigestInfo), key from the CERT payload;
+        # PKCS#1 v1.5 is deterministic, so our signature is byte-identical
+        sig_i = _one(mm5, SIG)
+        assert rsa.verify(_cert_key(_one(mm5, CERT)), want_i, sig_i)
+        pem = str(fx["initiator_key_pem"]).encode()
+        key = serialization.load_pem_private_key(pem, None)
+        assert isinstance(key, crsa.RSAPrivateKey)
+        assert rsa.sign(key, want_i) == sig_i
+    else:
+        assert _one(mm5, HASH) == want_i
     assert _log(fx, "initiator", "HASH_I data") == gxi + gxr + cky_i + cky_r + sai_b + idii_b
 
     mm6, _ = _payloads(msgs[5].next_payload, ks.decrypt(msgs[5].body))
     ks.update_iv()
     idir_b = _one(mm6, IDENT)
     want_r = keymat.hash_r(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idir_b)
-    assert _one(mm6, HASH) == want_r == _log(fx, "responder", "HASH_R")
+    assert want_r == _log(fx, "responder", "HASH_R")
+    if rsa_auth:
+        assert rsa.verify(_cert_key(_one(mm6, CERT)), want_r, _one(mm6, SIG))
+        assert not rsa.verify(_cert_key(_one(mm6, CERT)), want_i, _one(mm6, SIG))
+    else:
+        assert _one(mm6, HASH) == want_r
     phase1_last_iv = ks.iv
     assert phase1_last_iv == _log(fx, "initiator", "next IV for MID 0", 1)
 

@@ -1,8 +1,11 @@
 #!/bin/bash
-# capture_strongswan.sh [NAME IKE_PROPOSAL ESP_PROPOSAL] - produce
+# capture_strongswan.sh [NAME IKE_PROPOSAL ESP_PROPOSAL [psk|rsa]] - produce
 # NAME.{log-a,log-b,pcap} for a key-derivation fixture (run by hand as root;
 # the results are committed).  Defaults: strongswan_mm_psk
-# aes256-sha1-modp2048 aes256-sha1-modp2048.
+# aes256-sha1-modp2048 aes256-sha1-modp2048 psk.  With "rsa" both sides
+# authenticate with RSA signatures and X.509 certificates made here with
+# openssl (throw-away CA and RSA-2048 keys; the initiator's key is copied to
+# NAME.key-a so a test can re-sign).
 #
 # Two charon 5.9.8 instances in namespaces kc2-a / kc2-b (removed at the end):
 # IKEv1 Main Mode PSK with IKE_PROPOSAL (the default has SKEYID_e shorter than
@@ -18,6 +21,7 @@ OUT=$(cd "$(dirname "$0")" && pwd)
 NAME=${1:-strongswan_mm_psk}
 IKE_PROPOSAL=${2:-aes256-sha1-modp2048}
 ESP_PROPOSAL=${3:-aes256-sha1-modp2048}
+AUTH=${4:-psk}
 W=$(mktemp -d /tmp/kc2-sw.XXXXXX)
 NSA=kc2-a NSB=kc2-b
 CHARON=/usr/lib/ipsec/charon
@@ -64,6 +68,16 @@ charon {
     syslog { daemon { default = -1 } auth { default = -1 } }
 }
 EOF
+    if [ "$AUTH" = rsa ]; then
+        AUTHCONF="auth = pubkey
+                certs = me.pem"
+        RAUTH="auth = pubkey"
+        SENDCERT=always
+    else
+        AUTHCONF="auth = psk"
+        RAUTH="auth = psk"
+        SENDCERT=never
+    fi
     cat > "$1/swanctl/swanctl.conf" <<EOF
 connections {
     kc2 {
@@ -74,11 +88,11 @@ connections {
         proposals = $IKE_PROPOSAL
         encap = no
         dpd_delay = 0s
-        send_cert = never
+        send_cert = $SENDCERT
         unique = no
-        local { auth = psk
+        local { $AUTHCONF
                 id = $2 }
-        remote { auth = psk
+        remote { $RAUTH
                  id = $3 }
         children {
             kc2 {
@@ -100,6 +114,28 @@ EOF
 }
 conf "$W/a" 10.93.0.1 10.93.0.2 10.93.0.201 10.93.0.202
 conf "$W/b" 10.93.0.2 10.93.0.1 10.93.0.202 10.93.0.201
+
+if [ "$AUTH" = rsa ]; then
+    P=$W/pki; mkdir -p "$P"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$P/ca.key" -out "$P/ca.pem" \
+        -days 3650 -sha256 -subj "/O=kc2/CN=kc2 test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    for s in a b; do
+        ip=10.93.0.1; [ $s = b ] && ip=10.93.0.2
+        openssl req -newkey rsa:2048 -nodes -keyout "$P/$s.key" -out "$P/$s.csr" \
+            -subj "/O=kc2/CN=$s.kc2.test" 2>/dev/null
+        printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=IP:%s\n' \
+            "$ip" > "$P/$s.ext"
+        openssl x509 -req -in "$P/$s.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" \
+            -CAcreateserial -out "$P/$s.pem" -days 3650 -sha256 -extfile "$P/$s.ext" 2>/dev/null
+        mkdir -p "$W/$s/swanctl/x509" "$W/$s/swanctl/x509ca" "$W/$s/swanctl/private"
+        cp "$P/ca.pem" "$W/$s/swanctl/x509ca/ca.pem"
+        cp "$P/$s.pem" "$W/$s/swanctl/x509/me.pem"
+        cp "$P/$s.key" "$W/$s/swanctl/private/me.key"
+    done
+    cp "$P/a.key" "$OUT/$NAME.key-a"
+fi
 
 ip netns exec $NSA tcpdump -i kc2a0 -w "$W/cap.pcap" -U udp port 500 or udp port 4500 \
     >/dev/null 2>&1 &

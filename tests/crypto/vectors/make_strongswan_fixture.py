@@ -80,13 +80,18 @@ RUNS: dict[str, tuple[str, dict[str, object]]] = {
         {"hash": "sha256", "cipher": 5, "key_len": 24, "block": 8,
          "esp_enc_len": 16, "esp_auth_len": 32, "pfs": False},
     ),
+    "strongswan_mm_rsa": (
+        "aes128-sha2_256-modp2048 aes128-sha1 rsa",
+        {"hash": "sha256", "cipher": 7, "key_len": 16, "block": 16,
+         "esp_enc_len": 16, "esp_auth_len": 20, "pfs": False, "auth": "rsa"},
+    ),
 }
 
 
 def main() -> None:
     for name in sys.argv[1:] or sorted(RUNS):
         proposals, params = RUNS[name]
-        fixture = {
+        fixture: dict[str, object] = {
             "source": f"strongSwan 5.9.8 charon pair, IKEv1 Main Mode PSK + Quick Mode: "
                       f"capture_strongswan.sh {name} {proposals}",
             "params": params,
@@ -96,6 +101,9 @@ def main() -> None:
             "initiator": parse_log(HERE / f"{name}.log-a"),
             "responder": parse_log(HERE / f"{name}.log-b"),
         }
+        key = HERE / f"{name}.key-a"
+        if key.exists():
+            fixture["initiator_key_pem"] = key.read_text()
         (HERE / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
 
 
