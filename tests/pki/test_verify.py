@@ -330,3 +330,63 @@ def test_verify_chain_directly(kit, dirs, chain3):
     dirs.ca(root)
     chain = verify_chain(dirs.store(), leaf.cert, [int2.cert, int1.cert], now=kit.NOW)
     assert chain[-1] == root.cert
+
+
+def test_weak_ca_key_is_named(kit, dirs):
+    """The man page's `openssl genrsa ... 1024` CA: cryptography's verifier refuses it."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    root = kit.cert(kit.name("Small CA"), small, None, ca=True)
+    leaf = kit.cert(kit.name("peer"), kit.key(3), root, san=[kit.ip_san("192.0.2.10")])
+    dirs.ca(root)
+    err = fail(dirs.store(), [(X, leaf.der)], kit.NOW)
+    assert err.reason is Reason.WEAK_KEY and "2048" in str(err)
+
+
+def test_crl_not_yet_valid(kit, dirs, root_ca):
+    leaf = kit.cert(kit.name("peer"), kit.key(3), root_ca, san=[kit.ip_san("192.0.2.10")])
+    dirs.ca(root_ca)
+    dirs.crl(kit.crl(root_ca, last=kit.NOW + kit.DAY, next_update=kit.NOW + 9 * kit.DAY))
+    err = fail(dirs.store(), [(X, leaf.der)], kit.NOW)
+    assert err.reason is Reason.CRL_STALE and "not valid before" in str(err)
+
+
+def test_newest_crl_wins(kit, dirs, root_ca):
+    """An older CRL listing the serial is superseded by a newer one that does not."""
+    leaf = kit.cert(kit.name("peer"), kit.key(3), root_ca, san=[kit.ip_san("192.0.2.10")])
+    dirs.ca(root_ca)
+    older = kit.crl(root_ca, revoked=[leaf.cert.serial_number], last=kit.NOW - 5 * kit.DAY)
+    dirs.crl(older, "old.crl")
+    dirs.crl(kit.crl(root_ca, last=kit.NOW - kit.DAY), "new.crl")
+    assert authenticate_peer(dirs.store(), PEER_IP, [(X, leaf.der)], now=kit.NOW).chain
+
+
+def test_crl_scope_user_certs_only(kit, dirs, chain3):
+    """A CRL limited to end-entity certificates does not cover an intermediate CA."""
+    from cryptography.hazmat.primitives import hashes
+
+    root, int1, int2, leaf = chain3
+    dirs.ca(root)
+    idp = x509.IssuingDistributionPoint(
+        full_name=None,
+        relative_name=None,
+        only_contains_user_certs=True,
+        only_contains_ca_certs=False,
+        only_some_reasons=None,
+        indirect_crl=False,
+        only_contains_attribute_certs=False,
+    )
+    scoped = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(int1.cert.subject)
+        .last_update(kit.NOW - kit.DAY)
+        .next_update(kit.NOW + kit.DAY)
+        .add_extension(idp, critical=True)
+        .sign(int1.key, hashes.SHA256())
+    )
+    dirs.crl(kit.crl(root), "root.crl")
+    dirs.crl(scoped, "int1-users.crl")
+    dirs.crl(kit.crl(int2), "int2.crl")
+    err = fail(dirs.store(), [(X, leaf.der), (X, int1.der), (X, int2.der)], kit.NOW)
+    assert err.reason is Reason.CRL_MISSING and "Intermediate 2" in str(err)
