@@ -105,7 +105,7 @@ _TRANSFORM_ENUMS: dict[int, type[TolerantIntEnum]] = {
 def transform_id(protocol: int, value: int) -> int:
     """The transform id ``value`` as the enum of ``protocol`` (plain int if unknown)."""
     cls = _TRANSFORM_ENUMS.get(protocol)
-    return cls(value) if cls is not None else value
+    return cls.of(value) if cls is not None else value
 
 
 class IpsecAttr(TolerantIntEnum):

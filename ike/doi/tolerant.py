@@ -23,6 +23,14 @@ class TolerantIntEnum(enum.IntEnum):
         return member
 
     @classmethod
+    def of(cls, value: int) -> Self:
+        """``cls(value)`` without the Enum call machinery: the decoders' hot path."""
+        member = cls._value2member_map_.get(value)
+        if member is None:
+            return cls(value)
+        return member  # type: ignore[return-value]
+
+    @classmethod
     def from_name(cls, name: str) -> Self:
         """Look a member up by its RFC/isakmpd name (``3DES_CBC`` means ``TRIPLEDES_CBC``).
 

@@ -63,9 +63,14 @@ class Attribute:
 
 def decode_attributes(view: memoryview, where: str) -> list[Attribute]:
     """Decode a run of attributes that must fill ``view`` exactly."""
+    end = len(view)
+    if not end & 3:
+        # Fast path: transforms are usually all TV attributes, 4 bytes each.
+        pairs = list(_ATTR.iter_unpack(view))
+        if all(t & _AF for t, _ in pairs):
+            return [Attribute(t & 0x7FFF, v) for t, v in pairs]
     attrs: list[Attribute] = []
     pos = 0
-    end = len(view)
     unpack = _ATTR.unpack_from
     while pos < end:
         if pos + 4 > end:
@@ -84,7 +89,15 @@ def decode_attributes(view: memoryview, where: str) -> list[Attribute]:
 
 def encode_attributes(attrs: Iterable[Attribute]) -> bytes:
     """The wire bytes of ``attrs`` in order."""
-    return b"".join(a.encode() for a in attrs)
+    out: list[bytes] = []
+    pack = _ATTR.pack
+    for a in attrs:
+        v = a.value
+        if isinstance(v, int) and 0 <= a.type < _AF and 0 <= v <= 0xFFFF:
+            out.append(pack(a.type | _AF, v))
+        else:
+            out.append(a.encode())
+    return b"".join(out)
 
 
 def attribute_map(attrs: Iterable[Attribute]) -> dict[int, Attribute]:

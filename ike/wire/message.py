@@ -36,6 +36,8 @@ _P = TypeVar("_P", bound=Payload)
 _FLAG_MASK = int(Flags.ENC | Flags.COMMIT | Flags.AUTH_ONLY)
 #: Payload types that only occur inside an SA payload.
 _NESTED = (PayloadType.PROPOSAL, PayloadType.TRANSFORM)
+#: Next-payload values that may not start a message-level payload.
+_NOT_TOP_LEVEL = frozenset((*_NESTED, *range(PAYLOAD_RESERVED_MIN, PAYLOAD_RESERVED_MAX + 1)))
 
 
 @dataclass(slots=True)
@@ -88,7 +90,7 @@ def decode_header(data: bytes | bytearray | memoryview) -> Header:
     if flags & ~_FLAG_MASK:
         raise WireError(NotifyType.INVALID_FLAGS, f"header: undefined flag bits {flags:#04x}")
     return Header(
-        icky, rcky, PayloadType(nxt), version, ExchangeType(exch), Flags(flags), msgid, length
+        icky, rcky, PayloadType.of(nxt), version, ExchangeType.of(exch), Flags(flags), msgid, length
     )
 
 
@@ -98,6 +100,10 @@ def _check_next(nxt: int, where: str) -> None:
             NotifyType.INVALID_PAYLOAD_TYPE,
             f"{where}: next payload {PayloadType(nxt).name} is not a message-level payload",
         )
+
+
+def _where(payloads: list[Payload], current: int, pos: int) -> str:
+    return f"payload {len(payloads) + 1} ({PayloadType.of(current).name}) at offset {pos}"
 
 
 def decode_chain(
@@ -114,18 +120,21 @@ def decode_chain(
     pos = 0
     current = first_type
     unpack = GENERIC.unpack_from
-    while current != PayloadType.NONE:
-        where = f"payload {len(payloads) + 1} ({PayloadType(current).name}) at offset {pos}"
-        _check_next(current, where)
-        if pos + 4 > end:
+    while current:
+        if current in _NOT_TOP_LEVEL or pos + 4 > end:
+            _check_next(current, _where(payloads, current, pos))
             raise WireError(
-                NotifyType.UNEQUAL_PAYLOAD_LENGTHS, f"{where}: the message ends before it"
+                NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
+                f"{_where(payloads, current, pos)}: the message ends before it",
             )
         nxt, reserved, length = unpack(view, pos)
         if reserved:
-            raise malformed(where, f"reserved byte is {reserved:#x}")
+            raise malformed(_where(payloads, current, pos), f"reserved byte is {reserved:#x}")
         if length < 4 or pos + length > end:
-            raise malformed(where, f"length {length} does not fit in the {end - pos} bytes left")
+            raise malformed(
+                _where(payloads, current, pos),
+                f"length {length} does not fit in the {end - pos} bytes left",
+            )
         decoder = DECODERS.get(current)
         chunk = view[pos + 4 : pos + length]
         if decoder is None:
@@ -146,17 +155,19 @@ def encode_payloads(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
     """Encode a payload chain: (type of the first payload, the chained bytes)."""
     parts: list[bytes] = []
     last = len(payloads) - 1
+    types = [p.payload_type for p in payloads]
+    pack = GENERIC.pack
     try:
         for i, p in enumerate(payloads):
             body = p.encode_body()
-            check_length(len(body) + 4, p.payload_type.name)
-            nxt = payloads[i + 1].payload_type if i < last else 0
-            parts.append(GENERIC.pack(nxt, 0, len(body) + 4))
+            size = len(body) + 4
+            if size > 0xFFFF:
+                check_length(size, types[i].name)
+            parts.append(pack(types[i + 1] if i < last else 0, 0, size))
             parts.append(body)
     except struct.error as exc:
         raise malformed("encode", str(exc)) from exc
-    first = payloads[0].payload_type if payloads else PayloadType.NONE
-    return first, b"".join(parts)
+    return (types[0] if types else PayloadType.NONE), b"".join(parts)
 
 
 @dataclass(slots=True)

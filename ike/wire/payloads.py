@@ -138,7 +138,7 @@ class Proposal(Payload):
         need(view, 4, "PROPOSAL")
         number, proto, spi_size, count = _PROP.unpack_from(view, 0)
         need(view, 4 + spi_size, f"PROPOSAL #{number} SPI")
-        protocol = ProtocolId(proto)
+        protocol = ProtocolId.of(proto)
         spi = bytes(view[4 : 4 + spi_size])
         rest = view[4 + spi_size :]
         transforms: list[Transform] = []
@@ -190,7 +190,7 @@ class SecurityAssociation(Payload):
                 NotifyType.SITUATION_NOT_SUPPORTED, f"SA: situation {sit:#x} has labels"
             )
         proposals = _chain(view[8:], PayloadType.PROPOSAL, Proposal.decode, 4, "SA")
-        return cls(proposals, situation, Doi(doi))
+        return cls(proposals, situation, Doi.of(doi))
 
     def encode_body(self) -> bytes:
         return _SA.pack(self.doi, self.situation) + _encode_chain(
@@ -272,7 +272,7 @@ class Identification(Payload):
     def decode(cls, view: memoryview) -> Identification:
         need(view, 4, "ID")
         id_type, protocol, port = _ID.unpack_from(view, 0)
-        return cls(IdType(id_type), bytes(view[4:]), protocol, port)
+        return cls(IdType.of(id_type), bytes(view[4:]), protocol, port)
 
     def encode_body(self) -> bytes:
         return _ID.pack(self.id_type, self.protocol, self.port) + self.data
@@ -289,7 +289,7 @@ class Certificate(Payload):
     @classmethod
     def decode(cls, view: memoryview) -> Certificate:
         need(view, 1, "CERT")
-        return cls(CertEncoding(view[0]), bytes(view[1:]))
+        return cls(CertEncoding.of(view[0]), bytes(view[1:]))
 
     def encode_body(self) -> bytes:
         return bytes((self.encoding,)) + self.data
@@ -306,7 +306,7 @@ class CertificateRequest(Payload):
     @classmethod
     def decode(cls, view: memoryview) -> CertificateRequest:
         need(view, 1, "CERT_REQ")
-        return cls(CertEncoding(view[0]), bytes(view[1:]))
+        return cls(CertEncoding.of(view[0]), bytes(view[1:]))
 
     def encode_body(self) -> bytes:
         return bytes((self.cert_type,)) + self.authority
@@ -329,11 +329,11 @@ class Notify(Payload):
         doi, proto, spi_size, ntype = _NOTIFY.unpack_from(view, 0)
         need(view, 8 + spi_size, "NOTIFY SPI")
         return cls(
-            NotifyType(ntype),
-            ProtocolId(proto),
+            NotifyType.of(ntype),
+            ProtocolId.of(proto),
             bytes(view[8 : 8 + spi_size]),
             bytes(view[8 + spi_size :]),
-            Doi(doi),
+            Doi.of(doi),
         )
 
     def encode_body(self) -> bytes:
@@ -362,7 +362,7 @@ class Delete(Payload):
                 "DELETE", f"{count} SPIs of {spi_size} bytes in {len(view) - 8} bytes"
             )
         spis = [bytes(view[8 + i * spi_size : 8 + (i + 1) * spi_size]) for i in range(count)]
-        return cls(ProtocolId(proto), spis, spi_size, Doi(doi))
+        return cls(ProtocolId.of(proto), spis, spi_size, Doi.of(doi))
 
     def encode_body(self) -> bytes:
         if any(len(s) != self.spi_size for s in self.spis):
@@ -389,7 +389,7 @@ class AttributePayload(Payload):
         if reserved:
             raise malformed("ATTRIBUTE", f"reserved byte is {reserved:#x}")
         attrs = decode_attributes(view[4:], "ATTRIBUTE attributes")
-        return cls(CfgType(cfg_type), identifier, attrs)
+        return cls(CfgType.of(cfg_type), identifier, attrs)
 
     def encode_body(self) -> bytes:
         return _CFG.pack(self.cfg_type, 0, self.identifier) + encode_attributes(self.attributes)
@@ -413,7 +413,7 @@ class NatOA(Payload):
         id_type, res1, res2 = _NATOA.unpack_from(view, 0)
         if res1 or res2:
             raise malformed("NAT-OA", "reserved fields are not zero")
-        return cls(IdType(id_type), bytes(view[4:]))
+        return cls(IdType.of(id_type), bytes(view[4:]))
 
     def encode_body(self) -> bytes:
         return _NATOA.pack(self.id_type, 0, 0) + self.address
