@@ -473,3 +473,99 @@ def _run_parent(
         on_exit(status)
     logging.shutdown()
     os._exit(status if status >= 0 else 128 - status)
+
+
+class MonitorKernel:
+    """The child's kernel backend: every command runs in the privileged parent.
+
+    Kernel events arrive as unsolicited messages on the channel; :meth:`dispatch` hands them
+    (and those that came in while a request was waiting for its answer) to the handler.
+    """
+
+    name = "monitor"
+
+    def __init__(self, client: MonitorClient) -> None:
+        self.client = client
+        self.handler: k.EventHandler | None = None
+
+    def open(self) -> None:
+        """The parent opened the real backend."""
+
+    def close(self) -> None:
+        """The parent closes the real backend."""
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Events are read by the runtime from the channel (see :meth:`dispatch`)."""
+
+    def set_event_handler(self, handler: k.EventHandler | None) -> None:
+        """Where kernel events go."""
+        self.handler = handler
+
+    def _run(self, cmd: object) -> object:
+        try:
+            return self.client.kernel(cmd)
+        except MonitorError as exc:
+            raise k.KernelError(str(exc), command=cmd) from None
+
+    def get_spi(self, cmd: k.GetSPI) -> int:
+        """Reserve an inbound SPI."""
+        result = self._run(cmd)
+        if not isinstance(result, int):
+            raise k.KernelError("GetSPI: no SPI in the answer", command=cmd)
+        return result
+
+    def add_sa(self, cmd: k.AddSA) -> None:
+        """Install an SA."""
+        self._run(cmd)
+
+    def delete_sa(self, cmd: k.DeleteSA) -> None:
+        """Remove an SA."""
+        self._run(cmd)
+
+    def query_sa(self, cmd: k.QuerySA) -> k.SAStats | None:
+        """Counters of an SA."""
+        result = self._run(cmd)
+        return result if isinstance(result, k.SAStats) else None
+
+    def add_flow(self, cmd: k.AddFlow) -> None:
+        """Install a flow."""
+        self._run(cmd)
+
+    def delete_flow(self, cmd: k.DeleteFlow) -> None:
+        """Remove a flow."""
+        self._run(cmd)
+
+    def flush(self, cmd: k.Flush) -> None:
+        """Remove what this daemon installed."""
+        self._run(cmd)
+
+    def bypass_socket(self, sock: socket.socket) -> None:
+        """Done by the parent when it binds."""
+
+    def enable_udp_encap(self, sock: socket.socket) -> None:
+        """Done by the parent when it binds."""
+
+    def dispatch(self) -> bool:
+        """Read one message from the parent (the channel is readable); False if it is gone."""
+        try:
+            message, fds = recv_message(self.client.sock)
+        except (ConnectionError, OSError):
+            return False
+        except ValueError as exc:
+            log.warning("monitor client: bad message: %s", exc)
+            return True
+        for fd in fds:
+            os.close(fd)
+        if message is None:
+            return False
+        if "event" in message:
+            self.client._queue_event(message["event"])
+        self.deliver()
+        return True
+
+    def deliver(self) -> None:
+        """Hand queued kernel events to the handler."""
+        events, self.client.pending_events = self.client.pending_events, []
+        for event in events:
+            if self.handler is not None:
+                self.handler(event)
