@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keynote import keys
 from keynote.cli import first_assertion, main, read_asserts
@@ -464,3 +466,50 @@ def test_copy_of_vector_directory_still_verifies(
 ) -> None:
     shutil.copy(SIGNED / "cred-rsa-sha1-base64-carol", tmp_path / "c")
     assert run(capsys, "sigver", str(tmp_path / "c"))[1] == "Signature on assertion 0 verified.\n"
+
+
+# --- bad input never crashes --------------------------------------------------------------
+
+_FRAGMENTS = st.sampled_from(
+    [
+        'Authorizer: "POLICY"\n',
+        "Licensees: ",
+        '"alice"',
+        " && ",
+        "Conditions: ",
+        'a == "x" -> "true";',
+        "Signature: ",
+        '"sig-rsa-sha1-hex:00"',
+        "\n",
+        "\n\n",
+        "#",
+        "\\",
+        "rsa-hex:zz",
+        "KeyNote-Version: 2\n",
+        " = ",
+        "(",
+    ]
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    env=st.text(max_size=40) | st.lists(_FRAGMENTS, max_size=6).map("".join),
+    key=st.text(max_size=30) | st.lists(_FRAGMENTS, max_size=4).map("".join),
+    policy=st.text(max_size=80) | st.lists(_FRAGMENTS, max_size=12).map("".join),
+)
+def test_any_input_files_give_an_answer_or_a_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, env: str, key: str, policy: str
+) -> None:
+    paths = [write(tmp_path, n, t) for n, t in (("e", env), ("k", key), ("p", policy))]
+    for args in (
+        ["verify", "-r", "false,true", "-e", paths[0], "-k", paths[1], "-l", paths[2], paths[2]],
+        ["sigver", paths[2]],
+        ["syntax", paths[2], paths[0]],
+        ["sign", "sig-rsa-sha1-hex:", paths[2], paths[1]],
+    ):
+        status, out, err = run(capsys, *args)
+        assert status in (0, 1)
+        assert "Traceback" not in out + err
