@@ -6,6 +6,7 @@ ike; ike.doi.constants.IdType values compare equal to the members of IdType belo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,8 +73,12 @@ _SHORT_NAMES = {
 }
 
 
-def _name_attributes(der: bytes) -> list[tuple[str, bytes]]:
-    """Decode a DER Name into (dotted OID, raw value bytes) pairs, in order."""
+@functools.lru_cache(maxsize=1024)
+def _name_attributes(der: bytes) -> tuple[tuple[str, bytes], ...]:
+    """Decode a DER Name into (dotted OID, raw value bytes) pairs, in order.
+
+    Cached: the same few CA and peer names are compared and printed on every exchange.
+    """
     try:
         value, rest = decoder.decode(der)
     except PyAsn1Error as exc:
@@ -95,7 +100,7 @@ def _name_attributes(der: bytes) -> list[tuple[str, bytes]]:
             except (AttributeError, PyAsn1Error):
                 raw = str(val).encode()
             out.append((str(oid), raw))
-    return out
+    return tuple(out)
 
 
 def dn_string(der: bytes) -> str:
@@ -116,12 +121,13 @@ def name_string(name: x509.Name) -> str:
     return dn_string(name.public_bytes())
 
 
-def _normal_name(der: bytes) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=1024)
+def _normal_name(der: bytes) -> tuple[tuple[str, str], ...]:
     """Attributes with case and runs of blanks folded, for comparing DNs by meaning."""
-    return [
+    return tuple(
         (oid, " ".join(raw.decode("utf-8", "replace").split()).casefold())
         for oid, raw in _name_attributes(der)
-    ]
+    )
 
 
 def dn_equal(a: bytes, b: bytes) -> bool:
