@@ -290,7 +290,7 @@ def cmd_sign(args: Sequence[str]) -> int:
     from keynote.sign import SignatureError, sign_assertion, split_assertion, verify_assertion
 
     try:
-        value = sign_assertion(assertion, algorithm, key_text)
+        value = sign_assertion(assertion, algorithm, key_text, source=args[1])
     except SignatureError as exc:
         _err(
             "Bad assertion or algorithm format, or unsupported algorithm while creating signature."

@@ -429,7 +429,9 @@ def _load_private(spec: SignatureSpec, private_key_text: str) -> PrivateKey:
         raise SignatureError(str(exc)) from None
 
 
-def sign_assertion(raw_text: str, algorithm: str, private_key_text: str) -> str:
+def sign_assertion(
+    raw_text: str, algorithm: str, private_key_text: str, source: str = "<assertion>"
+) -> str:
     """Sign an assertion that has a (possibly empty) Signature field; return `sig-...:<bits>`.
 
     `algorithm` is e.g. `sig-rsa-sha1-hex:`; `private_key_text` is a
@@ -440,7 +442,7 @@ def sign_assertion(raw_text: str, algorithm: str, private_key_text: str) -> str:
     if spec.name != algorithm:
         raise SignatureError(f"unexpected text after the algorithm name in {algorithm!r}")
     key = _load_private(spec, private_key_text)
-    parsed = split_assertion(raw_text)
+    parsed = split_assertion(raw_text, source)
     digest = _digest(spec.hash_name, signed_bytes(parsed, spec.name))
     if isinstance(key, RSAPrivateKey):
         if spec.key is SigKey.DSA:
