@@ -263,6 +263,17 @@ class Message:
         """The payload types in order (what the rules table checks)."""
         return [p.payload_type for p in self.payloads]
 
+    def summary(self) -> str:
+        """One log line: exchange, cookies, message id and the payload types in order."""
+        if self.ciphertext is not None:
+            body = f"encrypted {len(self.ciphertext)} bytes"
+        else:
+            body = " ".join(t.name for t in self.payload_types())
+        return (
+            f"{self.exchange_type.name} {self.icookie.hex()}:{self.rcookie.hex()} "
+            f"msgid {self.message_id:08x} [ {body} ]"
+        )
+
     @property
     def is_encrypted(self) -> bool:
         """True when the E flag is set."""

@@ -37,6 +37,7 @@ _CFG = struct.Struct(">BBH")
 _NATOA = struct.Struct(">BBH")
 
 _T = TypeVar("_T")
+_LABELLED = int(Situation.SECRECY | Situation.INTEGRITY)
 
 
 class Payload:
@@ -184,13 +185,12 @@ class SecurityAssociation(Payload):
         doi, sit = _SA.unpack_from(view, 0)
         if doi != Doi.IPSEC:
             raise WireError(NotifyType.DOI_NOT_SUPPORTED, f"SA: DOI {doi} is not IPsec (1)")
-        situation = Situation(sit)
-        if situation & (Situation.SECRECY | Situation.INTEGRITY):
+        if sit & _LABELLED:
             raise WireError(
                 NotifyType.SITUATION_NOT_SUPPORTED, f"SA: situation {sit:#x} has labels"
             )
         proposals = _chain(view[8:], PayloadType.PROPOSAL, Proposal.decode, 4, "SA")
-        return cls(proposals, situation, Doi.of(doi))
+        return cls(proposals, Situation(sit), Doi.of(doi))
 
     def encode_body(self) -> bytes:
         return _SA.pack(self.doi, self.situation) + _encode_chain(

@@ -97,3 +97,8 @@ def test_def_r1_is_def_i1_with_the_responder_cookie() -> None:
     data = msg.encode()
     assert data[:8] == DEF_I_1[:8] and data[8:16] == DEF_R_1_RCOOKIE
     assert data[16:] == DEF_I_1[16:]
+
+
+def test_summary_names_the_exchange_and_payloads() -> None:
+    msg = Message.decode(DEF_I_1)
+    assert msg.summary() == "ID_PROT 95fe0454a911bae7:0000000000000000 msgid 00000000 [ SA ]"
