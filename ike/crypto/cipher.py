@@ -1,10 +1,12 @@
 """Phase 1 CBC ciphers and the CBC IV chaining of isakmpd (RFC 2409 appendix A, B).
 
-ENCRYPTION_ALGORITHM ids: DES_CBC 1, BLOWFISH_CBC 3, 3DES_CBC 5, CAST_CBC 6,
-AES_CBC 7.  Key sizes are those of isakmpd's ``crypto.c`` (bytes): 3DES 24,
-Blowfish 12..56, CAST 12..16, AES 16..32.  Without a KEY_LENGTH attribute the
-negotiated key is the cipher's maximum (isakmpd ``keymax``); the generated
-configuration sections offer KEY_LENGTH 128 for Blowfish and AES.
+ENCRYPTION_ALGORITHM ids: BLOWFISH_CBC 3, 3DES_CBC 5, CAST_CBC 6, AES_CBC 7;
+like current isakmpd ``crypto.c`` there is no single DES (id 1 is refused as
+unsupported, so a DES proposal is not chosen).  Key sizes are those of
+``crypto.c`` (bytes): 3DES 24, Blowfish 12..56, CAST 12..16, AES 16..32.
+Without a KEY_LENGTH attribute the negotiated key is the cipher's maximum
+(isakmpd ``keymax``); the generated configuration sections offer KEY_LENGTH
+128 for Blowfish and AES.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ __all__ = [
     "CAST_CBC",
     "CBC",
     "CIPHERS",
-    "DES_CBC",
     "TRIPLEDES_CBC",
     "CipherError",
     "CipherSpec",
@@ -35,7 +36,6 @@ __all__ = [
     "pad",
 ]
 
-DES_CBC = 1
 BLOWFISH_CBC = 3
 TRIPLEDES_CBC = 5
 CAST_CBC = 6
@@ -44,10 +44,6 @@ AES_CBC = 7
 
 class CipherError(ValueError):
     """Unsupported cipher, bad key length, or ciphertext not a whole number of blocks."""
-
-
-def _des(key: bytes) -> Any:
-    return _decrepit.TripleDES(key * 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +66,10 @@ class CipherSpec:
             return _decrepit.TripleDES(key)
         if self.ike_id == BLOWFISH_CBC:
             return _decrepit.Blowfish(key)
-        if self.ike_id == CAST_CBC:
-            return _decrepit.CAST5(key)
-        return _des(key)
+        return _decrepit.CAST5(key)
 
 
 CIPHERS: dict[int, CipherSpec] = {
-    DES_CBC: CipherSpec(DES_CBC, "DES_CBC", 8, 8, 8, None, False),
     BLOWFISH_CBC: CipherSpec(BLOWFISH_CBC, "BLOWFISH_CBC", 8, 12, 56, 128, True),
     TRIPLEDES_CBC: CipherSpec(TRIPLEDES_CBC, "3DES_CBC", 8, 24, 24, None, False),
     CAST_CBC: CipherSpec(CAST_CBC, "CAST_CBC", 8, 12, 16, None, True),

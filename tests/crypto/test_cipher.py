@@ -68,6 +68,8 @@ def test_key_lengths_as_isakmpd() -> None:
         negotiated_key_length(AES_CBC, 64)
     with pytest.raises(CipherError, match="unsupported"):
         negotiated_key_length(2)
+    with pytest.raises(CipherError, match="unsupported"):
+        negotiated_key_length(1)  # DES, gone from isakmpd
 
 
 def test_bad_input_is_a_cipher_error() -> None:
