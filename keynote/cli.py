@@ -182,9 +182,6 @@ def cmd_verify(args: Sequence[str]) -> int:
         else:  # -q -i -s -t are accepted by the reference's getopt string but unused
             _err(_VERIFY_USAGE)
             return 1
-    for path in reversed(files):  # the reference adds untrusted files from last to first
-        _add_assertion_file(session, path, trusted=False)
-
     if values is None:
         _err("Should set return values before evaluations begin.")
         return 1
@@ -197,6 +194,8 @@ def cmd_verify(args: Sequence[str]) -> int:
     if not have_local:
         _err("Should specify at least one trusted assertion (POLICY).")
         return 1
+    for path in reversed(files):  # the reference adds untrusted files from last to first
+        _add_assertion_file(session, path, trusted=False)
 
     try:
         result = session.query(values, explain=explain)
