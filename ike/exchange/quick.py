@@ -114,6 +114,8 @@ class QuickMode(Exchange):
         self.id_cr: Identification | None = None
         self.chosen: list[_Choice] = []
         self.spi_in: dict[int, int] = {}
+        self.bundle: IPsecSA | None = None
+        """The keyed SA bundle, once both nonces (and KE) are known."""
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -344,6 +346,7 @@ class QuickMode(Exchange):
         body: list[Payload] = [SecurityAssociation(answer, offer.situation, offer.doi),
                                Nonce(self.n_local), *self._ke(), *ids]
         self._send_hashed(body, now, 2)
+        self._derive()
         self.step = 3
         self.set_state("qm2-sent")
 
@@ -369,7 +372,14 @@ class QuickMode(Exchange):
             self._install(now)
 
     def _install(self, now: float) -> None:
-        """Derive KEYMAT for every protocol and hand the bundle to the engine."""
+        """Hand the keyed bundle to the engine (the kernel gets it there)."""
+        bundle = self.bundle if self.bundle is not None else self._derive()
+        self.spis.clear()
+        self.finish(now)
+        self.engine.phase2_established(self, bundle, now)
+
+    def _derive(self) -> IPsecSA:
+        """KEYMAT for every protocol of the chosen proposal (RFC 2409 5.5), as an IPsecSA."""
         assert self.sa.keys is not None
         gqmxy = b""
         if self.pfs_group:
@@ -406,6 +416,5 @@ class QuickMode(Exchange):
                                             keys.outbound.auth_key))
         bundle.tunnel = tunnel
         bundle.life_seconds, bundle.life_kbytes = seconds, kbytes
-        self.spis.clear()
-        self.finish(now)
-        self.engine.phase2_established(self, bundle, now)
+        self.bundle = bundle
+        return bundle
