@@ -46,6 +46,16 @@ class PKIAuth:
         own = self.store.own_certificate(local, requested_cas, key)
         return own.payloads() if own is not None else []
 
+    def keynote_payload(self, local: Identity) -> bytes | None:
+        """Our KeyNote credentials as a CERT payload body (encoding KEYNOTE), or None.
+
+        Ends in one NUL, as isakmpd's keynote_serialize sends the C string with its terminator.
+        """
+        creds = self.store.local_credentials(local)
+        if creds is None:
+            return None
+        return creds.rstrip(b"\0") + b"\0"
+
     def certreq_authorities(self) -> list[bytes]:
         """DER CA names for our CERTREQ payloads (none when CA-directory is empty)."""
         return self.store.certreq_authorities()

@@ -81,7 +81,8 @@ def _name_attributes(der: bytes) -> tuple[tuple[str, bytes], ...]:
     """
     try:
         value, rest = decoder.decode(der)
-    except PyAsn1Error as exc:
+    except (PyAsn1Error, ValueError, OverflowError, TypeError, IndexError) as exc:
+        # pyasn1 lets some garbage escape as plain Python errors (a huge length: OverflowError)
         raise PKIError(Reason.UNSUPPORTED, f"malformed DER distinguished name: {exc}") from exc
     if rest or not isinstance(value, univ.SequenceOf | univ.Sequence):
         raise PKIError(Reason.UNSUPPORTED, "malformed DER distinguished name: not a SEQUENCE")

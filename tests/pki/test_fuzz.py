@@ -47,3 +47,13 @@ def test_credential_text_of_garbage(text):
 
 def test_keynote_encoding_constant():
     assert CertEncoding.KEYNOTE == 11 and CertEncoding.X509_SIG == 4
+
+
+def test_huge_der_length_is_a_pki_error():
+    """pyasn1 raised OverflowError on this one (found by the test above)."""
+    try:
+        dn_string(b"\x02\x88\x80\x00\x00\x00\x00\x00\x00\x00")
+    except PKIError as err:
+        assert "malformed DER" in str(err)
+    else:
+        raise AssertionError("garbage printed as a DN")

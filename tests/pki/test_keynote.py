@@ -119,6 +119,13 @@ def test_local_credentials_file(kit, dirs):
     assert store.local_credentials(Identity(IdType.FQDN, b"gw.example.org")) == text.encode()
     assert store.local_credentials(Identity(IdType.FQDN, b"other.example.org")) is None
     assert store.local_credentials(Identity(IdType.KEY_ID, b"x")) is None
+    from pki.auth import PKIAuth
+
+    auth = PKIAuth(store, kit.NOW.timestamp)
+    payload = auth.keynote_payload(Identity(IdType.FQDN, b"gw.example.org"))
+    assert payload == text.encode() + b"\0"
+    assert verify_credentials(payload, "round trip") == [text]
+    assert auth.keynote_payload(Identity(IdType.FQDN, b"other.example.org")) is None
 
 
 @pytest.fixture
