@@ -1,0 +1,293 @@
+"""Real ESP through SAs and flows our XfrmKernel installs; runs inside the UML guest (root).
+
+Two namespaces kx-a (10.88.0.1) and kx-b (10.88.0.2) joined by a veth pair.  For each suite each
+side allocates its inbound SPI (ALLOCSPI, completed by UPDSA), both install matching SAs with
+known keys and transport-mode flows, and a ping must cross with the SA counters moving.  Then the
+negative controls (a tampered auth key, a tampered GCM salt) must lose the traffic, a tunnel
+with NAT-T encapsulation must carry it, an ACQUIRE from a ping must lead to SAs carrying the
+following pings (on-demand), and short lifetimes must give soft then hard EXPIREs.  Prints one
+JSON object per case on stdout; tests/kernel/test_uml.py judges them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from ike.doi.constants import ProtocolId
+from ike.kernel.interface import (
+    Acquire,
+    AddFlow,
+    AddSA,
+    Direction,
+    Expire,
+    Flush,
+    GetSPI,
+    Lifetime,
+    NatTEncap,
+    QuerySA,
+    TrafficSelector,
+    address,
+    network,
+)
+from ike.kernel.xfrm import XfrmKernel
+
+ESP = ProtocolId.IPSEC_ESP
+A, B = address("10.88.0.1"), address("10.88.0.2")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+#: name -> (transform id, auth algorithm, key length, encryption key bytes, auth key bytes)
+SUITES: dict[str, tuple[int, int | None, int | None, int, int]] = {
+    "aes-cbc-sha2-256": (12, 5, 128, 16, 32),
+    "aes-gcm-16": (20, None, 128, 20, 0),
+    "3des-sha1": (3, 2, None, 24, 20),
+}
+
+
+def key(label: str, n: int) -> bytes:
+    """Deterministic key material per case and direction."""
+    out = b""
+    while len(out) < n:
+        out += hashlib.sha256(f"{label}/{len(out)}".encode()).digest()
+    return out[:n]
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command, output captured."""
+    return subprocess.run(args, check=check, text=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def entered(ns: str) -> Iterator[None]:
+    """This thread inside namespace ``ns`` (sockets made here stay there)."""
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if _libc.setns(fd, 0x40000000) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        yield
+    finally:
+        _libc.setns(home, 0x40000000)
+        os.close(fd)
+        os.close(home)
+
+
+def kernel_in(ns: str) -> XfrmKernel:
+    """An opened XfrmKernel whose sockets live in ``ns``."""
+    k = XfrmKernel()
+    with entered(ns):
+        k.open()
+    return k
+
+
+def ping(ns: str, dst: str, count: int = 3, src: str | None = None, wait: int = 2) -> int:
+    """Replies received."""
+    extra = ["-I", src] if src else []
+    out = sh("ip", "netns", "exec", ns, "ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W",
+             str(wait), *extra, dst, check=False).stdout
+    for part in out.split(","):
+        if "received" in part:
+            return int(part.split()[0])
+    return 0
+
+
+def xfrm_stat(ns: str, name: str) -> int:
+    """A counter from the namespace's /proc/net/xfrm_stat."""
+    for line in sh("ip", "netns", "exec", ns, "cat", "/proc/net/xfrm_stat").stdout.splitlines():
+        k, _, v = line.partition(" ")
+        if k == name:
+            return int(v.strip())
+    return -1
+
+
+def sa_pair(suite: str, label: str, spi: int, src: Any, dst: Any, **kw: Any) -> tuple[AddSA, AddSA]:
+    """Outbound (at src) and inbound (at dst) halves of one SA with the suite's known keys."""
+    tid, auth, klen, ekl, akl = SUITES[suite]
+    out = AddSA(ESP, spi, src, dst, inbound=False, transform_id=tid, auth_alg=auth,
+                key_length=klen, enc_key=key(label + "/enc", ekl),
+                auth_key=key(label + "/auth", akl), reqid=1, replay_window=0, **kw)
+    return out, replace(out, inbound=True, replay_window=32)
+
+
+def install(ka: XfrmKernel, kb: XfrmKernel, suite: str, tamper: str = "",
+            **kw: Any) -> tuple[int, int]:
+    """SAs both ways (inbound SPIs from ALLOCSPI) and transport flows; returns the SPIs."""
+    spi_ab = kb.get_spi(GetSPI(src=A, dst=B))
+    spi_ba = ka.get_spi(GetSPI(src=B, dst=A))
+    out_ab, in_ab = sa_pair(suite, suite + "/ab", spi_ab, A, B, **kw)
+    out_ba, in_ba = sa_pair(suite, suite + "/ba", spi_ba, B, A, **kw)
+    if tamper == "auth":
+        in_ab = replace(in_ab, auth_key=bytes([in_ab.auth_key[0] ^ 1]) + in_ab.auth_key[1:])
+    elif tamper == "salt":
+        in_ab = replace(in_ab, enc_key=in_ab.enc_key[:-1] + bytes([in_ab.enc_key[-1] ^ 1]))
+    ka.add_sa(out_ab)
+    kb.add_sa(in_ab)
+    kb.add_sa(out_ba)
+    ka.add_sa(in_ba)
+    sel = TrafficSelector.host_pair(A, B)
+    for k, me, peer, s in ((ka, A, B, sel), (kb, B, A, sel.reversed())):
+        k.add_flow(AddFlow(s, Direction.OUT, me, peer, reqid=1))
+        k.add_flow(AddFlow(s.reversed(), Direction.IN, peer, me, reqid=1))
+    return spi_ab, spi_ba
+
+
+def clean(ka: XfrmKernel, kb: XfrmKernel) -> bool:
+    """Flush what we installed; True when both namespaces are then empty."""
+    ka.flush(Flush())
+    kb.flush(Flush())
+    return all(sh("ip", "-n", ns, "xfrm", what).stdout.strip() == ""
+               for ns in ("kx-a", "kx-b") for what in ("state", "policy"))
+
+
+def case_suite(ka: XfrmKernel, kb: XfrmKernel, suite: str) -> dict[str, Any]:
+    """One suite in transport mode: ping crosses, counters move, flush leaves nothing."""
+    spi_ab, spi_ba = install(ka, kb, suite)
+    received = ping("kx-a", "10.88.0.2")
+    out = ka.query_sa(QuerySA(ESP, spi_ab, A, B))
+    inb = kb.query_sa(QuerySA(ESP, spi_ab, A, B))
+    back = ka.query_sa(QuerySA(ESP, spi_ba, B, A))
+    listing = sh("ip", "-n", "kx-a", "xfrm", "state").stdout
+    return {"case": suite, "received": received, "out_packets": out.packets if out else -1,
+            "in_packets": inb.packets if inb else -1, "back_packets": back.packets if back else -1,
+            "listing": listing, "flushed": clean(ka, kb)}
+
+
+def case_tampered(ka: XfrmKernel, kb: XfrmKernel, suite: str, tamper: str) -> dict[str, Any]:
+    """Negative control: one bit off in B's inbound key material loses the traffic."""
+    before = xfrm_stat("kx-b", "XfrmInStateProtoError")
+    install(ka, kb, suite, tamper=tamper)
+    received = ping("kx-a", "10.88.0.2", count=1, wait=1)
+    after = xfrm_stat("kx-b", "XfrmInStateProtoError")
+    return {"case": f"{suite}-tampered-{tamper}", "received": received,
+            "proto_errors": after - before, "flushed": clean(ka, kb)}
+
+
+def case_tunnel_natt(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
+    """Tunnel mode between 10.1.0.1 and 10.2.0.1 behind the two hosts, ESP in UDP 4500."""
+    sh("ip", "-n", "kx-a", "addr", "add", "10.1.0.1/32", "dev", "lo")
+    sh("ip", "-n", "kx-b", "addr", "add", "10.2.0.1/32", "dev", "lo")
+    sh("ip", "-n", "kx-a", "route", "add", "10.2.0.0/24", "dev", "kxa", "src", "10.1.0.1")
+    sh("ip", "-n", "kx-b", "route", "add", "10.1.0.0/24", "dev", "kxb", "src", "10.2.0.1")
+    socks = []
+    for ns, k, ip in (("kx-a", ka, "10.88.0.1"), ("kx-b", kb, "10.88.0.2")):
+        with entered(ns):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((ip, 4500))
+        k.enable_udp_encap(s)
+        k.bypass_socket(s)
+        socks.append(s)
+    net_a, net_b = network("10.1.0.0/24"), network("10.2.0.0/24")
+    spi_ab = kb.get_spi(GetSPI(src=A, dst=B))
+    spi_ba = ka.get_spi(GetSPI(src=B, dst=A))
+    encap = NatTEncap(4500, 4500)
+    out_ab, in_ab = sa_pair("aes-gcm-16", "tun/ab", spi_ab, A, B, tunnel=True, encap=encap)
+    out_ba, in_ba = sa_pair("aes-gcm-16", "tun/ba", spi_ba, B, A, tunnel=True, encap=encap)
+    for k, sa in ((ka, out_ab), (kb, in_ab), (kb, out_ba), (ka, in_ba)):
+        k.add_sa(sa)
+    sel = TrafficSelector(net_a, net_b)
+    for k, me, peer, ts in ((ka, A, B, sel), (kb, B, A, sel.reversed())):
+        k.add_flow(AddFlow(ts, Direction.OUT, me, peer, tunnel=True, reqid=1))
+        k.add_flow(AddFlow(ts.reversed(), Direction.IN, peer, me, tunnel=True, reqid=1))
+        k.add_flow(AddFlow(ts.reversed(), Direction.FWD, peer, me, tunnel=True, reqid=1))
+    received = ping("kx-a", "10.2.0.1", src="10.1.0.1")
+    inb = kb.query_sa(QuerySA(ESP, spi_ab, A, B))
+    listing = sh("ip", "-n", "kx-b", "xfrm", "state").stdout
+    for s in socks:
+        s.close()
+    return {"case": "aes-gcm-16-tunnel-natt", "received": received,
+            "in_packets": inb.packets if inb else -1, "espinudp": "espinudp" in listing,
+            "flushed": clean(ka, kb)}
+
+
+def case_on_demand(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
+    """Flows only; the first ping's ACQUIRE makes us install SAs (outbound with the acquire's
+    seq, replacing the larval state), and the later pings cross."""
+    sel = TrafficSelector.host_pair(A, B)
+    for k, me, peer, s in ((ka, A, B, sel), (kb, B, A, sel.reversed())):
+        k.add_flow(AddFlow(s, Direction.OUT, me, peer, reqid=1))
+        k.add_flow(AddFlow(s.reversed(), Direction.IN, peer, me, reqid=1))
+    pinger = subprocess.Popen(["ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", "6",
+                               "-i", "0.2", "-W", "2", "10.88.0.2"], stdout=subprocess.PIPE,
+                              text=True)
+    t0 = time.monotonic()
+    events = ka.read_events(5.0)
+    acq = next((e for e in events if isinstance(e, Acquire)), None)
+    delay = time.monotonic() - t0
+    if acq is not None:
+        spi_ab = kb.get_spi(GetSPI(src=A, dst=B, seq=acq.seq))
+        spi_ba = ka.get_spi(GetSPI(src=B, dst=A, seq=acq.seq))
+        out_ab, in_ab = sa_pair("aes-gcm-16", "od/ab", spi_ab, A, B, acquire_seq=acq.seq)
+        out_ba, in_ba = sa_pair("aes-gcm-16", "od/ba", spi_ba, B, A)
+        kb.add_sa(in_ab)
+        ka.add_sa(out_ab)
+        kb.add_sa(out_ba)
+        ka.add_sa(in_ba)
+    out, _ = pinger.communicate(timeout=20)
+    received = next((int(p.split()[0]) for p in out.split(",") if "received" in p), 0)
+    states = sh("ip", "-n", "kx-a", "xfrm", "state").stdout.count("proto esp")
+    return {"case": "on-demand", "acquire": acq is not None, "acquire_seconds": round(delay, 2),
+            "received": received, "states_a": states, "flushed": clean(ka, kb)}
+
+
+def case_expire(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
+    """Soft then hard EXPIRE of a real SA (1 s / 2 s add lifetimes); hard removes tracking."""
+    spi = ka.get_spi(GetSPI(src=B, dst=A))
+    _, inbound = sa_pair("aes-cbc-sha2-256", "exp", spi, B, A,
+                         lifetime=Lifetime(soft_seconds=1, hard_seconds=2))
+    ka.add_sa(inbound)
+    seen: list[Expire] = []
+    end = time.monotonic() + 6
+    while time.monotonic() < end and not any(e.hard for e in seen):
+        seen += [e for e in ka.read_events(end - time.monotonic()) if isinstance(e, Expire)]
+    return {"case": "expire", "kinds": ["hard" if e.hard else "soft" for e in seen],
+            "spis": [e.spi for e in seen], "spi": spi,
+            "tracked_after": (A, spi, int(ESP)) in ka.sas, "flushed": clean(ka, kb)}
+
+
+def main() -> int:
+    """Build the namespaces, run every case, print results."""
+    for ns in ("kx-a", "kx-b"):
+        sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", "kxa", "netns", "kx-a", "type", "veth", "peer", "name", "kxb",
+       "netns", "kx-b")
+    sh("ip", "-n", "kx-a", "addr", "add", "10.88.0.1/24", "dev", "kxa")
+    sh("ip", "-n", "kx-b", "addr", "add", "10.88.0.2/24", "dev", "kxb")
+    for ns, dev in (("kx-a", "kxa"), ("kx-b", "kxb")):
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+    ka, kb = kernel_in("kx-a"), kernel_in("kx-b")
+    print(json.dumps({"case": "plain", "received": ping("kx-a", "10.88.0.2")}), flush=True)
+    cases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        (suite, functools.partial(case_suite, ka, kb, suite)) for suite in SUITES]
+    cases += [
+        ("tampered-auth", functools.partial(case_tampered, ka, kb, "aes-cbc-sha2-256", "auth")),
+        ("tampered-salt", functools.partial(case_tampered, ka, kb, "aes-gcm-16", "salt")),
+        ("tunnel-natt", functools.partial(case_tunnel_natt, ka, kb)),
+        ("on-demand", functools.partial(case_on_demand, ka, kb)),
+        ("expire", functools.partial(case_expire, ka, kb)),
+    ]
+    for name, run in cases:
+        t0 = time.monotonic()
+        try:
+            result = run()
+        except Exception as e:  # report and go on with the other cases
+            result = {"case": name, "error": repr(e)}
+            clean(ka, kb)
+        result["seconds"] = round(time.monotonic() - t0, 2)
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
