@@ -110,9 +110,11 @@ class Case:
         for principal in self.authorizers:
             session.add_authorizer(principal)
         result = session.query(list(self.values))
-        passed = result.value == self.expect
-        detail = "" if passed else f"expected {self.expect!r}, got {result.value!r}"
-        return Outcome(self, result.value, passed, detail)
+        if result.value == self.expect:
+            return Outcome(self, result.value, True)
+        explained = session.query(list(self.values), explain=True)  # say why, for the admin
+        detail = f"expected {self.expect!r}, got {result.value!r}"
+        return Outcome(self, result.value, False, detail, str(explained.trace or ""))
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Outcome:
     value: str
     passed: bool
     detail: str = field(default="")
+    trace: str = field(default="")  # how the answer was reached, for a failed case
 
 
 def _strings(value: Any, what: str, where: str) -> list[str]:
@@ -209,7 +212,11 @@ def load_cases(path: str | Path) -> list[Case]:
 
 
 def run_files(paths: Iterable[str | Path], out: TextIO) -> int:
-    """Run every case of every file, print a line per case and a summary; 1 on any failure."""
+    """Run every case of every file, print a line per case and a summary; 1 on any failure.
+
+    A failed case is followed by its trace (indented), which says which assertion and
+    clause gave the unexpected answer.
+    """
     passed = failed = 0
     for path in paths:
         try:
@@ -231,6 +238,8 @@ def run_files(paths: Iterable[str | Path], out: TextIO) -> int:
                 passed += 1
             else:
                 out.write(f"FAIL {case.id}: {outcome.detail}\n")
+                for line in outcome.trace.splitlines():
+                    out.write(f"    {line}\n")
                 failed += 1
     out.write(f"{passed} passed, {failed} failed\n")
     return 1 if failed else 0

@@ -445,11 +445,12 @@ def test_test_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     )
     status, out, _ = run(capsys, "test", toml)
     assert status == 1
-    assert out.splitlines() == [
-        "PASS t.toml::ok",
-        "FAIL t.toml::wrong: expected 'true', got 'false'",
-        "1 passed, 1 failed",
-    ]
+    lines = out.splitlines()
+    assert lines[:2] == ["PASS t.toml::ok", "FAIL t.toml::wrong: expected 'true', got 'false'"]
+    assert lines[-1] == "1 passed, 1 failed"
+    trace = lines[2:-1]  # why it failed, indented
+    assert trace and all(line.startswith("    ") for line in trace)
+    assert any("POLICY" in line for line in trace)
     status, _, err = run(capsys, "test")
     assert status == 1 and "Arguments:" in err
 
