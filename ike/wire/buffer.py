@@ -12,9 +12,6 @@ import struct
 from ike.wire.constants import NotifyType
 from ike.wire.errors import WireError
 
-U8 = struct.Struct(">B")
-U16 = struct.Struct(">H")
-U32 = struct.Struct(">I")
 #: Generic payload header: next payload, reserved, length (RFC 2408 3.2).
 GENERIC = struct.Struct(">BBH")
 
