@@ -8,7 +8,9 @@ this kernel cannot install the ESP SAs) and vectors/make_strongswan_fixture.py
 strongswan_mm_psk is aes256-sha1-modp2048 with ESP aes256-sha1 PFS modp2048
 (Ka and KEYMAT both need expansion), strongswan_mm_psk_sha256 is
 3des-sha256-ecp256 with ESP aes128-sha256 and no PFS, strongswan_mm_rsa is
-RSA signatures with X.509 (aes128-sha2_256-modp2048, ESP aes128-sha1).  Inputs taken from the
+RSA signatures with X.509 (aes128-sha2_256-modp2048, ESP aes128-sha1), and
+strongswan_am_psk is Aggressive Mode aes192-sha2_512-modp1536 with ESP
+aes256-md5.  Inputs taken from the
 wire: cookies, nonces, KE values, SA/ID payloads; the only logged input is
 g^xy (and g(qm)^xy), which needs a private value.  Everything else is computed
 here and compared with what charon logged and sent.
@@ -30,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa as crsa
 from ike.crypto import keymat, rsa
 from ike.crypto.cipher import CBC, Keystate
 
-FIXTURES = sorted((Path(__file__).parent / "vectors").glob("strongswan_mm_*.json"))
+FIXTURES = sorted((Path(__file__).parent / "vectors").glob("strongswan_*.json"))
 ISAKMP_SA, KE, IDENT, CERT, HASH, SIG, NONCE, NAT_D = 1, 4, 5, 6, 8, 9, 10, 20
 
 
@@ -89,7 +91,8 @@ def fx(request: pytest.FixtureRequest) -> dict[str, object]:
 
 def test_both_fixtures_present() -> None:
     assert [p.stem for p in FIXTURES] == [
-        "strongswan_mm_psk", "strongswan_mm_psk_sha256", "strongswan_mm_rsa"]
+        "strongswan_am_psk", "strongswan_mm_psk", "strongswan_mm_psk_sha256",
+        "strongswan_mm_rsa"]
 
 
 def _log(fx: dict[str, object], side: str, name: str, i: int = 0) -> bytes:
@@ -98,9 +101,9 @@ def _log(fx: dict[str, object], side: str, name: str, i: int = 0) -> bytes:
     return bytes.fromhex(values[name][i])
 
 
-def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
+def test_phase1_and_quick_mode_keys(fx: dict[str, object]) -> None:
     raw = fx["messages"]
-    assert isinstance(raw, list) and len(raw) == 9
+    assert isinstance(raw, list)
     msgs = [_msg(m["data"]) for m in raw]
     psk = str(fx["psk"]).encode()
     params = fx["params"]
@@ -109,18 +112,34 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     key_len, bs = int(params["key_len"]), int(params["block"])
     enc_len, auth_len = int(params["esp_enc_len"]), int(params["esp_auth_len"])
 
-    # -- Main Mode 1-4 in the clear
-    mm1, _ = _payloads(msgs[0].next_payload, msgs[0].body)
-    sai_b = _one(mm1, ISAKMP_SA)
-    mm3, _ = _payloads(msgs[2].next_payload, msgs[2].body)
-    mm4, _ = _payloads(msgs[3].next_payload, msgs[3].body)
-    gxi, ni_b = _one(mm3, KE), _one(mm3, NONCE)
-    gxr, nr_b = _one(mm4, KE), _one(mm4, NONCE)
-    cky_i, cky_r = msgs[3].header[:8], msgs[3].header[8:16]
+    aggressive = params.get("mode") == "aggressive"
+    rsa_auth = params.get("auth") == "rsa"
+    ip_i = ipaddress.ip_address(str(fx["initiator_ip"])).packed
+    ip_r = bytes(ip_i[:3]) + bytes([ip_i[3] + 1])
+    if aggressive:
+        # -- Aggressive Mode 1/2 in the clear: SA KE Ni IDii / SA KE Nr IDir HASH_R
+        first, second = (_payloads(m.next_payload, m.body)[0] for m in msgs[:2])
+        sai_b = _one(first, ISAKMP_SA)
+        gxi, ni_b, idii_b = _one(first, KE), _one(first, NONCE), _one(first, IDENT)
+        gxr, nr_b, idir_b = _one(second, KE), _one(second, NONCE), _one(second, IDENT)
+        cky_i, cky_r = msgs[1].header[:8], msgs[1].header[8:16]
+        natd_msg, natd_peer, natd_own = second, ip_i, ip_r
+        first_qm = 3
+    else:
+        # -- Main Mode 1-4 in the clear
+        first = _payloads(msgs[0].next_payload, msgs[0].body)[0]
+        sai_b = _one(first, ISAKMP_SA)
+        mm3, _ = _payloads(msgs[2].next_payload, msgs[2].body)
+        mm4, _ = _payloads(msgs[3].next_payload, msgs[3].body)
+        gxi, ni_b = _one(mm3, KE), _one(mm3, NONCE)
+        gxr, nr_b = _one(mm4, KE), _one(mm4, NONCE)
+        cky_i, cky_r = msgs[3].header[:8], msgs[3].header[8:16]
+        natd_msg, natd_peer, natd_own = mm3, ip_r, ip_i
+        first_qm = 6
+    assert len(msgs) == first_qm + 3
     gxy = _log(fx, "initiator", "shared Diffie Hellman secret")
     assert gxy == _log(fx, "responder", "shared Diffie Hellman secret")
 
-    rsa_auth = params.get("auth") == "rsa"
     if rsa_auth:
         skeyid = keymat.skeyid_sig(H, ni_b, nr_b, gxy)
     else:
@@ -132,54 +151,65 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
         assert _log(fx, side, "SKEYID_a") == p1.skeyid_a
         assert _log(fx, side, "SKEYID_e") == p1.skeyid_e
         # AES-256 with SHA1: Ka needs the appendix B expansion (20 < 32 bytes);
-        # 3DES with SHA2-256: Ka is SKEYID_e truncated
+        # the other runs truncate SKEYID_e
         assert _log(fx, side, "encryption key Ka") == p1.enc_key
         assert _log(fx, side, "initial IV") == p1.iv
 
-    # NAT-D (RFC 3947): MM 3 carries hash(cookies | peer addr | port), hash(own)
-    ip_i = ipaddress.ip_address(str(fx["initiator_ip"])).packed
-    ip_r = bytes(ip_i[:3]) + bytes([ip_i[3] + 1])
-    natd3 = [b for t, b in mm3 if t == NAT_D]
-    assert natd3 == [keymat.natd_hash(H, cky_i, cky_r, ip_r, 500),
-                     keymat.natd_hash(H, cky_i, cky_r, ip_i, 500)]
+    # NAT-D (RFC 3947): hash(cookies | peer addr | port), then hash(own)
+    natd = [b for t, b in natd_msg if t == NAT_D]
+    assert natd == [keymat.natd_hash(H, cky_i, cky_r, natd_peer, 500),
+                    keymat.natd_hash(H, cky_i, cky_r, natd_own, 500)]
 
-    # -- Main Mode 5/6 encrypted, one CBC chain
     ks = Keystate(CBC(int(params["cipher"]), p1.enc_key), p1.iv)
-    assert msgs[4].encrypted and msgs[5].encrypted
-    mm5, _ = _payloads(msgs[4].next_payload, ks.decrypt(msgs[4].body))
-    ks.update_iv()
-    assert ks.iv == _log(fx, "initiator", "next IV for MID 0", 0) == msgs[4].body[-bs:]
-    idii_b = _one(mm5, IDENT)
-    want_i = keymat.hash_i(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idii_b)
-    assert want_i == _log(fx, "initiator", "HASH_I")
-    if rsa_auth:
-        # SIG = RSA over the raw HASH_I (no DigestInfo), key from the CERT payload;
-        # PKCS#1 v1.5 is deterministic, so our signature is byte-identical
-        sig_i = _one(mm5, SIG)
-        assert rsa.verify(_cert_key(_one(mm5, CERT)), want_i, sig_i)
-        pem = str(fx["initiator_key_pem"]).encode()
-        key = serialization.load_pem_private_key(pem, None)
-        assert isinstance(key, crsa.RSAPrivateKey)
-        assert rsa.sign(key, want_i) == sig_i
+    if aggressive:
+        want_r = keymat.hash_r(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idir_b)
+        assert _one(second, HASH) == want_r == _log(fx, "responder", "HASH_R")
+        # the first encrypted message is AM 3 (HASH_I) under the initial IV
+        assert msgs[2].encrypted and not msgs[1].encrypted
+        am3, _ = _payloads(msgs[2].next_payload, ks.decrypt(msgs[2].body))
+        ks.update_iv()
+        want_i = keymat.hash_i(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idii_b)
+        assert _one(am3, HASH) == want_i == _log(fx, "initiator", "HASH_I")
+        assert _log(fx, "initiator", "HASH_I data") == (
+            gxi + gxr + cky_i + cky_r + sai_b + idii_b)
     else:
-        assert _one(mm5, HASH) == want_i
-    assert _log(fx, "initiator", "HASH_I data") == gxi + gxr + cky_i + cky_r + sai_b + idii_b
+        # -- Main Mode 5/6 encrypted, one CBC chain
+        assert msgs[4].encrypted and msgs[5].encrypted
+        mm5, _ = _payloads(msgs[4].next_payload, ks.decrypt(msgs[4].body))
+        ks.update_iv()
+        assert ks.iv == _log(fx, "initiator", "next IV for MID 0", 0) == msgs[4].body[-bs:]
+        idii_b = _one(mm5, IDENT)
+        want_i = keymat.hash_i(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idii_b)
+        assert want_i == _log(fx, "initiator", "HASH_I")
+        if rsa_auth:
+            # SIG = RSA over the raw HASH_I (no DigestInfo), key from the CERT
+            # payload; PKCS#1 v1.5 is deterministic, so our signature is identical
+            sig_i = _one(mm5, SIG)
+            assert rsa.verify(_cert_key(_one(mm5, CERT)), want_i, sig_i)
+            pem = str(fx["initiator_key_pem"]).encode()
+            key = serialization.load_pem_private_key(pem, None)
+            assert isinstance(key, crsa.RSAPrivateKey)
+            assert rsa.sign(key, want_i) == sig_i
+        else:
+            assert _one(mm5, HASH) == want_i
+        assert _log(fx, "initiator", "HASH_I data") == (
+            gxi + gxr + cky_i + cky_r + sai_b + idii_b)
 
-    mm6, _ = _payloads(msgs[5].next_payload, ks.decrypt(msgs[5].body))
-    ks.update_iv()
-    idir_b = _one(mm6, IDENT)
-    want_r = keymat.hash_r(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idir_b)
-    assert want_r == _log(fx, "responder", "HASH_R")
-    if rsa_auth:
-        assert rsa.verify(_cert_key(_one(mm6, CERT)), want_r, _one(mm6, SIG))
-        assert not rsa.verify(_cert_key(_one(mm6, CERT)), want_i, _one(mm6, SIG))
-    else:
-        assert _one(mm6, HASH) == want_r
+        mm6, _ = _payloads(msgs[5].next_payload, ks.decrypt(msgs[5].body))
+        ks.update_iv()
+        idir_b = _one(mm6, IDENT)
+        want_r = keymat.hash_r(H, p1.skeyid, gxi, gxr, cky_i, cky_r, sai_b, idir_b)
+        assert want_r == _log(fx, "responder", "HASH_R")
+        if rsa_auth:
+            assert rsa.verify(_cert_key(_one(mm6, CERT)), want_r, _one(mm6, SIG))
+            assert not rsa.verify(_cert_key(_one(mm6, CERT)), want_i, _one(mm6, SIG))
+        else:
+            assert _one(mm6, HASH) == want_r
     phase1_last_iv = ks.iv
-    assert phase1_last_iv == _log(fx, "initiator", "next IV for MID 0", 1)
+    assert phase1_last_iv == _log(fx, "initiator", "next IV for MID 0", -1)
 
     # -- Quick Mode 1/2: IV = hash(last phase 1 block | M-ID), then chained
-    qm1, qm2 = msgs[6], msgs[7]
+    qm1, qm2 = msgs[first_qm], msgs[first_qm + 1]
     assert qm1.message_id == qm2.message_id
     mid = qm1.message_id
     qks = ks.clone()
@@ -220,7 +250,7 @@ def test_main_mode_and_quick_mode_keys(fx: dict[str, object]) -> None:
     assert keys.inbound.auth_key == _log(fx, "initiator", "integrity responder key")
 
     # -- the Informational exchange: its own IV from the phase 1 IV and its M-ID
-    info = msgs[8]
+    info = msgs[first_qm + 2]
     iks = ks.clone()
     iks.init_iv(keymat.phase2_iv(H, phase1_last_iv, info.message_id, bs))
     plain3 = iks.decrypt(info.body)

@@ -1,11 +1,12 @@
 #!/bin/bash
-# capture_strongswan.sh [NAME IKE_PROPOSAL ESP_PROPOSAL [psk|rsa]] - produce
+# capture_strongswan.sh [NAME IKE_PROPOSAL ESP_PROPOSAL [psk|rsa [main|aggressive]]] - produce
 # NAME.{log-a,log-b,pcap} for a key-derivation fixture (run by hand as root;
 # the results are committed).  Defaults: strongswan_mm_psk
 # aes256-sha1-modp2048 aes256-sha1-modp2048 psk.  With "rsa" both sides
 # authenticate with RSA signatures and X.509 certificates made here with
 # openssl (throw-away CA and RSA-2048 keys; the initiator's key is copied to
-# NAME.key-a so a test can re-sign).
+# NAME.key-a so a test can re-sign).  "aggressive" runs Aggressive Mode
+# instead of Main Mode (FQDN IDs would be usual; the addresses are kept).
 #
 # Two charon 5.9.8 instances in namespaces kc2-a / kc2-b (removed at the end):
 # IKEv1 Main Mode PSK with IKE_PROPOSAL (the default has SKEYID_e shorter than
@@ -22,6 +23,8 @@ NAME=${1:-strongswan_mm_psk}
 IKE_PROPOSAL=${2:-aes256-sha1-modp2048}
 ESP_PROPOSAL=${3:-aes256-sha1-modp2048}
 AUTH=${4:-psk}
+MODE=${5:-main}
+AGGR=no; [ "$MODE" = aggressive ] && AGGR=yes
 W=$(mktemp -d /tmp/kc2-sw.XXXXXX)
 NSA=kc2-a NSB=kc2-b
 CHARON=/usr/lib/ipsec/charon
@@ -51,6 +54,7 @@ charon {
     port = 500
     port_nat_t = 4500
     retransmit_tries = 2
+    i_dont_care_about_security_and_use_aggressive_mode_psk = $AGGR
     plugins { vici { socket = unix://$1/charon.vici } }
     filelog {
         main {
@@ -82,7 +86,7 @@ EOF
 connections {
     kc2 {
         version = 1
-        aggressive = no
+        aggressive = $AGGR
         local_addrs = $2
         remote_addrs = $3
         proposals = $IKE_PROPOSAL

@@ -85,6 +85,11 @@ RUNS: dict[str, tuple[str, dict[str, object]]] = {
         {"hash": "sha256", "cipher": 7, "key_len": 16, "block": 16,
          "esp_enc_len": 16, "esp_auth_len": 20, "pfs": False, "auth": "rsa"},
     ),
+    "strongswan_am_psk": (
+        "aes192-sha2_512-modp1536 aes256-md5 psk aggressive",
+        {"hash": "sha512", "cipher": 7, "key_len": 24, "block": 16,
+         "esp_enc_len": 32, "esp_auth_len": 16, "pfs": False, "mode": "aggressive"},
+    ),
 }
 
 
@@ -92,7 +97,7 @@ def main() -> None:
     for name in sys.argv[1:] or sorted(RUNS):
         proposals, params = RUNS[name]
         fixture: dict[str, object] = {
-            "source": f"strongSwan 5.9.8 charon pair, IKEv1 Main Mode PSK + Quick Mode: "
+            "source": f"strongSwan 5.9.8 charon pair, IKEv1 Phase 1 + Quick Mode: "
                       f"capture_strongswan.sh {name} {proposals}",
             "params": params,
             "psk": "kc2-test-psk-0123456789",
