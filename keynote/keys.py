@@ -269,8 +269,8 @@ def _rsa_from_certificate(der: bytes) -> RSAPublicKey:
     try:
         cert = x509.load_der_x509_certificate(der)
         public = cert.public_key()
-    except ValueError as exc:
-        raise KeyFormatError(f"invalid X.509 certificate: {exc}") from exc
+    except Exception as exc:  # bad DER gives ValueError, InvalidVersion, UnsupportedAlgorithm...
+        raise KeyFormatError(f"invalid X.509 certificate: {exc}") from None
     if not isinstance(public, rsa.RSAPublicKey):
         raise KeyFormatError("X.509 certificate does not carry an RSA key")
     numbers = public.public_numbers()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,21 @@ def test_any_der_bytes_give_a_key_or_key_error(data: bytes) -> None:
         except keys.KeyFormatError:
             continue
         assert isinstance(key, kind)
+
+
+@functools.cache
+def alice_certificate() -> bytes:
+    return self_signed_cert(alice_private())
+
+
+@given(st.data())
+def test_damaged_certificates_give_a_key_or_key_error(data: st.DataObject) -> None:
+    der = bytearray(alice_certificate())
+    for _ in range(data.draw(st.integers(1, 4))):
+        der[data.draw(st.integers(0, len(der) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(der)))
+    try:
+        key = keys.decode_key("x509-hex:" + bytes(der[:cut]).hex())
+    except keys.KeyFormatError:
+        return
+    assert isinstance(key, keys.RSAPublicKey)
