@@ -308,7 +308,7 @@ def _rsa_sign(key: RSAPrivateKey, payload: bytes) -> bytes:
     # CRT private operation, checked against the public exponent (fault safety).
     m1 = pow(m, key.dp, key.p)
     m2 = pow(m, key.dq, key.q)
-    s = m2 + key.q * ((key.qinv * (m1 - m2)) % key.p)
+    s = (m2 + key.q * ((key.qinv * (m1 - m2)) % key.p)) % key.n
     if pow(s, key.e, key.n) != m:
         raise SignatureError("RSA private key is inconsistent")
     return s.to_bytes(k, "big")
@@ -342,9 +342,12 @@ def _dsa_sign(key: DSAPrivateKey, digest: bytes) -> bytes:
     from cryptography.hazmat.primitives.asymmetric import dsa, utils
 
     params = dsa.DSAParameterNumbers(key.p, key.q, key.g)
-    private = dsa.DSAPrivateNumbers(key.x, dsa.DSAPublicNumbers(key.y, params)).private_key()
     algorithm = hashes.SHA1() if len(digest) == 20 else hashes.SHA256()
-    der = private.sign(digest, utils.Prehashed(algorithm))
+    try:
+        private = dsa.DSAPrivateNumbers(key.x, dsa.DSAPublicNumbers(key.y, params)).private_key()
+        der = private.sign(digest, utils.Prehashed(algorithm))
+    except ValueError as exc:
+        raise SignatureError(f"unusable DSA private key: {exc}") from None
     r, s = utils.decode_dss_signature(der)
     return der_int_sequence([r, s])  # re-encode: the same DER OpenSSL's DSA_sign writes
 
@@ -403,7 +406,7 @@ def _load_x509_private(text: str) -> RSAPrivateKey:
 
     try:
         loaded = serialization.load_pem_private_key(text.encode(), password=None)
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # ValueError, TypeError (encrypted), UnsupportedAlgorithm...
         raise SignatureError(f"bad PEM private key: {exc}") from None
     if not isinstance(loaded, rsa.RSAPrivateKey):
         raise SignatureError("sig-x509 needs an RSA private key")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import re
 from pathlib import Path
@@ -333,3 +334,18 @@ def test_x509_signature_with_keynote_private_key() -> None:
     text = make_unsigned(public("alice"))
     value = sign.sign_assertion(text, "sig-x509-sha256-hex:", key_file("alice.priv"))
     assert sign.verify_assertion(attach(text, value))
+
+
+def test_unusable_private_keys_are_signature_errors() -> None:
+    text = make_unsigned(public("dave"))
+    bad_dsa = keys.encode_private_key(keys.DSAPrivateKey(p=23, q=11, g=4, y=3, x=5))
+    with pytest.raises(sign.SignatureError, match="DSA private key"):
+        sign.sign_assertion(text, "sig-dsa-sha1-hex:", bad_dsa)
+    bad_rsa = keys.encode_private_key(keys.RSAPrivateKey(3233, 17, 2753, 61, 53, 53, 49, 38))
+    with pytest.raises(sign.SignatureError, match="too small"):
+        sign.sign_assertion(text, "sig-rsa-sha1-hex:", bad_rsa)
+    inconsistent = keys.decode_private_key(read_key_file(key_file("alice.priv")))
+    assert isinstance(inconsistent, keys.RSAPrivateKey)
+    broken = dataclasses.replace(inconsistent, qinv=12345)
+    with pytest.raises(sign.SignatureError, match="inconsistent"):
+        sign.sign_assertion(text, "sig-rsa-sha1-hex:", keys.encode_private_key(broken))
