@@ -88,12 +88,22 @@ class PcapWriter:
         return cls(os.fdopen(fd, "wb"), path)
 
     def record(
-        self, src: Endpoint, dst: Endpoint, message: bytes, now: float | None = None
+        self,
+        src: Endpoint,
+        dst: Endpoint,
+        message: bytes,
+        now: float | None = None,
+        cleartext: bool = True,
     ) -> None:
-        """Write one message sent from *src* to *dst* (payloads already in clear)."""
+        """Write one message sent from *src* to *dst*.
+
+        With *cleartext* the payloads are already decrypted and the ENC flag is cleared; without
+        it the message is written as it went on the wire (ENC flag kept, body encrypted).
+        """
         now = time.time() if now is None else now
         self.packets += 1
-        data = frame(src, dst, cleartext_view(message), self.packets)[:SNAPLEN]
+        body = cleartext_view(message) if cleartext else message
+        data = frame(src, dst, body, self.packets)[:SNAPLEN]
         sec = int(now)
         usec = int((now - sec) * 1e6)
         self.stream.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Protocol
 from ike.conf import Conf, ConfError, read_secret_file
 from ike.crypto.rand import RandomSource
 from ike.daemon.ifaddrs import listen_addresses
-from ike.daemon.log import DebugLevels, IsakmpdHandler
+from ike.daemon.log import LOG_SA, DebugLevels, IsakmpdHandler, log_debug
 from ike.daemon.options import Options
 from ike.daemon.pcap import PcapWriter
 from ike.engine import Engine
@@ -225,20 +225,32 @@ class Daemon:
                 return  # ESP in UDP belongs to the kernel, keepalives are 1 byte
             data = data[4:]
         if self.pcap is not None:
-            self.pcap.record(src, local, self._cleartext(data))
+            self._capture(src, local, data)
         self.engine.receive_datagram(data, src, local, self.now)
         self.pump()
 
-    def _cleartext(self, data: bytes) -> bytes:
+    def _capture(self, src: Addr, dst: Addr, data: bytes) -> None:
+        """Capture one message, decrypted when the engine can say what it decrypts to.
+
+        The engine may offer ``cleartext(data) -> bytes | None`` (the message with its payloads
+        in clear); without it, or for a message it cannot decrypt, the wire form is written.
+        """
+        assert self.pcap is not None
+        encrypted = len(data) > 19 and data[19] & 0x01
+        if not encrypted:
+            self.pcap.record(src, dst, data, cleartext=True)
+            return
         hook = getattr(self.engine, "cleartext", None)
+        clear: object = None
         if callable(hook):
             try:
                 clear = hook(data)
-                if isinstance(clear, bytes):
-                    return clear
             except Exception:
-                log.debug("no cleartext for a captured message")
-        return data
+                clear = None
+        if isinstance(clear, bytes):
+            self.pcap.record(src, dst, clear, cleartext=True)
+        else:
+            self.pcap.record(src, dst, data, cleartext=False)
 
     # ---- the engine pump ---------------------------------------------------------------------
 
@@ -253,7 +265,7 @@ class Daemon:
                 continue
             out = bytes(4) + data if t.encap else data
             if self.pcap is not None:
-                self.pcap.record(t.local, peer, self._cleartext(data))
+                self._capture(t.local, peer, data)
             t.transport.sendto(out, peer)
             self.stats["out"] += 1
         while (event := self.engine.next_event()) is not None:
@@ -274,8 +286,8 @@ class Daemon:
             log.warning("exchange %s %s with %s failed: %s", event.exchange, event.name,
                         event.peer[0], event.reason)  # fmt: skip
         elif isinstance(event, SADeleted):
-            log.debug("%s SA %s deleted: %s", event.kind, event.name, event.reason,
-                      extra={"dlevel": 30})  # fmt: skip
+            log_debug(log, LOG_SA, 30, "%s SA %s deleted: %s", event.kind, event.name,
+                      event.reason)  # fmt: skip
         else:
             log.debug("engine event %r", event, extra={"dlevel": 40})
 
