@@ -208,8 +208,11 @@ _NC = _NotConst()
 class Compiler:
     """Turns the expressions of one assertion into closures over its Local-Constants."""
 
-    def __init__(self, consts: Mapping[str, str]) -> None:
+    def __init__(self, consts: Mapping[str, str], attrs: Attributes | None = None) -> None:
         self.consts = consts
+        # The session's attribute mapping, captured directly by the closures (it lives as long
+        # as the session); without one, closures read the per-query Env's.
+        self.attrs = attrs
 
     def expr(self, node: Expr) -> Fn:
         """Compile an expression; constant sub-expressions are folded when they cannot fail."""
@@ -217,10 +220,6 @@ class Compiler:
         if value is not _NC:
             return lambda e: value
         return fn
-
-    def _const(self, node: Expr) -> tuple[Fn, Any]:
-        fn, value = self._expr(node)
-        return fn, value
 
     def _expr(self, node: Expr) -> tuple[Fn, Any]:
         if isinstance(node, (Str, Int, Float, Bool)):
@@ -239,16 +238,7 @@ class Compiler:
                 return (lambda e: f1(e) + f2(e)), _NC
             return (lambda e: "".join([f(e) for f in fns])), _NC
         if isinstance(node, Logic):
-            fns = [self._expr(i)[0] for i in node.items]
-            if node.op == "&&":
-                if len(fns) == 2:
-                    a, b = fns
-                    return (lambda e: a(e) and b(e)), _NC
-                return (lambda e: all(f(e) for f in fns)), _NC
-            if len(fns) == 2:
-                a, b = fns
-                return (lambda e: a(e) or b(e)), _NC
-            return (lambda e: any(f(e) for f in fns)), _NC
+            return _logic(node.op, [self._expr(i)[0] for i in node.items]), _NC
         if isinstance(node, Unary):
             return self._unary(node)
         if isinstance(node, Binary):
@@ -270,7 +260,17 @@ class Compiler:
         if name in self.consts:
             v = self.consts[name]
             return (lambda e: v), v
+        attrs = self.attrs
+        if attrs is not None:
+            return (lambda e: attrs[name]), _NC
         return (lambda e: e.attrs[name]), _NC
+
+    def _attribute(self, node: Expr) -> str | None:
+        """The attribute name if `node` reads an action attribute directly."""
+        if (self.attrs is not None and isinstance(node, Name) and node.name[:1] != "_"
+                and node.name not in self.consts):
+            return node.name
+        return None
 
     def _unary(self, node: Unary) -> tuple[Fn, Any]:
         f, v = self._expr(node.operand)
@@ -306,12 +306,18 @@ class Compiler:
                     pass  # stays a runtime error, reported when the test runs
             return (lambda e: regex_match(e, fa(e), fb(e))), _NC
         if op in _CMP:
-            if vb is not _NC:
+            if vb is not _NC and op in ("==", "!="):
                 c = vb
+                name = self._attribute(node.left)
+                if name is not None:
+                    attrs = self.attrs
+                    assert attrs is not None
+                    if op == "==":
+                        return (lambda e: attrs[name] == c), _NC
+                    return (lambda e: attrs[name] != c), _NC
                 if op == "==":
                     return (lambda e: fa(e) == c), _NC
-                if op == "!=":
-                    return (lambda e: fa(e) != c), _NC
+                return (lambda e: fa(e) != c), _NC
             cmp = _CMP[op]
             return (lambda e: cmp(fa(e), fb(e))), _NC
         fop: Callable[[Any, Any], Any] = (_INT_OPS if node.kind == "int" else _FLOAT_OPS)[op]
@@ -325,6 +331,34 @@ class Compiler:
         return (lambda e: fop(fa(e), fb(e))), _NC
 
 
+def _logic(op: str, fns: list[Fn]) -> Fn:
+    """`&&` / `||` over a flat chain, short-circuiting (RFC semantics, no donteval quirk)."""
+    if op == "&&":
+        if len(fns) == 2:
+            a, b = fns
+            return lambda e: a(e) and b(e)
+        if len(fns) == 3:
+            a, b, c = fns
+            return lambda e: a(e) and b(e) and c(e)
+
+        def all_of(e: Env) -> bool:
+            for f in fns:  # noqa: SIM110 - a plain loop is faster than all(genexpr)
+                if not f(e):
+                    return False
+            return True
+        return all_of
+    if len(fns) == 2:
+        a, b = fns
+        return lambda e: a(e) or b(e)
+
+    def any_of(e: Env) -> bool:
+        for f in fns:  # noqa: SIM110 - a plain loop is faster than any(genexpr)
+            if f(e):
+                return True
+        return False
+    return any_of
+
+
 # ---------------------------------------------------------------------------------------------
 # Conditions programs
 
@@ -336,6 +370,25 @@ class CClause:
     value: Fn | None
     block: tuple[CClause, ...] | None
     node: Clause
+    const: str | None  # the value when it is a constant string (no call needed)
+    names: tuple[str, ...] = ()  # attributes the test reads (shown by explanations)
+
+
+def names_in(node: Expr) -> tuple[str, ...]:
+    """Attribute names an expression reads directly, in order, without repeats."""
+    names: dict[str, None] = {}
+    todo: list[Expr] = [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, Name):
+            names[n.name] = None
+        elif isinstance(n, Unary):
+            todo.append(n.operand)
+        elif isinstance(n, Binary):
+            todo += (n.right, n.left)
+        elif isinstance(n, (Logic, Concat, KOf)):
+            todo += reversed(n.items)
+    return tuple(names)
 
 
 def compile_program(clauses: tuple[Clause, ...], c: Compiler) -> tuple[CClause, ...]:
@@ -343,8 +396,13 @@ def compile_program(clauses: tuple[Clause, ...], c: Compiler) -> tuple[CClause, 
     out = []
     for cl in clauses:
         block = compile_program(cl.block, c) if cl.block is not None else None
-        value = c.expr(cl.value) if cl.value is not None else None
-        out.append(CClause(c.expr(cl.test), value, block, cl))
+        value: Fn | None = None
+        const = None
+        if cl.value is not None:
+            value, v = c._expr(cl.value)
+            if v is not _NC:
+                const = v
+        out.append(CClause(c.expr(cl.test), value, block, cl, const, names_in(cl.test)))
     return tuple(out)
 
 
@@ -361,13 +419,16 @@ def run_program(prog: tuple[CClause, ...], e: Env, vindex: Mapping[str, int]) ->
     top = e.maxi
     saved = e.groups
     for cl in prog:
-        e.groups = saved
+        if e.groups is not saved:
+            e.groups = saved
         try:
             if not cl.test(e):
                 continue
         except _FAULTS:
             continue
-        if cl.block is not None:
+        if cl.const is not None:
+            v = vindex.get(cl.const, 0)
+        elif cl.block is not None:
             v = run_program(cl.block, e, vindex)
         elif cl.value is None:
             v = top
@@ -383,37 +444,46 @@ def run_program(prog: tuple[CClause, ...], e: Env, vindex: Mapping[str, int]) ->
 
 @dataclass(frozen=True, slots=True)
 class ClauseTrace:
-    """One clause whose test held (or failed with a runtime error), for explanations."""
+    """One evaluated clause, for explanations."""
 
     node: Clause
-    value: int  # index of the value it produced, or -1 for a runtime error
+    value: int  # index of the value it produced; FALSE: test false; ERROR: runtime error
     error: str
     depth: int
+    attributes: tuple[tuple[str, str], ...] = ()  # values of the attributes the test read
+
+    FALSE = -2
+    ERROR = -1
 
 
 def run_program_traced(prog: tuple[CClause, ...], e: Env, vindex: Mapping[str, int],
-                       out: list[ClauseTrace], depth: int = 0) -> int:
-    """Same result as run_program, recording the clauses that fired or faulted."""
+                       consts: Mapping[str, str], out: list[ClauseTrace],
+                       depth: int = 0) -> int:
+    """Same result as run_program, recording every clause and what its test read."""
     best = 0
     top = e.maxi
     saved = e.groups
     for cl in prog:
         e.groups = saved
+        seen = tuple((n, lookup(e, consts, n)) for n in cl.names)
         try:
-            if not cl.test(e):
-                continue
+            ok = cl.test(e)
         except _FAULTS as err:
-            out.append(ClauseTrace(cl.node, -1, str(err) or type(err).__name__, depth))
+            out.append(ClauseTrace(cl.node, ClauseTrace.ERROR, str(err) or type(err).__name__,
+                                   depth, seen))
+            continue
+        if not ok:
+            out.append(ClauseTrace(cl.node, ClauseTrace.FALSE, "", depth, seen))
             continue
         slot = len(out)
-        out.append(ClauseTrace(cl.node, 0, "", depth))
+        out.append(ClauseTrace(cl.node, 0, "", depth, seen))
         if cl.block is not None:
-            v = run_program_traced(cl.block, e, vindex, out, depth + 1)
+            v = run_program_traced(cl.block, e, vindex, consts, out, depth + 1)
         elif cl.value is None:
             v = top
         else:
             v = vindex.get(cl.value(e), 0)
-        out[slot] = ClauseTrace(cl.node, v, "", depth)
+        out[slot] = ClauseTrace(cl.node, v, "", depth, seen)
         best = max(best, v)
     e.groups = saved
     return best
@@ -445,6 +515,9 @@ class LicenseesCompiler:
             self.dynamic.append(fn)
             return lambda e, pcv: pcv.get(canon(fn(e)), 0)
         if isinstance(node, Logic):
+            keys = [self._static_key(i) for i in node.items]
+            if all(k is not None for k in keys):
+                return _static_logic(node.op, [k for k in keys if k is not None])
             fns = [self.compile(i) for i in node.items]
             if node.op == "&&":
                 def all_of(e: Env, pcv: Mapping[str, int]) -> int:
@@ -478,6 +551,37 @@ class LicenseesCompiler:
             return k_of
         raise TypeError(f"not a Licensees expression: {type(node).__name__}")
 
+    def _static_key(self, node: Expr) -> str | None:
+        """The canonical principal of a constant principal expression (recorded), else None."""
+        if node.kind != "str":
+            return None
+        _, v = self.c._expr(node)
+        if v is _NC:
+            return None
+        key = self.canonical(v)
+        self.static.append(key)
+        return key
+
+
+def _static_logic(op: str, keys: list[str]) -> LicFn:
+    """`&&` (min) / `||` (max) over principals all known at compile time: the common case."""
+    if len(keys) == 2:
+        k1, k2 = keys
+        if op == "&&":
+            def min2(e: Env, pcv: Mapping[str, int]) -> int:
+                a = pcv.get(k1, 0)
+                b = pcv.get(k2, 0)
+                return a if a < b else b
+            return min2
+
+        def max2(e: Env, pcv: Mapping[str, int]) -> int:
+            a = pcv.get(k1, 0)
+            b = pcv.get(k2, 0)
+            return a if a > b else b
+        return max2
+    pick = min if op == "&&" else max
+    return lambda e, pcv: pick([pcv.get(k, 0) for k in keys])
+
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
@@ -493,9 +597,10 @@ class Compiled:
     dynamic_licensees: tuple[Fn, ...]
 
 
-def compile_assertion(a: Assertion, canonical: Callable[[str], str]) -> Compiled:
-    """Compile one parsed assertion."""
-    c = Compiler(a.local_constants)
+def compile_assertion(a: Assertion, canonical: Callable[[str], str],
+                      attrs: Attributes | None = None) -> Compiled:
+    """Compile one parsed assertion (for the session owning `attrs`, if given)."""
+    c = Compiler(a.local_constants, attrs)
     auth_fn, auth_v = c._expr(a.authorizer)
     auth_const = canonical(auth_v) if auth_v is not _NC else None
     lic: LicFn | None = None

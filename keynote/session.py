@@ -11,7 +11,7 @@ reference (reference/keynote.md 2.2), the answer never depends on traversal orde
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from keynote.ast import Assertion
@@ -72,6 +72,20 @@ class _Entry:
         return self.compiled.assertion if self.compiled else None
 
 
+class _Index:
+    """What queries need from the assertion set; rebuilt after assertions change."""
+
+    __slots__ = ("broken", "by_auth", "compiled", "dynamic", "roots", "untrusted")
+
+    def __init__(self) -> None:
+        self.by_auth: dict[str, list[int]] = {}  # canonical authorizer -> assertion ids
+        self.dynamic: list[int] = []  # assertions whose Authorizer reads attributes
+        self.roots: list[int] = []  # trusted POLICY assertions
+        self.compiled: dict[int, Compiled] = {}
+        self.untrusted: set[int] = set()
+        self.broken: list[tuple[int, str]] = []
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """The answer to a query: the value, its index, failures, and a trace on request."""
@@ -92,7 +106,9 @@ class Session:
         self._authorizers: list[str] = []  # most recently added first, as the reference
         self._canon_cache: dict[str, str] = {}
         self._canonical_fn: Callable[[str], str] | None = None
-        self._index: tuple[dict[str, list[int]], list[int], list[int]] | None = None
+        self._index: _Index | None = None
+        self._auth_state: tuple[str, frozenset[str]] | None = None
+        self._vindex: dict[tuple[str, ...], dict[str, int]] = {}
 
     # -- principals
     def canonical(self, principal: str) -> str:
@@ -129,7 +145,7 @@ class Session:
                 where = f"{source}:{raw.line}"
                 a = parse_assertion(raw)
                 assert a is not None
-                comp = compile_assertion(a, self.canonical)
+                comp = compile_assertion(a, self.canonical, self._attrs)
                 staged.append(_Entry(-1, comp, trusted, raw.raw, where))
             except KeyNoteSyntaxError as e:
                 if strict:
@@ -165,10 +181,12 @@ class Session:
     # -- action authorizers and attributes
     def add_authorizer(self, principal: str) -> None:
         """Add an action authorizer (kn_add_authorizer; listed first in _ACTION_AUTHORIZERS)."""
+        self._auth_state = None
         self._authorizers.insert(0, principal)
 
     def remove_authorizer(self, principal: str) -> None:
         """Remove an action authorizer by its text; KeyNoteError if absent."""
+        self._auth_state = None
         try:
             self._authorizers.remove(principal)
         except ValueError:
@@ -176,6 +194,7 @@ class Session:
 
     def clear_authorizers(self) -> None:
         """Remove every action authorizer."""
+        self._auth_state = None
         self._authorizers.clear()
 
     def set_attribute(self, name: str, value: str) -> None:
@@ -197,22 +216,30 @@ class Session:
         self._attrs.provider = provider
 
     # -- the compliance checker
-    def _build_index(self) -> tuple[dict[str, list[int]], list[int], list[int]]:
-        by_auth: dict[str, list[int]] = {}
-        dynamic: list[int] = []
-        roots: list[int] = []
+    def _build_index(self) -> _Index:
+        idx = _Index()
         for aid, entry in self._entries.items():
             comp = entry.compiled
             if comp is None:
+                idx.broken.append((aid, FAILED_SYNTAX))
                 continue
+            idx.compiled[aid] = comp
+            if not entry.trusted:
+                idx.untrusted.add(aid)
             if comp.authorizer_const is None:
-                dynamic.append(aid)
+                idx.dynamic.append(aid)
             else:
-                by_auth.setdefault(comp.authorizer_const, []).append(aid)
+                idx.by_auth.setdefault(comp.authorizer_const, []).append(aid)
                 if comp.authorizer_const == "POLICY" and entry.trusted:
-                    roots.append(aid)
-        self._index = (by_auth, dynamic, roots)
-        return self._index
+                    idx.roots.append(aid)
+        self._index = idx
+        return idx
+
+    def _authorizer_state(self) -> tuple[str, frozenset[str]]:
+        if self._auth_state is None:
+            self._auth_state = (",".join(self._authorizers),
+                                frozenset(self.canonical(a) for a in self._authorizers))
+        return self._auth_state
 
     def query(self, values: Iterable[str], explain: bool = False) -> Result:
         """Evaluate the Policy Compliance Value for the current action (RFC 2704 s. 5).
@@ -223,68 +250,99 @@ class Session:
         if not vals:
             raise KeyNoteError("a query needs at least one compliance value")
         maxi = len(vals) - 1
-        vindex: dict[str, int] = {}
-        for i in range(maxi, -1, -1):
-            vindex[vals[i]] = i
-        env = Env(self._attrs, vals, ",".join(self._authorizers))
-        by_auth, dynamic, roots = self._index or self._build_index()
-        entries = self._entries
-        if dynamic:
+        vindex = self._vindex.get(vals)
+        if vindex is None:
+            vindex = {}
+            for i in range(maxi, -1, -1):
+                vindex[vals[i]] = i
+            if len(self._vindex) > 64:
+                self._vindex.clear()
+            self._vindex[vals] = vindex
+        auth_string, direct = self._authorizer_state()
+        env = Env(self._attrs, vals, auth_string)
+        idx = self._index or self._build_index()
+        by_auth, roots, compiled, untrusted = idx.by_auth, idx.roots, idx.compiled, idx.untrusted
+        canon = self.canonical
+        if idx.dynamic:
             by_auth = {k: list(v) for k, v in by_auth.items()}
             roots = list(roots)
-            for aid in dynamic:
-                comp = entries[aid].compiled
-                assert comp is not None
-                key = self.canonical(comp.authorizer(env))
+            for aid in idx.dynamic:
+                key = canon(compiled[aid].authorizer(env))
                 by_auth.setdefault(key, []).append(aid)
-                if key == "POLICY" and entries[aid].trusted:
+                if key == "POLICY" and aid not in untrusted:
                     roots.append(aid)
-        canon = self.canonical
-        pcv: dict[str, int] = {canon(a): maxi for a in self._authorizers}
-        direct = frozenset(pcv)
+        pcv: dict[str, int] = dict.fromkeys(direct, maxi)
         traces: dict[int, AssertionTrace] | None = {} if explain else None
         failed: list[tuple[int, str]] = []
 
+        # 1. Depth-first discovery from the POLICY roots (iterative: no recursion limit).
         cond: dict[int, int] = {}
-        kids: dict[int, list[int]] = {}
-        order: list[int] = []
+        order: list[int] = []  # post-order: delegates before the assertions that use them
         cyclic = False
         for root in roots:
             if root in cond:
                 continue
-            self._visit(root, env, vindex, cond, kids, by_auth, direct, traces, failed)
-            stack = [root]
-            pos = [0]
-            on_stack = {root}
-            while stack:
-                aid = stack[-1]
-                ch = kids[aid]
-                i = pos[-1]
-                if i < len(ch):
-                    pos[-1] = i + 1
-                    nxt = ch[i]
-                    if nxt in cond:
-                        if nxt in on_stack:
+            iters: list[Iterator[int]] = [iter((root,))]
+            path: list[int] = [-1]  # assertion whose delegates iters[-1] walks; -1: none
+            on_path: set[int] = set()
+            while iters:
+                for todo in iters[-1]:
+                    if todo in cond:
+                        if todo in on_path:
                             cyclic = True
                         continue
-                    self._visit(nxt, env, vindex, cond, kids, by_auth, direct, traces, failed)
-                    stack.append(nxt)
-                    pos.append(0)
-                    on_stack.add(nxt)
+                    comp = compiled[todo]
+                    conds = comp.conditions
+                    clauses: list[ClauseTrace] = []
+                    if conds is None:
+                        c = maxi
+                    elif traces is None:
+                        c = run_program(conds, env, vindex)
+                    else:
+                        c = run_program_traced(conds, env, vindex, comp.assertion.local_constants,
+                                                  clauses)
+                    signature = ""
+                    if c and todo in untrusted:
+                        signature = self._check_signature(todo)
+                        if signature != "verified":
+                            failed.append((todo, FAILED_SIGNATURE))
+                            c = 0
+                    children: list[int] = []
+                    if c and comp.licensees is not None:
+                        for p in comp.static_licensees:
+                            if p not in direct:
+                                ch = by_auth.get(p)
+                                if ch:
+                                    children += ch
+                        for fn in comp.dynamic_licensees:
+                            p = canon(fn(env))
+                            if p not in direct:
+                                children += by_auth.get(p, ())
+                    cond[todo] = c
+                    if traces is not None:
+                        entry = self._entries[todo]
+                        traces[todo] = AssertionTrace(
+                            todo, entry.where, comp.authorizer(env), entry.trusted, c, clauses,
+                            signature=signature, children=children, text=comp.assertion.raw.text)
+                    iters.append(iter(children))
+                    path.append(todo)
+                    on_path.add(todo)
+                    break
                 else:
-                    stack.pop()
-                    pos.pop()
-                    on_stack.discard(aid)
-                    order.append(aid)
+                    iters.pop()
+                    done = path.pop()
+                    if done >= 0:
+                        on_path.discard(done)
+                        order.append(done)
 
+        # 2. Assertion and principal values, delegates first; repeat to a fixpoint on cycles.
         acv: dict[int, int] = {}
         changed = True
         while changed:
             changed = False
             for aid in order:
                 v = cond[aid]
-                comp = entries[aid].compiled
-                assert comp is not None
+                comp = compiled[aid]
                 if v:
                     if comp.licensees is not None:
                         lv = comp.licensees(env, pcv)
@@ -305,60 +363,27 @@ class Session:
             v = acv.get(r, 0)
             if v > result:
                 result = v
-        for aid, entry in entries.items():
-            if entry.compiled is None:
-                failed.append((aid, FAILED_SYNTAX))
-        failed.sort()
+        if idx.broken:
+            failed += idx.broken
+            failed.sort()
         trace = None
         if traces is not None:
-            trace = self._finish_trace(traces, acv, pcv, env, vals, result, roots, kids, failed)
+            trace = self._finish_trace(traces, acv, pcv, env, vals, result, roots, failed)
         return Result(vals[result], result, trace, failed)
 
-    def _visit(self, aid: int, env: Env, vindex: dict[str, int], cond: dict[int, int],
-               kids: dict[int, list[int]], by_auth: dict[str, list[int]], direct: frozenset[str],
-               traces: dict[int, AssertionTrace] | None, failed: list[tuple[int, str]]) -> None:
-        """Evaluate an assertion's Conditions and list the assertions it delegates to."""
+    def _check_signature(self, aid: int) -> str:
+        """Verify an untrusted assertion once (cached); "verified" or why it does not count."""
         entry = self._entries[aid]
-        comp = entry.compiled
-        assert comp is not None
-        clauses: list[ClauseTrace] = []
-        if comp.conditions is None:
-            c = env.maxi
-        elif traces is None:
-            c = run_program(comp.conditions, env, vindex)
-        else:
-            c = run_program_traced(comp.conditions, env, vindex, clauses)
-        signature = ""
-        if c and not entry.trusted:
-            if entry.signature_ok is None:
-                verify = _load_verifier()
-                entry.signature_ok = bool(verify is not None and verify(entry.raw))
-            if entry.signature_ok:
-                signature = "verified"
-            else:
-                signature = "signature does not verify: the credential counts as the lowest value"
-                failed.append((aid, FAILED_SIGNATURE))
-                c = 0
-        cond[aid] = c
-        children: list[int] = []
-        if c and comp.licensees is not None:
-            principals = list(comp.static_licensees)
-            for fn in comp.dynamic_licensees:
-                principals.append(self.canonical(fn(env)))
-            for p in principals:
-                if p not in direct:
-                    children.extend(by_auth.get(p, ()))
-        kids[aid] = children
-        if traces is not None:
-            auth = comp.authorizer(env)
-            traces[aid] = AssertionTrace(aid, entry.where, auth, entry.trusted, c, clauses,
-                                         signature=signature, children=children,
-                                         text=comp.assertion.raw.text)
+        if entry.signature_ok is None:
+            verify = _load_verifier()
+            entry.signature_ok = bool(verify is not None and verify(entry.raw))
+        if entry.signature_ok:
+            return "verified"
+        return "signature does not verify: the credential counts as the lowest value"
 
     def _finish_trace(self, traces: dict[int, AssertionTrace], acv: dict[int, int],
                       pcv: dict[str, int], env: Env, vals: tuple[str, ...], result: int,
-                      roots: list[int], kids: dict[int, list[int]],
-                      failed: list[tuple[int, str]]) -> Trace:
+                      roots: list[int], failed: list[tuple[int, str]]) -> Trace:
         for aid, t in traces.items():
             t.result = acv.get(aid, 0)
             comp = self._entries[aid].compiled

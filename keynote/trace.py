@@ -78,9 +78,16 @@ class Trace:
                 snippet = a.text[c.node.pos.offset : c.node.end]
                 if c.node.block is not None:
                     snippet = snippet.split("{", 1)[0] + "{ ... }"
-                outcome = (f"runtime error ({c.error}): test is false" if c.value < 0
-                           else f"-> {v[c.value]}")
+                if c.value == ClauseTrace.ERROR:
+                    outcome = f"runtime error ({c.error}): test is false"
+                elif c.value == ClauseTrace.FALSE:
+                    outcome = "test is false"
+                else:
+                    outcome = f"-> {v[c.value]}"
                 lines.append(f"{cpad}line {c.node.pos.line}: {_short(snippet)} {outcome}")
+                if c.attributes and c.value < 0:
+                    reads = ", ".join(f"{n} = {_short(val, 30)!r}" for n, val in c.attributes[:6])
+                    lines.append(f"{cpad}  where {reads}")
             if a.signature:
                 lines.append(f"{pad}  Signature: {a.signature}")
             if a.licensees is not None:
