@@ -100,6 +100,27 @@ scenario_ls_am() {
     finish ls-am
 }
 
+# strongSwan initiates Main Mode PSK to a libreswan responder (pluto's MM2/MM4).
+scenario_ls_mm_resp() {
+    begin ls-mm-resp
+    pl start lsb --side b --fake-sa no
+    sw start swa --side a
+    sw initiate swa 10
+    sleep 1
+    finish ls-mm-resp
+}
+
+# strongSwan initiates Aggressive Mode PSK (FQDN ids) to a libreswan responder.
+scenario_ls_am_resp() {
+    begin ls-am-resp
+    pl start lsb --side b --mode aggressive --fake-sa no \
+        --local-id @b.ikp.test --remote-id @a.ikp.test
+    sw start swa --side a --mode aggressive --local-id @a.ikp.test --remote-id @b.ikp.test
+    sw initiate swa 10
+    sleep 1
+    finish ls-am-resp
+}
+
 # pluto as responder without a common proposal: its cleartext informational.
 scenario_ls_noprop() {
     begin ls-noprop
@@ -120,5 +141,5 @@ scenario_sw_nat() {
     finish sw-nat
 }
 
-ALL="sw_mm sw_am sw_noprop sw_rsa ls_mm ls_am ls_noprop sw_nat"
+ALL="sw_mm sw_am sw_noprop sw_rsa ls_mm ls_am ls_mm_resp ls_am_resp ls_noprop sw_nat"
 for s in ${@:-$ALL}; do "scenario_${s//-/_}"; done
