@@ -126,3 +126,47 @@ def test_python_dash_m_runs_the_same_command() -> None:
         timeout=60,
     )
     assert (r.returncode, r.stdout) == (0, "Signature on assertion 0 verified.\n")
+
+
+def test_x509_signing_as_the_reference_make_test_sig(tmp_path: Path) -> None:
+    """libkeynote's `make test-sig`: an X.509 Authorizer, `sign -v sig-x509-sha1-base64:`
+    appended to the file, then `sigver` (the reference cannot do this on OpenSSL 3)."""
+    import base64
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "BenCo CA")])
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "test.key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    b64 = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    text = (TESTSUITE / "test-assertion1").read_text()
+    text = text.replace('authorizer: "POLICY"', f'authorizer: "x509-base64:{b64}"')
+    signed = tmp_path / "test-assertion1-signed"
+    signed.write_text(text + "signature:\n")
+    r = keynote("sign", "-v", "sig-x509-sha1-base64:", signed.name, "test.key.pem", cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, "Signature verified.\n")
+    with signed.open("a") as f:
+        f.write(r.stdout)
+    r = keynote("sigver", signed.name, cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "Signature on assertion 0 verified.\n")
