@@ -150,16 +150,38 @@ def read_secret(path: str) -> bytes:
         os.close(fd)
 
 
+# What cryptography raises on malformed input (InvalidVersion is not a ValueError).
+_PARSE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
+
+
 def _pem_or_der(
     data: bytes, path: str, what: str, pem: Callable[[bytes], T], der: Callable[[bytes], T]
 ) -> T:
     """Load PEM when the data has a PEM header, else DER; any failure names the file."""
     try:
         return pem(data) if b"-----BEGIN" in data else der(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except _PARSE_ERRORS as exc:
         raise PKIError(
             Reason.UNREADABLE, f"{path}: not a PEM or DER {what} ({exc})", path=path
         ) from exc
+
+
+def _parsed(cert: x509.Certificate) -> x509.Certificate:
+    """Make cryptography parse the fields it reads lazily, so bad ones fail here and not later."""
+    _ = cert.version, cert.not_valid_before_utc, cert.not_valid_after_utc
+    cert.subject.public_bytes()
+    cert.issuer.public_bytes()
+    list(cert.extensions)
+    cert.public_key()
+    return cert
+
+
+def load_der_certificate(data: bytes, where: str) -> x509.Certificate:
+    """A DER certificate from a CERT payload, fully parsed; PKIError names where it came from."""
+    try:
+        return _parsed(x509.load_der_x509_certificate(data))
+    except _PARSE_ERRORS as exc:
+        raise PKIError(Reason.UNREADABLE, f"{where}: bad X.509 certificate: {exc}") from exc
 
 
 def parse_certificates(data: bytes, path: str) -> list[x509.Certificate]:
@@ -168,14 +190,26 @@ def parse_certificates(data: bytes, path: str) -> list[x509.Certificate]:
         data,
         path,
         "certificate",
-        lambda d: list(x509.load_pem_x509_certificates(d)),
-        lambda d: [x509.load_der_x509_certificate(d)],
+        lambda d: [_parsed(c) for c in x509.load_pem_x509_certificates(d)],
+        lambda d: [_parsed(x509.load_der_x509_certificate(d))],
     )
 
 
 def parse_crl(data: bytes, path: str) -> x509.CertificateRevocationList:
     """A CRL in PEM or DER."""
-    return _pem_or_der(data, path, "CRL", x509.load_pem_x509_crl, x509.load_der_x509_crl)
+
+    def parsed(crl: x509.CertificateRevocationList) -> x509.CertificateRevocationList:
+        _ = crl.issuer.public_bytes(), crl.last_update_utc, crl.next_update_utc
+        _ = list(crl.extensions), [r.serial_number for r in crl]
+        return crl
+
+    return _pem_or_der(
+        data,
+        path,
+        "CRL",
+        lambda d: parsed(x509.load_pem_x509_crl(d)),
+        lambda d: parsed(x509.load_der_x509_crl(d)),
+    )
 
 
 def parse_rsa_private_key(data: bytes, path: str) -> rsa.RSAPrivateKey:

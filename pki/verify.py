@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtensionOID
 from cryptography.x509.verification import (
@@ -36,7 +37,7 @@ from pki.credentials import (
 )
 from pki.errors import PKIError, Reason
 from pki.ids import Identity, check_identity, dn_equal, name_string
-from pki.store import Store, StoredCRL, issued_by
+from pki.store import Store, StoredCRL, issued_by, load_der_certificate
 
 log = logging.getLogger("pki")
 
@@ -222,7 +223,11 @@ def verify_chain(
     now = as_datetime(now)
     subject = name_string(leaf.subject)
     _check_times(leaf, now)
-    if not isinstance(leaf.public_key(), rsa.RSAPublicKey):
+    try:
+        key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise PKIError(Reason.UNSUPPORTED, f"certificate {subject}: unusable key ({exc})") from exc
+    if not isinstance(key, rsa.RSAPublicKey):
         raise PKIError(Reason.UNSUPPORTED, f"certificate {subject}: key is not RSA")
     anchors = [sc.cert for sc in store.cas]
     pool = [*intermediates, *(sc.cert for sc in store.certs if sc.cert != leaf)]
@@ -250,6 +255,8 @@ def verify_chain(
         verified = _verifier(anchors, now).build_client_verifier().verify(leaf, pool)
     except VerificationError as exc:
         raise _explain(leaf, pool, anchors, now, exc, store.config.ca_directory) from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:  # e.g. a malformed extension
+        raise PKIError(Reason.CHAIN_INVALID, f"certificate {subject}: {exc}") from exc
     chain = list(verified.chain)
     _check_extensions(chain)
     check_revocation(store, chain, now=now)
@@ -461,9 +468,9 @@ def authenticate_peer(
         where = f"CERT payload {n} from {peer}"
         if encoding == CertEncoding.X509_SIG:
             try:
-                certs.append(x509.load_der_x509_certificate(data))
-            except ValueError as exc:
-                errors.append((False, PKIError(Reason.UNREADABLE, f"{where}: bad X.509: {exc}")))
+                certs.append(load_der_certificate(data, where))
+            except PKIError as err:
+                errors.append((False, err))
         elif encoding == CertEncoding.KEYNOTE:
             try:
                 creds = verify_credentials(data, where)
