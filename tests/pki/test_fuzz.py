@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,56 +60,20 @@ def test_huge_der_length_is_a_pki_error():
         raise AssertionError("garbage printed as a DN")
 
 
-def _issued_pair():
-    """A CA in a store and a leaf for 192.0.2.10, built once for the mutation test."""
-    import datetime as dt
-    import ipaddress
-    import tempfile
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-
-    def cert(cn, issuer, ca):
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        b = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(key.public_key())
-            .serial_number(7)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-        )
-        if ca:
-            b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        else:
-            ip = x509.IPAddress(ipaddress.ip_address("192.0.2.10"))
-            b = b.add_extension(x509.SubjectAlternativeName([ip]), critical=False)
-        return b.sign(key, hashes.SHA256())
-
-    ca = cert("CA", x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CA")]), True)
-    leaf = cert("peer", ca.subject, False)
-    tmp = tempfile.mkdtemp(prefix="kp-fuzz-")
-    with open(f"{tmp}/ca.crt", "wb") as f:
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    store = Store.load(StoreConfig(ca_directory=tmp, cert_directory="/nonexistent"))
-    return store, leaf.public_bytes(serialization.Encoding.DER), now
-
-
-_PAIR: list[tuple[Store, bytes, object]] = []
+@pytest.fixture(scope="module")
+def signed(kit, tmp_path_factory):
+    """A store with one CA and a good leaf certificate for 192.0.2.10."""
+    root = kit.cert(kit.name("CA"), kit.key(0), None, ca=True)
+    leaf = kit.cert(kit.name("peer"), kit.key(3), root, san=[kit.ip_san("192.0.2.10")])
+    d = kit.Dirs(tmp_path_factory.mktemp("fuzz"))
+    d.ca(root)
+    return d.store(), leaf.der, kit.NOW
 
 
 @SETTINGS
-@given(st.data())
-def test_mutated_certificate_never_crashes(data):
-    if not _PAIR:
-        _PAIR.append(_issued_pair())
-    store, der, now = _PAIR[0]
+@given(data=st.data())
+def test_mutated_certificate_never_crashes(signed, data):
+    store, der, now = signed
     peer = Identity(IdType.IPV4_ADDR, bytes([192, 0, 2, 10]))
     assert authenticate_peer(store, peer, [(4, der)], now=now).chain  # the original is fine
     pos = data.draw(st.integers(0, len(der) - 1))
