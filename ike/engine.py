@@ -36,6 +36,7 @@ from ike.events import (
 from ike.exchange import informational, rules
 from ike.exchange.aggressive import AggressiveMode
 from ike.exchange.base import Exchange
+from ike.exchange.confcache import ConfCache
 from ike.exchange.errors import ExchangeError
 from ike.exchange.main import MainMode
 from ike.exchange.phase1 import Phase1
@@ -83,7 +84,7 @@ class Engine:
     ) -> None:
         from ike.kernel.none import NoneKernel
 
-        self.conf = conf
+        self.conf: Conf = ConfCache(conf)
         self.rand = rand if rand is not None else RandomSource()
         self.kernel: Any = kernel if kernel is not None else NoneKernel()
         self.auth = auth
@@ -104,6 +105,7 @@ class Engine:
         self.contacted: set[str] = set()
         self.pending: dict[bytes, list[str]] = {}
         """Connections waiting for the Phase 1 SA with these cookies."""
+        self._client_ids: dict[str, Identification | None] = {}
         self._out: deque[Datagram] = deque()
         self._events: deque[EngineEvent] = deque()
 
@@ -218,6 +220,15 @@ class Engine:
         else:
             self._soft_expire(ipsa, now)
 
+    def reload(self, conf: Conf | None = None) -> None:
+        """Use a new configuration, or forget cached reads after the old one changed (a FIFO
+        transaction, SIGHUP).  Running exchanges keep what they already read."""
+        self._client_ids.clear()
+        if conf is not None:
+            self.conf = ConfCache(conf)
+        elif isinstance(self.conf, ConfCache):
+            self.conf.invalidate()
+
     # ================================================================ services for tasks
 
     def queue(self, data: bytes, local: Addr, peer: Addr) -> None:
@@ -240,8 +251,11 @@ class Engine:
         """Reserve an inbound SPI (CPI for IPComp) from the kernel."""
         low, high = ((k.IPCOMP_CPI_LOW, k.IPCOMP_CPI_HIGH) if protocol == 4
                      else (k.IPSEC_SPI_LOW, k.IPSEC_SPI_HIGH))
-        return int(self.kernel.get_spi(k.GetSPI(k.address(src), k.address(dst), protocol, seq,
-                                                low, high)))
+        try:
+            return int(self.kernel.get_spi(k.GetSPI(k.address(src), k.address(dst), protocol,
+                                                    seq, low, high)))
+        except k.KernelError as e:
+            raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, f"kernel: no SPI: {e}") from None
 
     def policy_session(self, sa: IsakmpSA) -> PolicySession:
         """The KeyNote session of this ISAKMP SA, created from the policy on first use."""
@@ -263,10 +277,12 @@ class Engine:
         def built(section: str | None) -> Identification | None:
             if section is None:
                 return None
-            try:
-                return client_id(self, section)
-            except (ExchangeError, ValueError):
-                return None
+            if section not in self._client_ids:
+                try:
+                    self._client_ids[section] = client_id(self, section)
+                except (ExchangeError, ValueError):
+                    self._client_ids[section] = None
+            return self._client_ids[section]
 
         def same(a: Identification | None, b: Identification | None) -> bool:
             return a is not None and b is not None and (a.id_type, a.protocol, a.port,
@@ -322,35 +338,47 @@ class Engine:
         selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
         lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
         local, peer = k.address(bundle.local), k.address(bundle.peer)
-        for p in bundle.protocols:
-            values = dict(p.choice.attributes)
-            common: dict[str, Any] = {
-                "proto": p.choice.protocol_id, "transform_id": p.choice.transform_id,
-                "auth_alg": values.get(5), "key_length": values.get(6),
-                "tunnel": bundle.tunnel, "lifetime": lifetime,
-            }
-            self.kernel.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
-                                       enc_key=p.enc_in, auth_key=p.auth_in,
-                                       selector=selector.reversed(), **common))
-            self.kernel.add_sa(k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False,
-                                       enc_key=p.enc_out, auth_key=p.auth_out,
-                                       selector=selector, acquire_seq=ex.acquire_seq, **common))
-        if not ex.acquire_seq and bundle.protocols:
-            outer = bundle.protocols[-1].choice.protocol_id
-            for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer, bundle.tunnel),
-                         k.AddFlow(selector.reversed(), k.Direction.IN, peer, local, outer,
-                                   bundle.tunnel)):
-                self.kernel.add_flow(flow)
-                bundle.flows.append(flow)
+        try:
+            for p in bundle.protocols:
+                values = dict(p.choice.attributes)
+                common: dict[str, Any] = {
+                    "proto": p.choice.protocol_id, "transform_id": p.choice.transform_id,
+                    "auth_alg": values.get(5), "key_length": values.get(6),
+                    "tunnel": bundle.tunnel, "lifetime": lifetime,
+                }
+                self.kernel.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
+                                           enc_key=p.enc_in, auth_key=p.auth_in,
+                                           selector=selector.reversed(), **common))
+                self.kernel.add_sa(k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False,
+                                           enc_key=p.enc_out, auth_key=p.auth_out,
+                                           selector=selector, acquire_seq=ex.acquire_seq,
+                                           **common))
+            if not ex.acquire_seq and bundle.protocols:
+                outer = bundle.protocols[-1].choice.protocol_id
+                for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer,
+                                       bundle.tunnel),
+                             k.AddFlow(selector.reversed(), k.Direction.IN, peer, local, outer,
+                                       bundle.tunnel)):
+                    self.kernel.add_flow(flow)
+                    bundle.flows.append(flow)
+        except k.KernelError as e:
+            # As charon does when its install fails: undo, and tell the peer with a DELETE.
+            log.warning("%s kernel refused IPsec SA %s: %s %s", self.tag, bundle.name, e,
+                        e.errno_name)
+            self._delete_ipsec(bundle, now, notify_peer=True, reason=f"kernel: {e}")
+            self._events.append(ExchangeFailed(bundle.name, "quick", f"kernel: {e}", 0,
+                                               ex.sa.peer))
+            return
         if bundle.life_seconds:
             fraction = 0.85 + self.rand.randrange(0, 1001) / 10000
             bundle.soft_at = now + bundle.life_seconds * fraction
             bundle.hard_at = now + bundle.life_seconds
         bundle.set_state(SAState.READY)
         self.sas.ipsec.append(bundle)
-        log.info("%s IPsec SA %s established, SPIs in %s out %s", self.tag, bundle.name,
-                 [f"{s:08x}" for _p, s in bundle.spis_in],
-                 [f"{s:08x}" for _p, s in bundle.spis_out])
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s IPsec SA %s established, SPIs in %s out %s", self.tag, bundle.name,
+                     " ".join(f"{s:08x}" for _p, s in bundle.spis_in),
+                     " ".join(f"{s:08x}" for _p, s in bundle.spis_out))
         self._events.append(Phase2Done(bundle.name, bundle.cookies, bundle.message_id,
                                        bundle.initiator, bundle.spis_in, bundle.spis_out))
         for stale in old:
@@ -546,8 +574,8 @@ class Engine:
         self.exchanges.pop(ex.key, None)
         if isinstance(ex, QuickMode):
             for proto, spi in ex.spis:
-                self.kernel.delete_sa(k.DeleteSA(proto, spi, k.address(sa.peer[0]),
-                                                 k.address(sa.local[0])))
+                self._kernel(k.DeleteSA(proto, spi, k.address(sa.peer[0]),
+                                        k.address(sa.local[0])))
             ex.spis.clear()
         elif sa.state is SAState.LARVAL:
             self.sas.remove_isakmp(sa)
@@ -586,14 +614,21 @@ class Engine:
                 self.queue(informational.protected(self, sa, payloads), sa.local, sa.peer)
         for p in ipsa.protocols:
             proto = p.choice.protocol_id
-            self.kernel.delete_sa(k.DeleteSA(proto, p.spi_in, peer, local))
-            self.kernel.delete_sa(k.DeleteSA(proto, p.spi_out, local, peer))
+            self._kernel(k.DeleteSA(proto, p.spi_in, peer, local))
+            self._kernel(k.DeleteSA(proto, p.spi_out, local, peer))
         for flow in ipsa.flows:
             if isinstance(flow, k.AddFlow):
-                self.kernel.delete_flow(k.DeleteFlow(flow.selector, flow.direction))
+                self._kernel(k.DeleteFlow(flow.selector, flow.direction))
         self.sas.remove_ipsec(ipsa)
         self._events.append(SADeleted("ipsec", ipsa.name, reason, ipsa.cookies,
                                       ipsa.spis_in + ipsa.spis_out))
+
+    def _kernel(self, cmd: k.KernelCommand) -> None:
+        """Run a clean-up command; a kernel that already forgot the object is no error."""
+        try:
+            k.execute(self.kernel, cmd)
+        except k.KernelError as e:
+            log.info("%s kernel: %s for %s", self.tag, e, cmd)
 
     def _soft_expire(self, ipsa: IPsecSA, now: float) -> None:
         ipsa.set_state(SAState.FADING)

@@ -74,8 +74,9 @@ class IsakmpSA:
     def set_state(self, new: SAState) -> None:
         """Move to ``new``, logging the transition."""
         if new is not self.state:
-            log.debug("isakmp sa %s %s: %s -> %s", self.name, self.cookies.hex(),
-                      self.state.value, new.value)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("isakmp sa %s %s: %s -> %s", self.name, self.cookies.hex(),
+                          self.state.value, new.value)
             self.state = new
 
     def __repr__(self) -> str:  # keys stay out of logs
@@ -129,8 +130,9 @@ class IPsecSA:
     def set_state(self, new: SAState) -> None:
         """Move to ``new``, logging the transition."""
         if new is not self.state:
-            log.debug("ipsec sa %s %x: %s -> %s", self.name, self.message_id,
-                      self.state.value, new.value)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("ipsec sa %s %x: %s -> %s", self.name, self.message_id,
+                          self.state.value, new.value)
             self.state = new
 
 

@@ -64,8 +64,9 @@ class Exchange:
 
     def set_state(self, new: str) -> None:
         """Move to ``new``, logging ``old -> new`` with the exchange's identity."""
-        log.debug("%s %s %s/%08x: %s -> %s", self.engine.tag, self.kind, self.sa.cookies.hex(),
-                  self.message_id, self.state, new)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s/%08x: %s -> %s", self.engine.tag, self.kind,
+                      self.sa.cookies.hex(), self.message_id, self.state, new)
         self.state = new
 
     @property

@@ -9,7 +9,6 @@ INVALID_PAYLOAD_TYPE (a payload that has no business there).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,9 +76,11 @@ def check(exchange: int, step: int, types: Sequence[int], encrypted: bool) -> No
     if rule.encrypted is False and encrypted:
         raise ExchangeError(NotifyType.INVALID_FLAGS,
                             f"encrypted {ExchangeType(exchange).name} message {step}")
-    counts = Counter(types)
+    counts: dict[int, int] = {}
+    for t in types:
+        counts[t] = counts.get(t, 0) + 1
     for t, n in counts.items():
-        limits = rule.payloads.get(PayloadType(t))
+        limits = rule.payloads.get(t)  # type: ignore[call-overload]
         if limits is None:
             if t >= 128:
                 continue  # private payloads are ignored, as isakmpd does
