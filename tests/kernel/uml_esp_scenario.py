@@ -150,17 +150,44 @@ def clean(ka: XfrmKernel, kb: XfrmKernel) -> bool:
                for ns in ("kx-a", "kx-b") for what in ("state", "policy"))
 
 
+def sniffer(ns: str, dev: str) -> socket.socket:
+    """A raw packet socket on ``dev`` in ``ns`` (for the ESP packets the kernel puts on it)."""
+    with entered(ns):
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    s.bind((dev, 0))
+    s.setblocking(False)
+    return s
+
+
+def esp_packets(s: socket.socket) -> list[bytes]:
+    """The IPv4 ESP packets (proto 50) received so far, as IP packets."""
+    out: list[bytes] = []
+    while True:
+        try:
+            frame, meta = s.recvfrom(65536)
+        except BlockingIOError:
+            return out
+        if meta[2] != socket.PACKET_OUTGOING and len(frame) > 34 and frame[14 + 9] == 50:
+            out.append(frame[14:])
+
+
 def case_suite(ka: XfrmKernel, kb: XfrmKernel, suite: str) -> dict[str, Any]:
-    """One suite in transport mode: ping crosses, counters move, flush leaves nothing."""
+    """One suite in transport mode: ping crosses, counters move, flush leaves nothing; the ESP
+    packets seen on B's wire go back to the host test with the keys, to be decrypted there."""
+    sniff = sniffer("kx-b", "kxb")
     spi_ab, spi_ba = install(ka, kb, suite)
     received = ping("kx-a", "10.88.0.2")
+    wire = [p for p in esp_packets(sniff) if p[20:24] == spi_ab.to_bytes(4, "big")]
+    sniff.close()
+    out_sa, _ = sa_pair(suite, suite + "/ab", spi_ab, A, B)
     out = ka.query_sa(QuerySA(ESP, spi_ab, A, B))
     inb = kb.query_sa(QuerySA(ESP, spi_ab, A, B))
     back = ka.query_sa(QuerySA(ESP, spi_ba, B, A))
     listing = sh("ip", "-n", "kx-a", "xfrm", "state").stdout
     return {"case": suite, "received": received, "out_packets": out.packets if out else -1,
             "in_packets": inb.packets if inb else -1, "back_packets": back.packets if back else -1,
-            "listing": listing, "flushed": clean(ka, kb)}
+            "listing": listing, "flushed": clean(ka, kb), "esp": [p.hex() for p in wire],
+            "enc_key": out_sa.enc_key.hex(), "auth_key": out_sa.auth_key.hex()}
 
 
 def case_tampered(ka: XfrmKernel, kb: XfrmKernel, suite: str, tamper: str) -> dict[str, Any]:
