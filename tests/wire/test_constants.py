@@ -56,3 +56,19 @@ def test_attribute_forms() -> None:
 def test_attribute_map_keeps_the_first() -> None:
     m = attribute_map([Attribute(1, 5), Attribute(2, 1), Attribute(1, 7)])
     assert m[1].value == 5 and m[2].value == 1
+
+
+def test_every_codec_module_imports_first_in_a_fresh_interpreter() -> None:
+    # ike.wire.constants and ike.doi import each other's packages; any order must work.
+    import subprocess
+    import sys
+
+    modules = [
+        "ike.doi", "ike.doi.constants", "ike.doi.tolerant", "ike.doi.ident", "ike.wire",
+        "ike.wire.constants", "ike.wire.payloads", "ike.wire.message", "ike.wire.attributes",
+        "ike.wire.errors", "ike.wire.buffer", "ike.wire.pcap",
+    ]  # fmt: skip
+    code = "; ".join(
+        f"subprocess.run([sys.executable, '-c', 'import {m}'], check=True)" for m in modules
+    )
+    subprocess.run([sys.executable, "-c", "import subprocess, sys; " + code], check=True)
