@@ -42,3 +42,19 @@ def test_deterministic_like_openssl(key: crsa.RSAPrivateKey) -> None:
 def test_too_long_for_key(key: crsa.RSAPrivateKey) -> None:
     with pytest.raises(rsa.RSAError, match="too long"):
         rsa.sign(key, bytes(120))
+    with pytest.raises(rsa.RSAError, match="too long"):
+        rsa.sign(key, bytes(118), use_openssl=False)
+    assert len(rsa.sign(key, bytes(117))) == 128  # k - 11 is the limit
+
+
+@pytest.mark.parametrize("size", [20, 32, 48, 64])
+def test_openssl_and_python_paths_agree(key: crsa.RSAPrivateKey, size: int) -> None:
+    h = bytes(range(size))
+    assert rsa.sign(key, h) == rsa.sign(key, h, use_openssl=False)
+
+
+def test_many_keys_stay_correct() -> None:
+    # more keys than the libcrypto key cache holds: evicted keys load again
+    keys = [crsa.generate_private_key(public_exponent=65537, key_size=1024) for _ in range(18)]
+    for k in keys + keys[:3]:
+        assert rsa.verify(k.public_key(), b"h" * 20, rsa.sign(k, b"h" * 20))
