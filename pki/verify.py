@@ -189,12 +189,12 @@ def _explain(
                 f"certificate {subject}: signature does not verify with the key of {issuer}",
                 serial=current.serial_number,
             )
-        if any(signer is a for a in anchors):
-            break
         try:
             _check_times(signer, now)
         except PKIError as err:
             return err
+        if any(signer is a for a in anchors):
+            break
         current = signer
     text = str(exc)
     if "too weak" in text:

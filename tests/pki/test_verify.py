@@ -390,3 +390,18 @@ def test_crl_scope_user_certs_only(kit, dirs, chain3):
     dirs.crl(kit.crl(int2), "int2.crl")
     err = fail(dirs.store(), [(X, leaf.der), (X, int1.der), (X, int2.der)], kit.NOW)
     assert err.reason is Reason.CRL_MISSING and "Intermediate 2" in str(err)
+
+
+def test_expired_ca(kit, dirs):
+    root = kit.cert(
+        kit.name("Old Root"),
+        kit.key(0),
+        None,
+        ca=True,
+        not_before=kit.NOW - 400 * kit.DAY,
+        not_after=kit.NOW - kit.DAY,
+    )
+    leaf = kit.cert(kit.name("peer"), kit.key(3), root, san=[kit.ip_san("192.0.2.10")])
+    dirs.ca(root)
+    err = fail(dirs.store(), [(X, leaf.der)], kit.NOW)
+    assert err.reason is Reason.EXPIRED and "Old Root" in str(err)
