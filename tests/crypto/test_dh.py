@@ -76,3 +76,13 @@ def test_private_value_of_other_group_is_refused() -> None:
     with pytest.raises(dh.DHError, match="belongs to group 19"):
         dh.group(14).shared_secret(a, pub)
     assert "secret" not in repr(a) and str(a.secret) not in repr(a)
+
+
+def test_every_other_group_id_is_refused() -> None:
+    # dhtest.c walks ids 0..254 and tests those group_get() accepts
+    for gid in range(255):
+        if gid in dh.supported():
+            assert dh.group(gid).id == gid
+        else:
+            with pytest.raises(dh.DHError, match=f"group {gid}$"):
+                dh.group(gid)
