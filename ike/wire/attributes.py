@@ -35,6 +35,8 @@ class Attribute:
         """
         if 0 <= value <= 0xFFFF:
             return cls(type, value)
+        if value < 0:
+            raise malformed("attribute", f"value {value} of type {type} is negative")
         size = max(4, (value.bit_length() + 7) // 8)
         return cls(type, value.to_bytes(size, "big"))
 

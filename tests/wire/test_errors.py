@@ -191,6 +191,8 @@ def test_encoding_impossible_values_raises_wire_error() -> None:
     with pytest.raises(WireError):
         Attribute(1, 70000).encode()
     with pytest.raises(WireError):
+        Attribute.make(1, -1)
+    with pytest.raises(WireError):
         Delete(ProtocolId.IPSEC_ESP, [b"abc"]).encode_body()
     with pytest.raises(WireError):
         Message(ICKY, message_id=-1).encode()

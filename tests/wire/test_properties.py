@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ from ike.wire import (
     WireError,
     decode_payloads,
 )
+from ike.wire.pcap import read_datagrams
 
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -168,3 +170,30 @@ def test_decrypted_bodies_never_crash(first: int, body: bytes) -> None:
         decode_payloads(first, body)
     except WireError:
         pass
+
+
+def _captured() -> list[bytes]:
+    out: list[bytes] = []
+    for path in sorted((Path(__file__).parent / "captures").glob("*.pcap")):
+        with path.open("rb") as f:
+            out += [d.payload for d in read_datagrams(f)]
+    return out
+
+
+CAPTURED = _captured()
+
+
+@SETTINGS
+@given(st.sampled_from(CAPTURED), st.data())
+def test_mutated_peer_packets_never_crash(packet: bytes, data: st.DataObject) -> None:
+    wire = bytearray(packet)
+    for _ in range(data.draw(st.integers(1, 3))):
+        pos = data.draw(st.integers(16, len(wire) - 1))
+        wire[pos] = data.draw(u8)
+    if data.draw(st.booleans()):
+        wire[24:28] = struct.pack(">I", len(wire))
+    try:
+        back = Message.decode(bytes(wire))
+    except WireError:
+        return
+    assert back.encode() == bytes(wire)
