@@ -73,10 +73,11 @@ class FakeKernel:
     def get_spi(self, cmd: GetSPI) -> int:
         """Hand out the next free SPI in the requested range (deterministic for tests)."""
         self.commands.append(cmd)
-        if cmd.spi_min > cmd.spi_max:
+        spi_min, spi_max = cmd.spi_range()
+        if spi_min > spi_max:
             raise KernelError("Invalid SPI range: min > max", errno_value=errno.EINVAL, command=cmd)
-        candidate = max(cmd.spi_min, self.first_spi + self._next_spi)
-        while candidate <= cmd.spi_max:
+        candidate = max(spi_min, self.first_spi + self._next_spi)
+        while candidate <= spi_max:
             key = (cmd.dst, candidate, int(cmd.proto))
             if key not in self.sas and key not in self.larval:
                 self.larval.add(key)

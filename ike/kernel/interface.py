@@ -138,6 +138,15 @@ class GetSPI:
     spi_max: int = IPSEC_SPI_HIGH
     reqid: int = 0
 
+    def spi_range(self) -> tuple[int, int]:
+        """The range to allocate from: for IPComp with the default (ESP) range, the 16-bit
+        negotiable CPI range instead, as isakmpd asks for."""
+        if self.proto == ProtocolId.IPCOMP and (self.spi_min, self.spi_max) == (
+            IPSEC_SPI_LOW, IPSEC_SPI_HIGH
+        ):
+            return IPCOMP_CPI_LOW, IPCOMP_CPI_HIGH
+        return self.spi_min, self.spi_max
+
 
 @dataclass(frozen=True)
 class AddSA:

@@ -280,7 +280,7 @@ def encode_alloc_spi(cmd: GetSPI, seq: int = 0) -> bytes:
     body = _usersa_info(
         None, cmd.dst, 0, _xfrm_proto(cmd.proto), cmd.src, bytes(LIFETIME_CFG.size), cmd.seq,
         cmd.reqid, XFRM_MODE_TRANSPORT, 0, 0,
-    ) + struct.pack("=II", cmd.spi_min, cmd.spi_max)
+    ) + struct.pack("=II", *cmd.spi_range())
     return nlmsg(XfrmMsg.ALLOCSPI, NLM_F_REQUEST, body, seq)
 
 

@@ -43,10 +43,11 @@ class NoneKernel:
 
     def get_spi(self, cmd: GetSPI) -> int:
         """A random SPI within the requested range."""
-        span = cmd.spi_max - cmd.spi_min + 1
+        spi_min, spi_max = cmd.spi_range()
+        span = spi_max - spi_min + 1
         if span <= 0:
-            return cmd.spi_min
-        return cmd.spi_min + int.from_bytes(os.urandom(4), "big") % span
+            return spi_min
+        return spi_min + int.from_bytes(os.urandom(4), "big") % span
 
     def add_sa(self, cmd: AddSA) -> None:
         """Ignored."""

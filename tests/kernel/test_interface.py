@@ -129,3 +129,11 @@ def test_selector_and_lifetime_helpers() -> None:
     assert Lifetime.from_negotiated(seconds=1200, kilobytes=1000) == Lifetime(
         1080, 1200, 921600, 1024000
     )
+
+
+def test_ipcomp_gets_the_cpi_range() -> None:
+    assert GetSPI(src=B, dst=A, proto=ProtocolId.IPCOMP).spi_range() == (0x100, 0xEFFF)
+    assert GetSPI(src=B, dst=A, proto=ProtocolId.IPCOMP, spi_min=5, spi_max=9).spi_range() == (
+        5, 9)
+    assert GetSPI(src=B, dst=A).spi_range() == (0x100, 0xFFFFFFFF)
+    assert NoneKernel().get_spi(GetSPI(src=B, dst=A, proto=ProtocolId.IPCOMP)) <= 0xEFFF

@@ -73,8 +73,11 @@ def test_spi_allocation_and_flush_removes_only_ours(netns: NetNS, xfrm: XfrmKern
     with pytest.raises(KernelError) as e:
         xfrm.get_spi(GetSPI(src=B, dst=A, spi_min=9000, spi_max=10))
     assert e.value.errno_name == "EINVAL"
+    cpi = xfrm.get_spi(GetSPI(src=B, dst=A, proto=ProtocolId.IPCOMP))
+    assert 0x100 <= cpi <= 0xEFFF  # the 16-bit CPI range, not the ESP default
     states = netns.ip("xfrm", "state")
     assert f"spi 0x{spi:08x}" in states and "spi 0x12345678" in states
+    assert f"proto comp spi 0x{cpi:08x}" in states
     assert xfrm.query_sa(QuerySA(ESP, 0x12345678, B, A)) is not None
     assert xfrm.query_sa(QuerySA(ESP, 0x0BADBAD0, B, A)) is None
     # someone else's policy and state must survive our flush
