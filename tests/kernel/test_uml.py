@@ -88,6 +88,12 @@ def test_tampered_key_loses_traffic(cases: dict[str, dict[str, Any]], name: str)
     assert c["received"] == 0 and c["proto_errors"] >= 1 and c["flushed"]
 
 
+def test_ah_transport(cases: dict[str, dict[str, Any]]) -> None:
+    c = cases["ah-sha2-256"]
+    assert "error" not in c, c
+    assert c["received"] == 3 and c["in_packets"] >= 3 and c["align4"] and c["flushed"]
+
+
 def test_tunnel_with_natt_encapsulation(cases: dict[str, dict[str, Any]]) -> None:
     c = cases["aes-gcm-16-tunnel-natt"]
     assert "error" not in c, c

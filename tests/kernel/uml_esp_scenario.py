@@ -3,8 +3,8 @@
 Two namespaces kx-a (10.88.0.1) and kx-b (10.88.0.2) joined by a veth pair.  For each suite each
 side allocates its inbound SPI (ALLOCSPI, completed by UPDSA), both install matching SAs with
 known keys and transport-mode flows, and a ping must cross with the SA counters moving.  Then the
-negative controls (a tampered auth key, a tampered GCM salt) must lose the traffic, a tunnel
-with NAT-T encapsulation must carry it, an ACQUIRE from a ping must lead to SAs carrying the
+negative controls (a tampered auth key, a tampered GCM salt) must lose the traffic, AH and a
+tunnel with NAT-T encapsulation must carry it, an ACQUIRE from a ping must lead to SAs carrying the
 following pings (on-demand), and short lifetimes must give soft then hard EXPIREs.  Prints one
 JSON object per case on stdout; tests/kernel/test_uml.py judges them.
 """
@@ -43,7 +43,7 @@ from ike.kernel.interface import (
 )
 from ike.kernel.xfrm import XfrmKernel
 
-ESP = ProtocolId.IPSEC_ESP
+ESP, AH = ProtocolId.IPSEC_ESP, ProtocolId.IPSEC_AH
 A, B = address("10.88.0.1"), address("10.88.0.2")
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -200,6 +200,28 @@ def case_tampered(ka: XfrmKernel, kb: XfrmKernel, suite: str, tamper: str) -> di
             "proto_errors": after - before, "flushed": clean(ka, kb)}
 
 
+def case_ah(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
+    """AH with HMAC-SHA2-256-128 (transform AH_SHA2_256) in transport mode; the IPv4 AH SA gets
+    XFRM_STATE_ALIGN4 from the builder."""
+    spi_ab = kb.get_spi(GetSPI(src=A, dst=B, proto=AH))
+    spi_ba = ka.get_spi(GetSPI(src=B, dst=A, proto=AH))
+    for k_out, k_in, spi, src, dst in ((ka, kb, spi_ab, A, B), (kb, ka, spi_ba, B, A)):
+        out = AddSA(AH, spi, src, dst, inbound=False, transform_id=5,
+                    auth_key=key(f"ah/{src}", 32), reqid=2, replay_window=0)
+        k_out.add_sa(out)
+        k_in.add_sa(replace(out, inbound=True, replay_window=32))
+    sel = TrafficSelector.host_pair(A, B)
+    for k, me, peer, ts in ((ka, A, B, sel), (kb, B, A, sel.reversed())):
+        k.add_flow(AddFlow(ts, Direction.OUT, me, peer, proto=AH, reqid=2))
+        k.add_flow(AddFlow(ts.reversed(), Direction.IN, peer, me, proto=AH, reqid=2))
+    received = ping("kx-a", "10.88.0.2")
+    inb = kb.query_sa(QuerySA(AH, spi_ab, A, B))
+    listing = sh("ip", "-n", "kx-b", "xfrm", "state").stdout
+    return {"case": "ah-sha2-256", "received": received, "in_packets": inb.packets if inb else -1,
+            "align4": "align4" in listing, "trunc128": "hmac(sha256)" in listing,
+            "flushed": clean(ka, kb)}
+
+
 def case_tunnel_natt(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
     """Tunnel mode between 10.1.0.1 and 10.2.0.1 behind the two hosts, ESP in UDP 4500."""
     sh("ip", "-n", "kx-a", "addr", "add", "10.1.0.1/32", "dev", "lo")
@@ -300,6 +322,7 @@ def main() -> int:
     cases += [
         ("tampered-auth", functools.partial(case_tampered, ka, kb, "aes-cbc-sha2-256", "auth")),
         ("tampered-salt", functools.partial(case_tampered, ka, kb, "aes-gcm-16", "salt")),
+        ("ah", functools.partial(case_ah, ka, kb)),
         ("tunnel-natt", functools.partial(case_tunnel_natt, ka, kb)),
         ("on-demand", functools.partial(case_on_demand, ka, kb)),
         ("expire", functools.partial(case_expire, ka, kb)),
