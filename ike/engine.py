@@ -103,7 +103,7 @@ class Engine:
         self.sas = SATable()
         self.exchanges: dict[tuple[bytes, int], Exchange] = {}
         self.contacted: set[str] = set()
-        self.pending: dict[bytes, list[str]] = {}
+        self.pending: dict[bytes, list[tuple[str, int]]] = {}
         """Connections waiting for the Phase 1 SA with these cookies."""
         self._client_ids: dict[str, Identification | None] = {}
         self._out: deque[Datagram] = deque()
@@ -184,12 +184,12 @@ class Engine:
         for cookies, waiting in self.pending.items():
             half = self.sas.isakmp.get(cookies)
             if half is not None and half.peer[0] == address:
-                if name not in waiting:
-                    waiting.append(name)
+                if all(n != name for n, _seq in waiting):
+                    waiting.append((name, acquire_seq))
                 return
         started = self._phase1_initiate(peer_section, now)
         if started is not None:
-            self.pending.setdefault(started.cookies, []).append(name)
+            self.pending.setdefault(started.cookies, []).append((name, acquire_seq))
 
     def delete(self, name: str, now: float) -> None:
         """Tear down a connection's IPsec SAs, or the ISAKMP SAs with a peer section/address."""
@@ -328,8 +328,8 @@ class Engine:
                 if ipsa.peer == sa.peer[0]:
                     self._delete_ipsec(ipsa, now, notify_peer=False, reason="INITIAL-CONTACT")
         self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
-        for name in self.pending.pop(sa.cookies, []):
-            self._quick_initiate(sa, name, now, 0)
+        for name, seq in self.pending.pop(sa.cookies, []):
+            self._quick_initiate(sa, name, now, seq)
 
     def phase2_established(self, ex: QuickMode, bundle: IPsecSA, now: float) -> None:
         """Quick Mode done: install the SAs and flows, start lifetimes, retire a rekeyed SA."""
@@ -353,7 +353,13 @@ class Engine:
                                            enc_key=p.enc_out, auth_key=p.auth_out,
                                            selector=selector, acquire_seq=ex.acquire_seq,
                                            **common))
-            if not ex.acquire_seq and bundle.protocols:
+            inherited = [f for stale in old for f in stale.flows]
+            if inherited:
+                # a rekey: the flows stay as they are and pass to the new bundle
+                bundle.flows = inherited
+                for stale in old:
+                    stale.flows = []
+            elif not ex.acquire_seq and bundle.protocols:
                 outer = bundle.protocols[-1].choice.protocol_id
                 for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer,
                                        bundle.tunnel),
@@ -381,8 +387,9 @@ class Engine:
                      " ".join(f"{s:08x}" for _p, s in bundle.spis_out))
         self._events.append(Phase2Done(bundle.name, bundle.cookies, bundle.message_id,
                                        bundle.initiator, bundle.spis_in, bundle.spis_out))
-        for stale in old:
-            self._delete_ipsec(stale, now, notify_peer=True, reason="replaced by rekey")
+        if bundle.initiator:  # the side that rekeyed retires the old SA and says so
+            for stale in old:
+                self._delete_ipsec(stale, now, notify_peer=True, reason="replaced by rekey")
 
     # ================================================================ receiving
 
@@ -579,7 +586,7 @@ class Engine:
             ex.spis.clear()
         elif sa.state is SAState.LARVAL:
             self.sas.remove_isakmp(sa)
-            for name in self.pending.pop(sa.cookies, []):
+            for name, _seq in self.pending.pop(sa.cookies, []):
                 self._events.append(ExchangeFailed(name, "quick", "phase 1 failed",
                                                    int(err.notify), sa.peer))
         self._events.append(ExchangeFailed(ex.name or sa.name, ex.kind, err.reason,

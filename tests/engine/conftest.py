@@ -56,9 +56,10 @@ Netmask=                255.255.255.0
 
 def make_conf(side: str, *, mode: str = "ID_PROT", p1: str = "AES-128-SHA-GRP14",
               suites: str = "QM-ESP-AES-128-SHA-SUITE", psk: str = "mekmitasdigoat",
-              extra_peer: str = "", more: str = "", active: bool | None = None) -> Conf:
+              extra_peer: str = "", more: str = "", active: bool | None = None,
+              addrs: tuple[str, str] = (A, B)) -> Conf:
     """The configuration of side ``a`` (10.0.0.1, initiator) or ``b`` (10.0.0.2)."""
-    me, peer = (A, B) if side == "a" else (B, A)
+    me, peer = addrs if side == "a" else (addrs[1], addrs[0])
     if active is None:
         active = side == "a"
     conns = "Connections=            conn" if active else "Passive-Connections=    conn"

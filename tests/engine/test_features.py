@@ -1,0 +1,234 @@
+"""Quick Mode bundles, modes, IDs and lifetimes; INITIAL-CONTACT; rekeying; kernel events."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from ike.events import Phase1Done, Phase2Done, SADeleted
+from ike.kernel.interface import Acquire, AddFlow, AddSA, Expire, TrafficSelector
+
+AH_ESP = """[qm-ahesp]
+Protocols=              qm-ah-p,qm-esp-p
+[qm-ah-p]
+PROTOCOL_ID=            IPSEC_AH
+Transforms=             qm-ah-xf
+[qm-ah-xf]
+TRANSFORM_ID=           SHA2_256
+ENCAPSULATION_MODE=     TUNNEL
+AUTHENTICATION_ALGORITHM= HMAC_SHA2_256
+Life=                   LIFE_QUICK_MODE,life-kb
+[qm-esp-p]
+PROTOCOL_ID=            IPSEC_ESP
+Transforms=             qm-esp-des,qm-esp-xf
+[qm-esp-des]
+TRANSFORM_ID=           DES
+ENCAPSULATION_MODE=     TUNNEL
+AUTHENTICATION_ALGORITHM= HMAC_SHA
+[qm-esp-xf]
+TRANSFORM_ID=           AES
+KEY_LENGTH=             256
+ENCAPSULATION_MODE=     TUNNEL
+AUTHENTICATION_ALGORITHM= HMAC_SHA
+Life=                   LIFE_QUICK_MODE,life-kb
+[life-kb]
+LIFE_TYPE=              KILOBYTES
+LIFE_DURATION=          100000
+[qm-comp]
+Protocols=              qm-comp-p,QM-ESP-AES-SHA
+[qm-comp-p]
+PROTOCOL_ID=            IPCOMP
+Transforms=             qm-comp-xf
+[qm-comp-xf]
+TRANSFORM_ID=           DEFLATE
+ENCAPSULATION_MODE=     TUNNEL
+[qm-des]
+Protocols=              qm-des-p
+[qm-des-p]
+PROTOCOL_ID=            IPSEC_ESP
+Transforms=             qm-esp-des
+[life-short]
+LIFE_TYPE=              SECONDS
+LIFE_DURATION=          120,60:86400
+[qm-short]
+Protocols=              qm-short-p
+[qm-short-p]
+PROTOCOL_ID=            IPSEC_ESP
+Transforms=             qm-short-xf
+[qm-short-xf]
+TRANSFORM_ID=           AES
+KEY_LENGTH=             128
+ENCAPSULATION_MODE=     TUNNEL
+AUTHENTICATION_ALGORITHM= HMAC_SHA
+Life=                   life-short
+[p1-short]
+ENCRYPTION_ALGORITHM=   AES_CBC
+KEY_LENGTH=             128
+HASH_ALGORITHM=         SHA
+AUTHENTICATION_METHOD=  PRE_SHARED
+GROUP_DESCRIPTION=      MODP_2048
+Life=                   life-short
+"""
+
+
+def _up(h: Any, **kw: Any) -> Any:
+    pair = h.make_pair(h.make_conf("a", more=AH_ESP, **kw), h.make_conf("b", more=AH_ESP, **kw),
+                       use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("a")] == [Phase1Done, Phase2Done]
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    return pair
+
+
+def _agree(pair: Any) -> None:
+    [ia], [ib] = pair.a.sas.ipsec, pair.b.sas.ipsec
+    assert len(ia.protocols) == len(ib.protocols)
+    for pa, pb in zip(ia.protocols, ib.protocols, strict=True):
+        assert pa.choice == pb.choice
+        assert (pa.spi_in, pa.spi_out) == (pb.spi_out, pb.spi_in)
+        assert (pa.enc_in, pa.auth_in) == (pb.enc_out, pb.auth_out)
+
+
+def test_ah_plus_esp_bundle_several_transforms_kilobytes(h: Any) -> None:
+    pair = _up(h, suites="qm-ahesp")
+    _agree(pair)
+    [ia] = pair.a.sas.ipsec
+    assert [p.choice.protocol_id for p in ia.protocols] == [2, 3]
+    assert ia.protocols[1].choice.transform_id == 12  # DES skipped, AES chosen
+    assert len(ia.protocols[0].auth_in) == 32 and len(ia.protocols[1].enc_in) == 32
+    assert ia.life_kbytes == 100000 and ia.life_seconds == 1200
+    adds = [c for c in pair.ka.commands if isinstance(c, AddSA)]
+    assert len(adds) == 4 and all(c.lifetime.hard_bytes == 100000 * 1024 for c in adds)
+
+
+def test_ipcomp_with_esp(h: Any) -> None:
+    pair = _up(h, suites="qm-comp")
+    _agree(pair)
+    [ia] = pair.a.sas.ipsec
+    assert ia.protocols[0].choice.protocol_id == 4 and ia.protocols[0].spi_in < 0x10000
+
+
+def test_several_proposals_first_supported_wins(h: Any) -> None:
+    pair = _up(h, suites="qm-des,QM-ESP-3DES-MD5-SUITE,QM-ESP-AES-SHA-SUITE")
+    [ia] = pair.a.sas.ipsec
+    assert ia.protocols[0].choice.transform_id == 3  # 3DES, the second suite
+
+
+def test_transport_mode_and_ports(h: Any) -> None:
+    ports = """[net-a-tcp]
+ID-type=                IPV4_ADDR
+Address=                10.0.0.1
+Protocol=               tcp
+Port=                   80
+"""
+    conf_a = h.make_conf("a", suites="QM-ESP-TRP-AES-128-SHA-SUITE", more=ports)
+    conf_b = h.make_conf("b", suites="QM-ESP-TRP-AES-128-SHA-SUITE", more=ports)
+    for conf, mine in ((conf_a, "Local-ID"), (conf_b, "Remote-ID")):
+        with conf.transaction() as t:
+            t.set("conn", mine, "net-a-tcp", override=True)
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    out = [c for c in pair.ka.commands if isinstance(c, AddSA) and not c.inbound]
+    assert out and not out[0].tunnel
+    assert out[0].selector is not None and out[0].selector.proto == 6
+    assert out[0].selector.sport == 80
+    assert out[0].selector.src == ipaddress.ip_network("10.0.0.1/32")
+
+
+@pytest.mark.parametrize(("kind", "name"), [("FQDN", "a.example.org"),
+                                            ("USER_FQDN", "vpn@a.example.org"),
+                                            ("KEY_ID", "key-one")])
+def test_phase1_name_ids(h: Any, kind: str, name: str) -> None:
+    ids = f"""[id-a]
+ID-type=                {kind}
+Name=                   {name}
+"""
+    pair = h.make_pair(h.make_conf("a", extra_peer="ID= id-a", more=ids),
+                       h.make_conf("b", extra_peer="Remote-ID= id-a", more=ids),
+                       use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    [sa_b] = pair.b.sas.isakmp.values()
+    assert sa_b.peer_id is not None and sa_b.peer_id.data == name.encode()
+
+
+def test_ipv6_peers(h: Any) -> None:
+    addrs = ("fd00::1", "fd00::2")
+    pair = h.make_pair(h.make_conf("a", addrs=addrs), h.make_conf("b", addrs=addrs),
+                       use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    [sa_b] = pair.b.sas.isakmp.values()
+    assert sa_b.peer_id is not None and sa_b.peer_id.id_type == 5
+
+
+def test_initial_contact_clears_old_sas(h: Any) -> None:
+    pair = _up(h)
+    old_cookies = next(iter(pair.b.sas.isakmp))
+    restarted = h.make_pair(h.make_conf("a"), h.make_conf("b"), seed=99, use_keynote=False)
+    pair.a = restarted.a
+    pair.ka = restarted.ka
+    pair.a.start(pair.now)
+    pair.flush()
+    ev_b = pair.events("b")
+    deleted = [e for e in ev_b if isinstance(e, SADeleted)]
+    assert {e.kind for e in deleted} == {"isakmp", "ipsec"}
+    assert all(e.reason == "INITIAL-CONTACT" for e in deleted)
+    assert old_cookies not in pair.b.sas.isakmp
+    assert len(pair.b.sas.isakmp) == 1 and len(pair.b.sas.ipsec) == 1
+
+
+def test_rekey_before_expiry_deletes_old(h: Any) -> None:
+    pair = _up(h, suites="qm-short")
+    [old_a] = pair.a.sas.ipsec
+    pair.advance(119)
+    [new_a] = pair.a.sas.ipsec
+    [new_b] = pair.b.sas.ipsec
+    assert new_a is not old_a and new_a.spis_out == new_b.spis_in
+    assert any(isinstance(e, Phase2Done) for e in pair.events("a"))
+    assert [e.reason for e in pair.events("b") if isinstance(e, SADeleted)] == ["peer DELETE"]
+    assert len(pair.ka.sas) == 2 and len(pair.kb.sas) == 2
+
+
+def test_phase1_lifetime_expires(h: Any) -> None:
+    pair = _up(h, p1="p1-short")
+    pair.advance(121)
+    assert not pair.a.sas.isakmp and not pair.b.sas.isakmp
+    assert len(pair.a.sas.ipsec) == 1  # IPsec SAs outlive their ISAKMP SA, as in isakmpd
+    kinds = [e.kind for e in pair.events("b") if isinstance(e, SADeleted)]
+    assert kinds == ["isakmp"]
+
+
+def test_kernel_expire_soft_and_hard(h: Any) -> None:
+    pair = _up(h)
+    [ia] = pair.a.sas.ipsec
+    spi = ia.protocols[0].spi_in
+    src, dst = ipaddress.ip_address(h.B), ipaddress.ip_address(h.A)
+    pair.a.expire(Expire(3, spi, src, dst, hard=False), pair.now)
+    pair.flush()
+    assert len(pair.a.sas.ipsec) == 1 and pair.a.sas.ipsec[0] is not ia  # renegotiated
+    [ia] = pair.a.sas.ipsec
+    pair.a.expire(Expire(3, ia.protocols[0].spi_in, src, dst, hard=True), pair.now)
+    pair.flush()
+    assert not pair.a.sas.ipsec and not pair.b.sas.ipsec
+    assert not pair.ka.sas and not pair.kb.sas
+
+
+def test_acquire_starts_quick_mode_without_flows(h: Any) -> None:
+    pair = h.make_pair(h.make_conf("a"), h.make_conf("b"), use_keynote=False)
+    sel = TrafficSelector(ipaddress.ip_network("192.168.1.0/24"),
+                          ipaddress.ip_network("192.168.2.0/24"))
+    pair.a.acquire(Acquire(42, sel, sel, ipaddress.ip_address(h.A),
+                           ipaddress.ip_address(h.B), 3), pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("a")] == [Phase1Done, Phase2Done]
+    out = [c for c in pair.ka.commands if isinstance(c, AddSA) and not c.inbound]
+    assert out[0].acquire_seq == 42
+    assert not [c for c in pair.ka.commands if isinstance(c, AddFlow)]
