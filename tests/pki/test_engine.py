@@ -26,6 +26,7 @@ Phase=          1
 Address=        {peer}
 Local-address=  {me}
 Configuration=  rsa-main-mode
+{id_line}
 [rsa-main-mode]
 EXCHANGE_TYPE=  ID_PROT
 Transforms=     AES-128-SHA-GRP14-RSA_SIG
@@ -46,13 +47,23 @@ Netmask=        255.255.255.0
 ID-type=        IPV4_ADDR_SUBNET
 Network=        192.168.2.0
 Netmask=        255.255.255.0
+{id_section}
 """
 
 
-def conf(side: str) -> Conf:
+def conf(side: str, id_section: str = "") -> Conf:
+    """Side a (initiator) or b; id_section, when given, is our Phase 1 ID section's body."""
     other = "b" if side == "a" else "a"
     role = "Connections" if side == "a" else "Passive-Connections"
-    text = CONF.format(peer=ADDR[other], me=ADDR[side], role=role, side=side, other=other)
+    text = CONF.format(
+        peer=ADDR[other],
+        me=ADDR[side],
+        role=role,
+        side=side,
+        other=other,
+        id_line="ID=            my-id" if id_section else "",
+        id_section=f"[my-id]\n{id_section}" if id_section else "",
+    )
     return Conf.from_text(text, source=f"pki-engine-{side}")
 
 
@@ -86,17 +97,23 @@ def trees(kit, tmp_path):
     return out
 
 
-def run(kit, trees, licensee: str) -> tuple[list[object], list[object], Engine, Engine]:
-    """Both engines; each side's policy names the other side by `licensee` ({peer} filled in)."""
+def run(
+    kit, trees, licensee: str | dict[str, str], ids: dict[str, str] | None = None
+) -> tuple[list[object], list[object], Engine, Engine]:
+    """Both engines; each side's policy names the other side by `licensee` ({peer} filled in
+    with the other side's address) or by licensee[side]."""
+    if isinstance(licensee, str):
+        template = licensee
+        licensee = {s: template.format(peer=ADDR["b" if s == "a" else "a"]) for s in ADDR}
     clock = kit.NOW.timestamp
     engines = {
         side: Engine(
-            conf(side),
+            conf(side, (ids or {}).get(side, "")),
             rand=RandomSource.seeded(7 + n),
             kernel=FakeKernel(first_spi=0x1000 * (n + 1)),
             auth=PKIAuth(Store.load(trees[side].config), clock),
             use_keynote=True,
-            policy_factory=policy_for(licensee.format(peer=ADDR["b" if side == "a" else "a"])),
+            policy_factory=policy_for(licensee[side]),
             tag=side.upper(),
         )
         for n, side in enumerate(("a", "b"))
@@ -166,3 +183,56 @@ def test_auth_source_text_ids(kit, trees):
     assert auth.peer_key("10.0.0.2", []) is None  # no certificate, no raw key: refused
     trees["a"].private_key(kit.key(3), mode=0o644)
     assert auth.private_key("10.0.0.1") is None  # insecure key file: logged, no key
+
+
+RAW_IDS = {
+    "ipv4": ({}, {"a": "ipv4/10.0.0.1", "b": "ipv4/10.0.0.2"}),
+    "ipv6": (
+        {
+            "a": "ID-type= IPV6_ADDR\nAddress= 2001:db8::a",
+            "b": "ID-type= IPV6_ADDR\nAddress= 2001:db8::b",
+        },
+        {"a": "ipv6/2001:db8::a", "b": "ipv6/2001:db8::b"},
+    ),
+    "fqdn": (
+        {"a": "ID-type= FQDN\nName= a.example.org", "b": "ID-type= FQDN\nName= b.example.org"},
+        {"a": "fqdn/a.example.org", "b": "fqdn/b.example.org"},
+    ),
+    "ufqdn": (
+        {
+            "a": "ID-type= USER_FQDN\nName= ike@a.example.org",
+            "b": "ID-type= USER_FQDN\nName= ike@b.example.org",
+        },
+        {"a": "ufqdn/ike@a.example.org", "b": "ufqdn/ike@b.example.org"},
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RAW_IDS))
+def test_raw_public_keys_for_each_id_type(kit, tmp_path, kind):
+    """No certificates: each side knows the other's key from Pubkey-directory/<type>/<id>."""
+    from cryptography.hazmat.primitives import serialization
+
+    from pki import rsa_hex
+
+    ids, files = RAW_IDS[kind]
+    keys = {"a": kit.key(3), "b": kit.key(4)}
+    trees = {}
+    for side, other in (("a", "b"), ("b", "a")):
+        d = kit.Dirs(tmp_path / side)
+        d.private_key(keys[side])
+        pem = (
+            keys[other]
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        d.put("pubkeys", files[other], pem)
+        trees[side] = d
+    principal = {s: rsa_hex(k.public_key()) for s, k in keys.items()}
+    ev_a, ev_b, a, _b = run(kit, trees, {"a": principal["b"], "b": principal["a"]}, ids)
+    assert [type(e) for e in ev_a] == [Phase1Done, Phase2Done], kind
+    assert [type(e) for e in ev_b] == [Phase1Done, Phase2Done], kind
+    [sa_a] = a.sas.isakmp.values()
+    assert sa_a.principals == (principal["b"],)
