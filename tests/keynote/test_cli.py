@@ -514,3 +514,23 @@ def test_any_input_files_give_an_answer_or_a_message(
         status, out, err = run(capsys, *args)
         assert status in (0, 1)
         assert "Traceback" not in out + err
+
+
+def test_verify_binary_keys_work(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """RFC 2792 binary principals: broken in libkeynote (kn_decode_key's return code)."""
+    env = write(tmp_path, "env", 'a = "b"\n')
+    key = write(tmp_path, "k", '"binary-hex:00FF10"')
+    policy = write(tmp_path, "p", 'Authorizer: "POLICY"\nLicensees: "binary-base64:AP8Q"\n')
+    args = ["verify", "-r", "false,true", "-e", env, "-k", key, "-l", policy]
+    assert run(capsys, *args) == (0, "Query result = true\n", "")
+
+
+def test_verify_malformed_authorizer_does_not_poison_the_query(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], tmp_path: Path
+) -> None:
+    """libkeynote fails every query when any assertion's Authorizer does not lex (2.6.1)."""
+    bad = write(tmp_path, "bad", 'Authorizer: ("x")\nLicensees: "alice"\n')
+    args = ["verify", "-r", "false,true", "-e", files["env"], "-k", files["alice"]]
+    status, out, _ = run(capsys, *args, "-l", files["policy"], bad)
+    assert status == 0
+    assert out == "Query result = true\nFailed assertion 1 due to syntax or semantic error.\n"
