@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -309,19 +309,24 @@ _parser: Any = None
 
 
 def _cache_path(grammar: str) -> str:
-    """A cache file named by the grammar and Lark version, in a directory we own."""
+    """A cache file named by the grammar and Lark version, in a directory only we can write.
+
+    Lark's cache is a pickle, so a directory someone else controls could run code: it must be
+    ours and not group/world-writable, or no cache is used (parsing then costs ~0.1 s more).
+    """
     import lark
 
     digest = hashlib.sha256((grammar + lark.__version__).encode()).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for d in (os.path.join(base, "keynote-py"), os.path.join(tempfile.gettempdir(),
-                                                             f"keynote-py-{os.getuid()}")):
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    for d in (os.path.join(base, "keynote-py"), os.path.join(tmp, f"keynote-py-{os.getuid()}")):
         try:
             os.makedirs(d, mode=0o700, exist_ok=True)
-            if os.access(d, os.W_OK):
-                return os.path.join(d, f"grammar-{digest}.lark-cache")
+            st = os.lstat(d)
         except OSError:
             continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022:
+            return os.path.join(d, f"grammar-{digest}.lark-cache")
     return ""
 
 

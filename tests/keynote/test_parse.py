@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from keynote.ast import EMPTY, Binary, Bool, Concat, Int, KOf, Logic, Name, Str, Unary
@@ -293,3 +295,19 @@ def test_long_flat_chains_are_fine() -> None:
 def test_ten_megabyte_field_ends_in_a_syntax_error() -> None:
     e = syntax_error('Authorizer: "a"\nConditions: x == "' + "y" * 10_000_000 + '";\n')
     assert "longer than" in e.message
+
+
+# ---- the grammar cache (a pickle: only from a directory nobody else can write)
+
+def test_cache_directory_must_be_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keynote.parse import _cache_path
+
+    shared = tmp_path / "xdg" / "keynote-py"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    path = _cache_path("grammar")
+    assert path.startswith(str(tmp_path / "tmp")) and not path.startswith(str(shared))
+    shared.chmod(0o700)
+    assert _cache_path("grammar").startswith(str(shared))
