@@ -330,7 +330,10 @@ def _dsa_verify(key: DSAPublicKey, digest: bytes, sig: bytes) -> bool:
     r, s = ints
     if not (0 < r < key.q and 0 < s < key.q):
         return False
-    w = pow(s, -1, key.q)
+    try:
+        w = pow(s, -1, key.q)
+    except ValueError:  # q is not prime: a forged or broken key
+        return False
     u1 = _dsa_hash_int(digest, key.q) * w % key.q
     u2 = r * w % key.q
     v = pow(key.g, u1, key.p) * pow(key.y, u2, key.p) % key.p % key.q

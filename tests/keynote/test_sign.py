@@ -349,3 +349,11 @@ def test_unusable_private_keys_are_signature_errors() -> None:
     broken = dataclasses.replace(inconsistent, qinv=12345)
     with pytest.raises(sign.SignatureError, match="inconsistent"):
         sign.sign_assertion(text, "sig-rsa-sha1-hex:", keys.encode_private_key(broken))
+
+
+def test_broken_dsa_key_does_not_verify() -> None:
+    """A composite q makes s non-invertible: an answer, not an exception."""
+    principal = keys.encode_key(keys.DSAPublicKey(y=3, p=23, q=4, g=2))
+    text = make_unsigned(principal)
+    sig = "sig-dsa-sha1-hex:" + keys.der_int_sequence([1, 2]).hex()
+    assert not sign.verify_assertion(attach(text, sig))
