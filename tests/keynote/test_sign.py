@@ -14,6 +14,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, padding, rsa, utils
 from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keynote import keys, sign
 from keynote.envfile import read_key_file
@@ -357,3 +359,21 @@ def test_broken_dsa_key_does_not_verify() -> None:
     text = make_unsigned(principal)
     sig = "sig-dsa-sha1-hex:" + keys.der_int_sequence([1, 2]).hex()
     assert not sign.verify_assertion(attach(text, sig))
+
+
+@given(
+    ints=st.lists(st.integers(min_value=1, max_value=2**200), min_size=2, max_size=4),
+    sig=st.binary(max_size=64),
+    algorithm=st.sampled_from(["sig-rsa-sha1-hex:", "sig-dsa-sha1-hex:", "sig-x509-sha256-hex:"]),
+    der_sig=st.booleans(),
+)
+def test_any_key_and_signature_give_true_or_false(
+    ints: list[int], sig: bytes, algorithm: str, der_sig: bool
+) -> None:
+    if len(ints) == 4:
+        principal = keys.encode_key(keys.DSAPublicKey(*ints))
+    else:
+        principal = keys.encode_key(keys.RSAPublicKey(ints[0], ints[1]))
+    if der_sig:
+        sig = keys.der_int_sequence([int.from_bytes(sig or b"\x01", "big"), ints[0]])
+    assert sign.verify_signature(b"data", algorithm + sig.hex(), principal) in (True, False)
