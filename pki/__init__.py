@@ -6,6 +6,7 @@ peer.public_key                                       # checks the peer's SIG pa
 peer.prime(session)                                   # KeyNote principals and assertions
 """
 
+from pki.auth import PKIAuth
 from pki.credentials import (
     certificate_principals,
     chain_assertions,
@@ -23,6 +24,7 @@ __all__ = [
     "IdType",
     "Identity",
     "OwnCertificate",
+    "PKIAuth",
     "PKIError",
     "PeerKey",
     "Reason",
