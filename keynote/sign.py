@@ -191,23 +191,29 @@ class _StrEx:
         return None
 
     def _primary(self) -> str:
-        self._skip()
-        if self.pos >= len(self.text):
-            raise SignatureError("missing value")
-        c = self.text[self.pos]
-        if c == "$":
+        derefs = 0  # `$$$x`: counted, not recursed, so any depth is safe
+        while True:
+            self._skip()
+            if self.pos >= len(self.text):
+                raise SignatureError("missing value")
+            if self.text[self.pos] != "$":
+                break
+            derefs += 1
             self.pos += 1
-            return self.constants.get(self._primary(), "")
+        c = self.text[self.pos]
         if c == '"':
             try:
                 value, self.pos = scan_string(self.text, self.pos)
             except ValueError as exc:
                 raise SignatureError(str(exc)) from None
-            return value
-        name = self._name()
-        if name is None:
-            raise SignatureError(f"unexpected {c!r}")
-        return self.constants.get(name, "")
+        else:
+            name = self._name()
+            if name is None:
+                raise SignatureError(f"unexpected {c!r}")
+            value = self.constants.get(name, "")
+        for _ in range(derefs):
+            value = self.constants.get(value, "")
+        return value
 
     def value(self) -> str:
         parts = [self._primary()]

@@ -377,3 +377,18 @@ def test_any_key_and_signature_give_true_or_false(
     if der_sig:
         sig = keys.der_int_sequence([int.from_bytes(sig or b"\x01", "big"), ints[0]])
     assert sign.verify_signature(b"data", algorithm + sig.hex(), principal) in (True, False)
+
+
+def test_deep_dereference_chains_are_safe() -> None:
+    text = make_unsigned(public("alice")).replace("Signature:", "Signature: " + "$" * 100_000 + "x")
+    assert not sign.verify_assertion(text)
+    assert sign.check_assertion(text) is sign.SigResult.FALSE
+
+
+@given(st.text(max_size=400))
+def test_any_text_gives_a_result_or_signature_error(text: str) -> None:
+    try:
+        assert sign.check_assertion(text) in (sign.SigResult.TRUE, sign.SigResult.FALSE)
+    except sign.SignatureError:
+        pass
+    assert sign.verify_assertion(text) in (True, False)
