@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,14 @@ def test_run_files_reuses_one_session_per_file(tmp_path: Path) -> None:
     out = io.StringIO()
     assert run_files([toml], out) == 0
     assert out.getvalue().splitlines()[-1] == "3 passed, 0 failed"
+
+
+def test_keynote_test_command_on_the_samples() -> None:
+    """What an administrator runs: the installed `keynote test` over every sample."""
+    script = Path(sys.executable).parent / "keynote"
+    tomls = sorted(str(p) for p in POLICIES.glob("*.toml"))
+    r = subprocess.run([str(script), "test", *tomls], capture_output=True, text=True, timeout=120)
+    lines = r.stdout.splitlines()
+    assert (r.returncode, r.stderr) == (0, "")
+    assert lines[-1] == f"{len(CASES)} passed, 0 failed"
+    assert len(lines) == len(CASES) + 1 and all(x.startswith("PASS ") for x in lines[:-1])
