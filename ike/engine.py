@@ -77,6 +77,7 @@ class Engine:
         policy_factory: Callable[[], PolicySession] | None = None,
         use_keynote: bool | None = None,
         local_address: str | None = None,
+        local_port: int = 500,
         nat_traversal: bool = False,
         tag: str = "",
         wall_offset: float = 0.0,
@@ -94,6 +95,7 @@ class Engine:
                 "yes")
         self.use_keynote = use_keynote
         self.local_address = local_address
+        self.local_port = local_port
         self.nat_traversal = nat_traversal
         self.tag = tag or "isakmpd"
         self.wall_offset = wall_offset
@@ -653,7 +655,7 @@ class Engine:
             log.warning("%s [%s] lacks Address or Local-address", self.tag, peer_section)
             return None
         port = conf.get_num(peer_section, "Port", 500)
-        local_port = 500
+        local_port = self.local_port
         configuration = conf.get_str(peer_section, "Configuration",
                                      "Default-phase-1-configuration") or ""
         mode = (conf.get_str(configuration, "EXCHANGE_TYPE") or "ID_PROT").upper()

@@ -232,3 +232,46 @@ def test_acquire_starts_quick_mode_without_flows(h: Any) -> None:
     out = [c for c in pair.ka.commands if isinstance(c, AddSA) and not c.inbound]
     assert out[0].acquire_seq == 42
     assert not [c for c in pair.ka.commands if isinstance(c, AddFlow)]
+
+
+def test_vendor_ids_sent_and_recognised(h: Any) -> None:
+    from ike.exchange.vendor import DPD, OPENBSD
+    from ike.wire import Message, VendorId
+
+    pair = _up(h)
+    mm1 = Message.decode(pair.wire[0][1])
+    assert [v.data for v in mm1.all(VendorId)] == [OPENBSD, DPD]
+    [sa_b] = pair.b.sas.isakmp.values()
+    assert sa_b.vendor_ids == {"openbsd", "dpd"}
+
+
+def test_dpd_r_u_there_is_acknowledged(h: Any) -> None:
+    from ike.doi.constants import ProtocolId
+    from ike.events import NotifyReceived
+    from ike.exchange.informational import protected
+    from ike.wire import Notify, NotifyType
+
+    pair = _up(h)
+    [sa_a] = pair.a.sas.isakmp.values()
+    ping = Notify(NotifyType.R_U_THERE, ProtocolId.ISAKMP, sa_a.cookies, b"\x00\x00\x00\x07")
+    pair.a.queue(protected(pair.a, sa_a, [ping]), sa_a.local, sa_a.peer)
+    pair.flush()
+    [ack] = [e for e in pair.events("a") if isinstance(e, NotifyReceived)]
+    assert ack.notify == NotifyType.R_U_THERE_ACK and ack.authenticated
+    assert ack.data == b"\x00\x00\x00\x07"
+
+
+def test_commit_bit_is_echoed(h: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ike.exchange.quick import QuickMode
+    from ike.wire import Flags, Message
+
+    real = QuickMode.start
+
+    def committing(self: QuickMode, now: float, connection: str) -> None:
+        self.he_committed = True  # as if we set it: every message of ours carries it
+        real(self, now, connection)
+
+    monkeypatch.setattr(QuickMode, "start", committing)
+    pair = _up(h)
+    qm = [Message.decode(d) for _s, d in pair.wire if d[18] == 32]
+    assert all(m.flags & Flags.COMMIT for m in qm)  # QM2 echoes the initiator's bit
