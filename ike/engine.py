@@ -322,16 +322,20 @@ class Engine:
         log.info("%s ISAKMP SA %s with %s established (%s mode)", self.tag, sa.cookies.hex(),
                  sa.peer[0], ex.kind)
         if initial_contact:
-            for other in list(self.sas.isakmp.values()):
-                if other is not sa and other.peer[0] == sa.peer[0] and other.state in (
-                        SAState.READY, SAState.FADING):
-                    self._delete_isakmp(other, now, notify_peer=False, reason="INITIAL-CONTACT")
-            for ipsa in list(self.sas.ipsec):
-                if ipsa.peer == sa.peer[0]:
-                    self._delete_ipsec(ipsa, now, notify_peer=False, reason="INITIAL-CONTACT")
+            self._initial_contact(sa, now)
         self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
         for name, seq in self.pending.pop(sa.cookies, []):
             self._quick_initiate(sa, name, now, seq)
+
+    def _initial_contact(self, sa: IsakmpSA, now: float) -> None:
+        """The peer restarted: forget every other SA we hold with it (no DELETE sent)."""
+        for other in list(self.sas.isakmp.values()):
+            if other is not sa and other.peer[0] == sa.peer[0] and other.state in (
+                    SAState.READY, SAState.FADING):
+                self._delete_isakmp(other, now, notify_peer=False, reason="INITIAL-CONTACT")
+        for ipsa in list(self.sas.ipsec):
+            if ipsa.peer == sa.peer[0] and ipsa.cookies != sa.cookies:
+                self._delete_ipsec(ipsa, now, notify_peer=False, reason="INITIAL-CONTACT")
 
     def phase2_established(self, ex: QuickMode, bundle: IPsecSA, now: float) -> None:
         """Quick Mode done: install the SAs and flows, start lifetimes, retire a rekeyed SA."""
@@ -539,7 +543,9 @@ class Engine:
         log.info("%s notify %s from %s", self.tag, n.notify_type.name, src[0])
         self._events.append(NotifyReceived(int(n.notify_type), int(n.protocol), bytes(n.spi),
                                            bytes(n.data), src, True))
-        if n.notify_type == NotifyType.R_U_THERE and "dpd" in sa.vendor_ids:
+        if n.notify_type == NotifyType.INITIAL_CONTACT and sa.exchange == "main":
+            self._initial_contact(sa, now)
+        elif n.notify_type == NotifyType.R_U_THERE and "dpd" in sa.vendor_ids:
             ack = Notify(NotifyType.R_U_THERE_ACK, n.protocol, n.spi, n.data)
             self.queue(informational.protected(self, sa, [ack]), sa.local, sa.peer)
         elif n.notify_type < 16384:
