@@ -255,7 +255,7 @@ def _child(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        reader.attach(loop)
+        daemon.on_ready = lambda: reader.attach(loop)
         try:
             await daemon.run()
         finally:

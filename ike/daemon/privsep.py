@@ -37,6 +37,7 @@ PRIVSEP_USER = "_isakmpd"
 CHROOT_DIR = "/var/empty"
 MAX_MSG = 1 << 16
 ALLOWED_PORT = 500
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 
 
 class MonitorError(Exception):
@@ -391,8 +392,11 @@ def start(
         ensure_empty_dir(chroot_dir)
     sys.stdout.flush()
     sys.stderr.flush()
+    # signals wait until the monitor can forward them (the child takes them at once)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
     pid = os.fork()
     if pid == 0:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
         parent_sock.close()
         preload()
         if user is not None:
@@ -442,9 +446,10 @@ def _run_parent(
         except ProcessLookupError:
             pass
 
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+    for sig in _FORWARDED:
         loop.add_signal_handler(sig, forward, sig)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child decides what SIGINT means
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     kernel: k.KernelBackend | None = None
     status = 1
     try:

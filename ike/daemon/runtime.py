@@ -71,6 +71,24 @@ class DirectFiles:
         return sock
 
 
+class AcquireOnlyKernel:
+    """``-a`` / ``Acquire-Only``: SAs go to the kernel, flows are left to other programs."""
+
+    def __init__(self, inner: k.KernelBackend) -> None:
+        self.inner = inner
+        self.name = f"{inner.name}-acquire-only"
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.inner, attr)
+
+    def add_flow(self, cmd: k.AddFlow) -> None:
+        """Not with -a."""
+        log.debug("acquire-only: not installing flow %s", cmd.selector, extra={"dlevel": 50})
+
+    def delete_flow(self, cmd: k.DeleteFlow) -> None:
+        """Not with -a."""
+
+
 class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, daemon: Daemon, local: Addr) -> None:
         self.daemon = daemon
@@ -132,6 +150,8 @@ class Daemon:
     exit_code: int = 0
     monitor_sock: socket.socket | None = None
     on_monitor_event: Callable[[], None] | None = None
+    on_ready: Callable[[], None] | None = None
+    """Runs once the sockets are bound (the FIFO is read from then on)."""
     _timer: asyncio.TimerHandle | None = None
     _timer_at: float | None = None
     _check: asyncio.TimerHandle | None = None
@@ -153,10 +173,13 @@ class Daemon:
         use_keynote = not self.options.ignore_policy and (
             conf.get_str("General", "Use-Keynote") or "yes"
         ).startswith("yes")
+        kernel: Any = self.kernel
+        if self.options.acquire_only:
+            kernel = AcquireOnlyKernel(self.kernel)
         return Engine(
             conf,
             rand=rand,
-            kernel=self.kernel,
+            kernel=kernel,
             policy_factory=self.policy_factory,
             use_keynote=use_keynote,
             nat_traversal=self.options.nat_t,
@@ -330,7 +353,9 @@ class Daemon:
         return any(
             getattr(ex, "name", None) == name and not getattr(ex, "finished", True)
             for ex in self.engine.exchanges.values()
-        ) or any(name in waiting for waiting in self.engine.pending.values())
+        ) or any(
+            entry[0] == name for waiting in self.engine.pending.values() for entry in waiting
+        )
 
     def check_connections(self) -> None:
         """Bring up every active connection that has no phase 2 SA (``connection_checker``)."""
@@ -406,6 +431,8 @@ class Daemon:
         self._done = self.loop.create_future()
         await self.open_transports()
         self.install_signals()
+        if self.on_ready is not None:
+            self.on_ready()
         if self.monitor_sock is not None and self.on_monitor_event is not None:
             self.loop.add_reader(self.monitor_sock.fileno(), self.on_monitor_event)
         if self.options.pcap_file:
