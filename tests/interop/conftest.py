@@ -1,0 +1,66 @@
+"""Fixtures of the interop harness (tests/interop/harness): namespaces, peer directories.
+
+Namespaces are named "ki<side>-<pid>-<n>" and always deleted; a short working directory under
+/tmp per test holds each peer's files (unix socket paths must stay under 108 bytes), removed
+afterwards unless KI_KEEP=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from harness import netns  # noqa: E402  (the harness lives beside the tests, not in a package)
+
+
+def need_root() -> None:
+    """Skip (outside CI) without root or iproute2: namespaces cannot be made."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    if shutil.which("ip") is None or shutil.which("nft") is None:
+        pytest.skip("needs Debian packages iproute2 and nftables")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ki_remove_stale() -> None:
+    """Namespaces a killed earlier run left behind (its pid is gone) are removed first."""
+    if os.geteuid() == 0 and shutil.which("ip") is not None:
+        netns.remove_stale()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A short private directory for peer configurations, sockets and logs."""
+    d = Path(tempfile.mkdtemp(prefix="ki", dir="/tmp"))
+    os.chmod(d, 0o755)
+    try:
+        yield d
+    finally:
+        if os.environ.get("KI_KEEP") != "1":
+            shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def plain_topo() -> Iterator[netns.Topology]:
+    """Two namespaces over a veth (a 10.77.0.1, b 10.77.0.2, inner .201/.202 on lo)."""
+    need_root()
+    with netns.topology("plain") as topo:
+        yield topo
+
+
+@pytest.fixture
+def nat_topo() -> Iterator[netns.Topology]:
+    """a (10.77.0.65) behind a masquerading router namespace (outside 10.77.0.3) to b."""
+    need_root()
+    with netns.topology("nat") as topo:
+        yield topo

@@ -1,0 +1,1 @@
+"""The interop test harness: namespaces, peers (charon, pluto), key logs, the matrix report."""

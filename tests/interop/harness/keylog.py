@@ -1,0 +1,187 @@
+"""Keying material out of peers' logs: charon at ike/chd level 4, pluto with "crypt private".
+
+charon (reference/interop.md 6) dumps ``NAME => N bytes @ 0xADDR`` followed by 16-byte hex rows
+from the same thread.  Phase 1: SKEYID, SKEYID_d/_a/_e, "encryption key Ka", "initial IV".
+Phase 2: "initiator SA seed" / "responder SA seed" (``[g(qm)^xy |] 03 | SPI | Ni_b | Nr_b``) and
+"encryption/integrity initiator/responder key"; the *initiator* keys belong to the SA whose SPI
+is in the initiator seed, the one the Quick Mode initiator sends on.
+
+pluto (interop.md 7.4) prints, per SA, the SPI and the KEYMAT (encryption key || integrity key)
+after "ikev1_section_5_keymat"; its SKEYIDs stay inside NSS.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .model import EspKeys
+
+_LINE = re.compile(r"^\S+ (\d+)\[(\w+)\] (?:<(?:([^>|]*)\|)?(\d+)> )?(.*)$")
+_HEAD = re.compile(r"^(.+?) => (\d+) bytes @ 0x[0-9a-f]+$")
+_ROW_FULL = re.compile(r"^\s*\d+: ((?:[0-9A-F]{2} )*[0-9A-F]{2})\b")
+_CHILD_UP = re.compile(
+    r"CHILD_SA (\S+)\{(\d+)\} established with SPIs ([0-9a-f]{8})_i ([0-9a-f]{8})_o")
+_IKE_UP = re.compile(r"IKE_SA (\S+)\[(\d+)\] established between")
+
+PHASE1_NAMES = ("shared Diffie Hellman secret", "SKEYID", "SKEYID_d", "SKEYID_a", "SKEYID_e",
+                "encryption key Ka", "initial IV")
+_CHILD_NAMES = ("initiator SA seed", "responder SA seed", "encryption initiator key",
+                "encryption responder key", "integrity initiator key",
+                "integrity responder key")
+
+
+@dataclass
+class CharonChild:
+    """One CHILD_SA charon established, with the keys of both of its SAs."""
+
+    name: str
+    uid: int
+    ike_uid: int
+    spi_in: str
+    spi_out: str
+    keys: dict[str, EspKeys] = field(default_factory=dict)
+    we_initiated_qm: bool = False
+
+
+@dataclass
+class CharonKeyLog:
+    """Parsed key log: Phase 1 values by IKE_SA unique id, and the established children."""
+
+    ike: dict[int, dict[str, str]] = field(default_factory=dict)
+    ike_established: list[int] = field(default_factory=list)
+    children: list[CharonChild] = field(default_factory=list)
+
+    def esp_keys(self) -> dict[str, EspKeys]:
+        """Keys by SPI over every established child (later ones win on reuse)."""
+        out: dict[str, EspKeys] = {}
+        for child in self.children:
+            out.update(child.keys)
+        return out
+
+
+def _finish_child(log: CharonKeyLog, pending: dict[str, str], name: str, uid: int,
+                  ike_uid: int, spi_in: str, spi_out: str) -> None:
+    child = CharonChild(name, uid, ike_uid, spi_in, spi_out)
+    seed_i = pending.get("initiator SA seed", "")
+    # The initiator seed carries 03 | SPI-of-the-QM-initiator's-outbound-SA right before the
+    # nonces; without PFS at its start, with PFS after g(qm)^xy (even hex offsets only).
+    pos_out = seed_i.find("03" + spi_out)
+    pos_in = seed_i.find("03" + spi_in)
+    pos_out = pos_out if pos_out % 2 == 0 else -1
+    pos_in = pos_in if pos_in % 2 == 0 else -1
+    child.we_initiated_qm = pos_out >= 0 and (pos_in < 0 or pos_out <= pos_in)
+    init_spi, resp_spi = (spi_out, spi_in) if child.we_initiated_qm else (spi_in, spi_out)
+    child.keys[init_spi] = EspKeys(init_spi, pending.get("encryption initiator key", ""),
+                                   pending.get("integrity initiator key", ""))
+    child.keys[resp_spi] = EspKeys(resp_spi, pending.get("encryption responder key", ""),
+                                   pending.get("integrity responder key", ""))
+    log.children.append(child)
+
+
+def parse_charon_log(text: str) -> CharonKeyLog:
+    """Parse a charon filelog written with ``ike_name = yes``, ``ike = 4``, ``chd = 4``.
+
+    Dumps are followed per thread (hex rows come from the thread that printed the header), so
+    interleaved threads do not mix; key sets are attached per IKE_SA unique id to the child
+    established next on that IKE_SA."""
+    log = CharonKeyLog()
+    dumping: dict[str, tuple[str, int, int, list[str]]] = {}  # thread -> name, size, uid, hex
+    child_keys: dict[int, dict[str, str]] = {}  # IKE uid -> pending child key dumps
+    for raw in text.splitlines():
+        m = _LINE.match(raw)
+        if m is None:
+            continue
+        thread, _group, _ikename, uid_s, msg = m.groups()
+        uid = int(uid_s) if uid_s else 0
+        if thread in dumping:
+            name, size, duid, buf = dumping[thread]
+            row = _ROW_FULL.match(msg)
+            if row is not None:
+                buf.append(row.group(1).replace(" ", "").lower())
+                got = "".join(buf)
+                if len(got) >= 2 * size:
+                    del dumping[thread]
+                    _store(log, child_keys, name, duid, got[: 2 * size])
+                continue
+            del dumping[thread]
+        head = _HEAD.match(msg)
+        if head is not None:
+            name, size = head.group(1).strip(), int(head.group(2))
+            if name in PHASE1_NAMES or name in _CHILD_NAMES:
+                if size == 0:
+                    _store(log, child_keys, name, uid, "")
+                else:
+                    dumping[thread] = (name, size, uid, [])
+            continue
+        up = _CHILD_UP.search(msg)
+        if up is not None:
+            _finish_child(log, child_keys.pop(uid, {}), up.group(1), int(up.group(2)), uid,
+                          up.group(3), up.group(4))
+            continue
+        ike = _IKE_UP.search(msg)
+        if ike is not None:
+            log.ike_established.append(int(ike.group(2)))
+    return log
+
+
+def _store(log: CharonKeyLog, child_keys: dict[int, dict[str, str]], name: str, uid: int,
+           value: str) -> None:
+    if name in PHASE1_NAMES:
+        log.ike.setdefault(uid, {})[name] = value
+    else:
+        if name == "initiator SA seed":
+            child_keys[uid] = {}
+        child_keys.setdefault(uid, {})[name] = value
+
+
+_PLUTO_PREFIX = re.compile(r"^(?:.*?: )?\| ?(.*)$")
+_HEX_ROW = re.compile(r"^\s+((?:[0-9a-f]{2}\s*)+)$")
+
+
+@dataclass
+class PlutoKeymat:
+    """One SA's KEYMAT as pluto logged it: SPI and enc||integ bytes."""
+
+    spi: str
+    keymat: str
+
+    def split(self, enc_len: int) -> EspKeys:
+        """Cut the KEYMAT into the encryption and integrity keys (enc_len bytes first)."""
+        return EspKeys(self.spi, self.keymat[: 2 * enc_len], self.keymat[2 * enc_len:])
+
+
+def parse_pluto_log(text: str) -> list[PlutoKeymat]:
+    """Every ``ikev1_section_5_keymat`` computation in a pluto log with ``plutodebug="base
+    crypt private"``: the SPI printed after "| SPI" and the bytes after "returns:"."""
+    out: list[PlutoKeymat] = []
+    state = ""
+    spi: list[str] = []
+    keymat: list[str] = []
+    for raw in text.splitlines():
+        m = _PLUTO_PREFIX.match(raw)
+        if m is None:
+            if state == "keymat":
+                out.append(PlutoKeymat("".join(spi), "".join(keymat)))
+                state = ""
+            continue
+        body = m.group(1)
+        hexrow = _HEX_ROW.match(" " + body) if body.startswith(" ") or body[:1] == "" else None
+        if state == "spi" and hexrow is not None:
+            spi.append(hexrow.group(1).replace(" ", ""))
+            continue
+        if state == "keymat" and hexrow is not None:
+            keymat.append(hexrow.group(1).replace(" ", ""))
+            continue
+        if state == "keymat":
+            out.append(PlutoKeymat("".join(spi), "".join(keymat)))
+            state = ""
+        if body.strip() == "SPI":
+            state, spi = "spi", []
+        elif "ikev1_section_5_keymat() returns:" in body:
+            state, keymat = "keymat", []
+        elif state == "spi":
+            state = "wait"
+    if state == "keymat":
+        out.append(PlutoKeymat("".join(spi), "".join(keymat)))
+    return out

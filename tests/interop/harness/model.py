@@ -1,0 +1,226 @@
+"""The peer-neutral side of the harness: what a connection is, what a peer reports, and the
+``Peer`` protocol every daemon (charon, pluto, ours) is driven through by the matrix tests."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .netns import HarnessError, Namespace
+
+PSK = "ki-interop-psk-0123456789"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One cell's algorithms, spelled for each implementation.
+
+    ``charon_ike``/``charon_esp`` are swanctl proposals (ESP without a DH group; PFS adds
+    ``dh``), ``pluto_ike``/``pluto_esp`` libreswan's ike=/phase2alg= syntax, ``isakmpd_*``
+    the names of the generated sections of isakmpd.conf(5)."""
+
+    name: str
+    charon_ike: str
+    charon_esp: str
+    dh: str
+    pluto_ike: str
+    pluto_esp: str
+    pluto_dh: str
+    isakmpd_transform: str
+    isakmpd_esp: str
+    isakmpd_group: str
+
+
+SUITES: dict[str, Suite] = {s.name: s for s in (
+    Suite("aes128-sha1-modp2048", "aes128-sha1-modp2048", "aes128-sha1", "modp2048",
+          "aes128-sha1;modp2048", "aes128-sha1", "modp2048",
+          "AES-128-SHA-GRP14", "AES-128-SHA", "GRP14"),
+    Suite("aes256-sha256-modp3072", "aes256-sha256-modp3072", "aes256-sha256", "modp3072",
+          "aes256-sha2_256;modp3072", "aes256-sha2_256", "modp3072",
+          "AES-256-SHA2-256-GRP15", "AES-256-SHA2-256", "GRP15"),
+    Suite("3des-sha1-modp1024", "3des-sha1-modp1024", "3des-sha1", "modp1024",
+          "3des-sha1;modp1024", "3des-sha1", "modp1024",
+          "3DES-SHA-GRP2", "3DES-SHA", "GRP2"),
+    Suite("aes128-sha256-ecp256", "aes128-sha256-ecp256", "aes128-sha256", "ecp256",
+          "aes128-sha2_256;dh19", "aes128-sha2_256", "dh19",
+          "AES-128-SHA2-256-GRP19", "AES-128-SHA2-256", "GRP19"),
+    Suite("aes128gcm16", "aes128-sha1-modp2048", "aes128gcm16", "modp2048",
+          "aes128-sha1;modp2048", "aes_gcm16_128-null", "modp2048",
+          "AES-128-SHA-GRP14", "AES-GCM-128", "GRP14"),
+)}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One side's view of a connection, independent of the implementation.
+
+    ``remote`` may be "%any" for a responder behind which a NAT hides the initiator.
+    IDs: an IPv4 address, "@fqdn" (ID_FQDN) or a DN; with RSA they default to the certificate's
+    FQDN.  ``local_ts``/``remote_ts`` None means transport mode between the outer addresses."""
+
+    name: str
+    local: str
+    remote: str
+    local_id: str
+    remote_id: str
+    suite: Suite = SUITES["aes128-sha1-modp2048"]
+    auth: str = "psk"
+    psk: str = PSK
+    aggressive: bool = False
+    pfs: bool = False
+    local_ts: str | None = None
+    remote_ts: str | None = None
+    ike_lifetime: int = 3600
+    ipsec_lifetime: int = 1200
+    dpd_delay: int = 0
+
+    @property
+    def tunnel(self) -> bool:
+        """Tunnel mode (selectors given) or transport."""
+        return self.local_ts is not None
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Certificates for one side: the CA, this side's certificate and key (PEM files), and a
+    PKCS#12 bundle of both for NSS (libreswan)."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+    p12: Path
+    p12_password: str
+    fqdn: str
+
+
+@dataclass(frozen=True)
+class IkeSaInfo:
+    """An established Phase 1 SA as a peer reports it."""
+
+    name: str
+    cookie_i: str
+    cookie_r: str
+    state: str
+
+
+@dataclass(frozen=True)
+class ChildSaInfo:
+    """An installed Phase 2 SA pair as a peer reports it (SPIs as 8 hex digits)."""
+
+    name: str
+    spi_in: str
+    spi_out: str
+    state: str
+    mode: str = ""
+    proposal: str = ""
+
+
+@dataclass(frozen=True)
+class EspKeys:
+    """Keys of one ESP SA: encryption key and integrity key (empty for AEAD), lower hex."""
+
+    spi: str
+    enc: str
+    integ: str
+
+
+@dataclass
+class Phase1Keys:
+    """What a peer logged for one Phase 1 SA (names as in charon's log; pluto keeps these in
+    NSS and logs none)."""
+
+    values: dict[str, str] = field(default_factory=dict)
+
+
+class Peer(Protocol):
+    """What the matrix needs from any IKEv1 implementation running in a namespace."""
+
+    name: str
+    ns: Namespace
+    log_path: Path
+
+    def start(self) -> None:
+        """Write the configuration, start the daemon, load the connection; return when ready."""
+
+    def initiate(self, conn: str, timeout: float = 20) -> bool:
+        """Start Phase 1 and 2 of ``conn``; True when the peer says the SAs are up."""
+
+    def terminate(self, conn: str) -> None:
+        """Tear ``conn``'s SAs down (sends DELETE)."""
+
+    def ike_sas(self) -> list[IkeSaInfo]:
+        """Established Phase 1 SAs."""
+
+    def child_sas(self) -> list[ChildSaInfo]:
+        """Installed Phase 2 SAs."""
+
+    def phase1_keys(self) -> list[Phase1Keys]:
+        """Logged Phase 1 keys, oldest first."""
+
+    def esp_keys(self) -> dict[str, EspKeys]:
+        """Logged ESP keys by SPI (hex)."""
+
+    def stop(self) -> None:
+        """Stop the daemon (only the PID we started); safe to call twice."""
+
+
+def wait_for_log(path: Path, pattern: str, timeout: float = 15,
+                 proc_alive: object = None) -> re.Match[str]:
+    """Poll a log file until ``pattern`` (a regex) matches; HarnessError with the log's tail
+    when it does not in time."""
+    rx = re.compile(pattern, re.MULTILINE)
+    deadline = time.monotonic() + timeout
+    text = ""
+    while True:
+        try:
+            text = path.read_text(errors="replace")
+        except FileNotFoundError:
+            text = ""
+        m = rx.search(text)
+        if m is not None:
+            return m
+        if time.monotonic() > deadline:
+            tail = "\n".join(text.splitlines()[-15:])
+            raise HarnessError(f"{path}: no line matching {pattern!r} in {timeout} s; "
+                               f"last lines:\n{tail}")
+        time.sleep(0.05)
+
+
+def stop_pid(pid: int, timeout: float = 5) -> None:
+    """SIGTERM one process we started, SIGKILL it if it lingers; reap it if it is our child."""
+    import os
+    import signal
+
+    def gone() -> bool:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return True
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    if gone():
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gone():
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while not gone():
+        time.sleep(0.05)
