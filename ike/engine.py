@@ -35,7 +35,7 @@ from ike.events import (
 )
 from ike.exchange import informational, rules
 from ike.exchange.aggressive import AggressiveMode
-from ike.exchange.base import Exchange
+from ike.exchange.base import Exchange, cleartext_of
 from ike.exchange.confcache import ConfCache
 from ike.exchange.errors import ExchangeError
 from ike.exchange.main import MainMode
@@ -108,6 +108,9 @@ class Engine:
         self.pending: dict[bytes, list[tuple[str, int]]] = {}
         """Connections waiting for the Phase 1 SA with these cookies."""
         self._client_ids: dict[str, Identification | None] = {}
+        self.capture_cleartext = False
+        """Keep the cleartext of recent encrypted messages for ``cleartext()`` (pcap)."""
+        self._cleartext: dict[bytes, bytes] = {}
         self._out: deque[Datagram] = deque()
         self._events: deque[EngineEvent] = deque()
 
@@ -221,6 +224,17 @@ class Engine:
             self._delete_ipsec(ipsa, now, notify_peer=True, reason="kernel hard expire")
         else:
             self._soft_expire(ipsa, now)
+
+    def cleartext(self, data: bytes) -> bytes | None:
+        """The decrypted form of an encrypted message this engine recently sent or accepted
+        (only with ``capture_cleartext`` on), for packet captures."""
+        return self._cleartext.get(hashlib.sha1(data).digest())
+
+    def remember_cleartext(self, data: bytes, clear: bytes) -> None:
+        """Note a message's cleartext (a bounded memory of the last 256)."""
+        if len(self._cleartext) >= 256:
+            self._cleartext.pop(next(iter(self._cleartext)))
+        self._cleartext[hashlib.sha1(data).digest()] = clear
 
     def reload(self, conf: Conf | None = None) -> None:
         """Use a new configuration, or forget cached reads after the old one changed (a FIFO
@@ -534,6 +548,8 @@ class Engine:
             log.info("%s dropped informational from %s: %s", self.tag, src[0], e)
             return
         sa.message_ids.add(msg.message_id)
+        if self.capture_cleartext:
+            self.remember_cleartext(msg.encode(), cleartext_of(plain))
         for n in plain.all(Notify):
             self._handle_notify(sa, n, src, now)
         for d in plain.all(Delete):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto.cipher import Keystate
@@ -19,9 +20,15 @@ from ike.wire import ExchangeType, Flags, Message, Payload, encode_payloads
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["Exchange", "rest_of"]
+__all__ = ["Exchange", "cleartext_of", "rest_of"]
 
 log = logging.getLogger("ike.exchange")
+
+
+def cleartext_of(msg: Message) -> bytes:
+    """The message as it would be with no encryption (E flag off, padding dropped), for
+    packet captures."""
+    return replace(msg, flags=msg.flags & ~Flags.ENC, trailer=b"", ciphertext=None).encode()
 
 
 def rest_of(msg: Message, skip: int = 1) -> bytes:
@@ -98,6 +105,7 @@ class Exchange:
             flags |= Flags.COMMIT
         msg = Message(self.sa.icookie, self.sa.rcookie, self.exchange_type, flags,
                       self.message_id, list(payloads))
+        clear = msg.encode() if encrypt and self.engine.capture_cleartext else b""
         if encrypt:
             assert self.keystate is not None, "encryption before keys"
             first, body = encode_payloads(msg.payloads)
@@ -106,6 +114,8 @@ class Exchange:
             msg.flags |= Flags.ENC
             self.keystate.update_iv()
         data = msg.encode()
+        if clear:
+            self.engine.remember_cleartext(data, clear)
         self.last_out = data
         self.answers = self.last_in
         self.engine.queue(data, self.sa.local, self.sa.peer)
@@ -118,8 +128,11 @@ class Exchange:
         if msg.ciphertext is None:
             return msg
         assert self.keystate is not None
+        raw = msg.encode() if self.engine.capture_cleartext else b""
         out = msg.with_plaintext(self.keystate.decrypt(msg.ciphertext))
         self.keystate.update_iv()
+        if raw:
+            self.engine.remember_cleartext(raw, cleartext_of(out))
         return out
 
     def retransmit(self, now: float) -> None:

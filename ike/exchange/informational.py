@@ -50,10 +50,14 @@ def protected(engine: Engine, sa: IsakmpSA, payloads: Sequence[Payload]) -> byte
                        encode_payloads(body)[1])
     msg = Message(sa.icookie, sa.rcookie, ExchangeType.INFO, Flags.ENC, message_id,
                   [Hash(digest), *body])
+    clear = msg.encode() if engine.capture_cleartext else b""
     first, plain = encode_payloads(msg.payloads)
     msg.ciphertext = _keystate(sa, message_id).encrypt(plain)
     msg.first_payload = first
-    return msg.encode()
+    data = msg.encode()
+    if clear:
+        engine.remember_cleartext(data, clear)
+    return data
 
 
 def unprotected(engine: Engine, icookie: bytes, rcookie: bytes,

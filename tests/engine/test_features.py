@@ -275,3 +275,22 @@ def test_commit_bit_is_echoed(h: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     pair = _up(h)
     qm = [Message.decode(d) for _s, d in pair.wire if d[18] == 32]
     assert all(m.flags & Flags.COMMIT for m in qm)  # QM2 echoes the initiator's bit
+
+
+def test_cleartext_of_encrypted_messages_for_captures(h: Any) -> None:
+    from ike.wire import Flags, Hash, Identification, Message
+
+    pair = h.make_pair(h.make_conf("a"), h.make_conf("b"), use_keynote=False)
+    pair.a.capture_cleartext = pair.b.capture_cleartext = True
+    pair.a.start(pair.now)
+    pair.flush()
+    encrypted = [d for _s, d in pair.wire if d[19] & 1]
+    assert len(encrypted) == 5  # MM5, MM6, QM1-3
+    for data in encrypted:
+        for engine in (pair.a, pair.b):
+            clear = engine.cleartext(data)
+            assert clear is not None
+            msg = Message.decode(clear)
+            assert not msg.flags & Flags.ENC
+            assert msg.get(Hash) is not None or msg.get(Identification) is not None
+    assert pair.a.cleartext(pair.wire[0][1]) is None
