@@ -304,7 +304,22 @@ class PolicyExpire:
     policy_index: int = 0
 
 
-KernelEvent = Acquire | Expire | PolicyExpire
+@dataclass(frozen=True)
+class NatMapping:
+    """ESP-in-UDP arrived for an inbound SA from another address or port than installed: the
+    peer's NAT mapping changed (RFC 3947/3948).  Only sent by backends asked for it."""
+
+    proto: int
+    spi: int
+    dst: Address
+    reqid: int
+    old_src: Address
+    new_src: Address
+    old_sport: int
+    new_sport: int
+
+
+KernelEvent = Acquire | Expire | PolicyExpire | NatMapping
 EventHandler = Callable[[KernelEvent], None]
 
 # --------------------------------------------------------------------------- errors

@@ -31,6 +31,7 @@ from ike.kernel.interface import (
     GetSPI,
     KernelError,
     KernelEvent,
+    NatMapping,
     PolicyExpire,
     QuerySA,
     SAStats,
@@ -48,6 +49,7 @@ XFRM_INF = 2**64 - 1
 
 # legacy bind() group bits (enum xfrm_nlgroups n -> 1 << (n - 1))
 XFRMGRP_ACQUIRE, XFRMGRP_EXPIRE, XFRMGRP_SA, XFRMGRP_POLICY = 0x1, 0x2, 0x4, 0x8
+XFRMGRP_MAPPING = 0x80
 
 
 class XfrmMsg(IntEnum):
@@ -67,6 +69,7 @@ class XfrmMsg(IntEnum):
     POLEXPIRE = 0x1B
     FLUSHSA = 0x1C
     FLUSHPOLICY = 0x1D
+    MAPPING = 0x26
 
 
 class XfrmAttr(IntEnum):
@@ -489,4 +492,13 @@ def _decode_event(msg: NlMsg) -> KernelEvent | None:
         _prio, index, direction, _act, _fl, _sh = USERPOLICY_TAIL.unpack_from(body, 152)
         return PolicyExpire(decode_selector(body), Direction(direction),
                             hard=body[USERPOLICY_INFO_SIZE] != 0, policy_index=index)
+    if msg.kind == XfrmMsg.MAPPING:
+        if len(body) < USERSA_ID.size + 4 + 32 + 4:
+            raise NetlinkDecodeError("MAPPING too short")
+        daddr, spi, family, proto = USERSA_ID.unpack_from(body)
+        (reqid,) = struct.unpack_from("=I", body, 24)
+        old_sport, new_sport = struct.unpack_from(">HH", body, 60)
+        return NatMapping(DOI_PROTO.get(proto, proto), struct.unpack(">I", spi)[0],
+                          _addr(daddr, family), reqid, _addr(body[28:44], family),
+                          _addr(body[44:60], family), old_sport, new_sport)
     return None

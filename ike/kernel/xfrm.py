@@ -46,12 +46,19 @@ FlowKey = tuple[TrafficSelector, Direction]
 
 
 class XfrmKernel:
-    """XFRM netlink backend (Linux).  Needs CAP_NET_ADMIN in the network namespace."""
+    """XFRM netlink backend (Linux).  Needs CAP_NET_ADMIN in the network namespace.
+
+    ``nat_mapping`` also subscribes to NAT-T mapping changes (:class:`NatMapping` events).
+    """
 
     name = "xfrm"
 
-    def __init__(self, *, events: bool = True, rcvbuf: int = 1 << 20) -> None:
+    def __init__(self, *, events: bool = True, nat_mapping: bool = False,
+                 rcvbuf: int = 1 << 20) -> None:
         self._want_events = events
+        self._groups = netlink.XFRMGRP_ACQUIRE | netlink.XFRMGRP_EXPIRE
+        if nat_mapping:
+            self._groups |= netlink.XFRMGRP_MAPPING
         self._rcvbuf = rcvbuf
         self._req: socket.socket | None = None
         self._ev: socket.socket | None = None
@@ -77,7 +84,7 @@ class XfrmKernel:
                 ev = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
                                    socket.NETLINK_XFRM)
                 ev.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._rcvbuf)
-                ev.bind((0, netlink.XFRMGRP_ACQUIRE | netlink.XFRMGRP_EXPIRE))
+                ev.bind((0, self._groups))
                 ev.setblocking(False)
         except OSError as e:
             raise KernelError(f"cannot open XFRM netlink socket: {e.strerror}",

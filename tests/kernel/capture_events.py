@@ -8,7 +8,10 @@ Deliberately independent of ike.kernel: a raw NETLINK_XFRM socket subscribed to 
 EXPIRE groups, `ip xfrm` to install policies, inside a namespace ``kx-ev-<pid>`` (veth pair,
 ``net.core.xfrm_acq_expires=2``) deleted afterwards.  Records: ACQUIRE from a UDP send (transport
 and tunnel policy), the larval EXPIREs (spi 0 and an allocated SPI), POLEXPIRE soft and hard, the
-NEWSA reply to ALLOCSPI and the NLMSG_ERROR (with extack) answering an ESP NEWSA.
+NEWSA reply to ALLOCSPI and the NLMSG_ERROR (with extack) answering an ESP NEWSA; on a kernel
+with ESP also a NAT-T MAPPING.  Inside UML:
+
+    tests/kernel/uml.py .venv/bin/python tests/kernel/capture_events.py
 """
 
 from __future__ import annotations
@@ -57,6 +60,41 @@ def drain(sock: socket.socket, seconds: float) -> list[bytes]:
         except TimeoutError:
             break
     return out
+
+
+def capture_mapping(ns: str, home: int) -> str:
+    """Kernels with ESP only: ESP-in-UDP from another source port than the inbound SA's gives
+    a MAPPING message (NAT-T peer moved).  The sender lives in a second namespace."""
+    peer = f"{ns}-p"
+    subprocess.run(["ip", "netns", "add", peer], check=True)
+    try:
+        sh(ns, "ip", "link", "add", "kxm0", "type", "veth", "peer", "name", "kxm1", "netns", peer)
+        sh(ns, "ip", "addr", "add", "10.89.0.2/24", "dev", "kxm0")
+        sh(ns, "ip", "link", "set", "kxm0", "up")
+        sh(peer, "ip", "addr", "add", "10.89.0.1/24", "dev", "kxm1")
+        sh(peer, "ip", "link", "set", "kxm1", "up")
+        sh(ns, "ip", "xfrm", "state", "add", "src", "10.89.0.1", "dst", "10.89.0.2", "proto",
+           "esp", "spi", "0x4242", "reqid", "5", "mode", "transport", "enc", "cipher_null", "",
+           "encap", "espinudp", "4500", "4500", "0.0.0.0")
+        ev = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 6)
+        ev.bind((0, 0x80))  # XFRMGRP_MAPPING
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        listener.bind(("10.89.0.2", 4500))
+        listener.setsockopt(17, 100, 2)  # SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP
+        in_ns(peer)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        in_ns(ns)
+        sender.bind(("10.89.0.1", 4600))
+        esp = struct.pack(">II", 0x4242, 1) + bytes(14) + bytes([0, 59])  # null cipher, no pad
+        sender.sendto(esp, ("10.89.0.2", 4500))
+        msg = drain(ev, 2.0)[0].hex()
+        for sock in (ev, listener, sender):
+            sock.close()
+        return msg
+    finally:
+        setns(home)
+        in_ns(ns)
+        subprocess.run(["ip", "netns", "del", peer], check=False)
 
 
 def main() -> int:
@@ -122,6 +160,8 @@ def main() -> int:
         struct.pack_into("=I", newsa, 8, 100)
         req.send(bytes(newsa))
         got["error_newsa"] = req.recv(65536).hex()
+        if struct.unpack_from("=i", bytes.fromhex(got["error_newsa"]), 16)[0] == 0:
+            got["mapping"] = capture_mapping(ns, home)
         u.close()
         ev.close()
         req.close()

@@ -100,6 +100,13 @@ def test_tunnel_with_natt_encapsulation(cases: dict[str, dict[str, Any]]) -> Non
     assert c["received"] == 3 and c["in_packets"] >= 3 and c["espinudp"] and c["flushed"]
 
 
+def test_nat_mapping_event_delivered(cases: dict[str, dict[str, Any]]) -> None:
+    c = cases["nat-mapping"]
+    assert "error" not in c, c
+    assert c["events"] >= 1 and c["mapping"] == [c["spi"], "10.88.0.1", 4500, 4501]
+    assert c["flushed"]
+
+
 def test_on_demand_acquire_then_sas(cases: dict[str, dict[str, Any]]) -> None:
     c = cases["on-demand"]
     assert "error" not in c, c

@@ -35,6 +35,7 @@ from ike.kernel.interface import (
     Flush,
     GetSPI,
     Lifetime,
+    NatMapping,
     NatTEncap,
     QuerySA,
     TrafficSelector,
@@ -259,6 +260,31 @@ def case_tunnel_natt(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
             "flushed": clean(ka, kb)}
 
 
+def case_nat_mapping(ka: XfrmKernel) -> dict[str, Any]:
+    """A's ESP-in-UDP leaves from port 4501 while B's inbound SA expects the peer on 4500: a
+    backend asked for NAT-T mapping events reports the move."""
+    kb = XfrmKernel(nat_mapping=True)
+    with entered("kx-b"):
+        kb.open()
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("10.88.0.2", 4500))
+    kb.enable_udp_encap(listener)
+    spi = kb.get_spi(GetSPI(src=A, dst=B))
+    out, inbound = sa_pair("aes-gcm-16", "map", spi, A, B)
+    ka.add_sa(replace(out, encap=NatTEncap(4501, 4500)))
+    kb.add_sa(replace(inbound, encap=NatTEncap(4500, 4500)))
+    ka.add_flow(AddFlow(TrafficSelector.host_pair(A, B), Direction.OUT, A, B, reqid=1))
+    ping("kx-a", "10.88.0.2", count=1, wait=1)
+    events = [e for e in kb.read_events(2.0) if isinstance(e, NatMapping)]
+    listener.close()
+    result = {"case": "nat-mapping", "events": len(events), "spi": spi,
+              "mapping": [events[0].spi, str(events[0].new_src), events[0].old_sport,
+                          events[0].new_sport] if events else None,
+              "flushed": clean(ka, kb)}
+    kb.close()
+    return result
+
+
 def case_on_demand(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
     """Flows only; the first ping's ACQUIRE makes us install SAs (outbound with the acquire's
     seq, replacing the larval state), and the later pings cross."""
@@ -324,6 +350,7 @@ def main() -> int:
         ("tampered-salt", functools.partial(case_tampered, ka, kb, "aes-gcm-16", "salt")),
         ("ah", functools.partial(case_ah, ka, kb)),
         ("tunnel-natt", functools.partial(case_tunnel_natt, ka, kb)),
+        ("nat-mapping", functools.partial(case_nat_mapping, ka)),
         ("on-demand", functools.partial(case_on_demand, ka, kb)),
         ("expire", functools.partial(case_expire, ka, kb)),
     ]
