@@ -91,6 +91,21 @@ def path_policy(conf: Conf, options: Options) -> privsep.PathPolicy:
     return privsep.PathPolicy(list(dict.fromkeys(reads)), list(dict.fromkeys(writes)))
 
 
+def load_pki(conf: Conf) -> Any:
+    """The certificates, CAs and CRLs of ``[X509-Certificates]``, read before the chroot."""
+    try:
+        from pki import PKIAuth
+        from pki.store import Store, StoreConfig
+
+        store = Store.load(StoreConfig.from_conf(conf))
+    except Exception as exc:
+        log.warning("pki: cannot load the PKI directories: %s", exc)
+        return None
+    for problem in store.problems:
+        log.warning("pki: %s", problem)
+    return PKIAuth(store, time.time)
+
+
 def daemonize() -> None:
     """Detach from the terminal (``daemon(0, 0)``)."""
     if os.fork() > 0:
@@ -182,6 +197,7 @@ def run(options: Options) -> int:
         log.error("%s", exc)
         print(f"isakmpd: {exc}", file=sys.stderr)
         return 1
+    auth = load_pki(conf)
     if not options.debug:
         daemonize()
     cleanup: list[str] = []
@@ -207,7 +223,7 @@ def run(options: Options) -> int:
         _cleanup(cleanup),
         preload=_preload,
     )
-    return _child(options, conf, levels, handler, policy_factory, split, fifo_fd)
+    return _child(options, conf, levels, handler, policy_factory, split, fifo_fd, auth)
 
 
 def _child(
@@ -218,6 +234,7 @@ def _child(
     policy_factory: Callable[[], Any] | None,
     split: privsep.Split,
     fifo_fd: int,
+    auth: Any,
 ) -> int:
     monitor_kernel: privsep.MonitorKernel | None = None
     kernel: k.KernelBackend
@@ -226,7 +243,8 @@ def _child(
     else:
         monitor_kernel = privsep.MonitorKernel(split.client)
         kernel = monitor_kernel
-    daemon = Daemon(options, conf, split.client, kernel, levels, handler, policy_factory)
+    daemon = Daemon(options, conf, split.client, kernel, levels, handler, policy_factory,
+                    auth=auth, chrooted=split.chrooted)  # fmt: skip
     if monitor_kernel is not None:
         engine = daemon.engine
 

@@ -200,12 +200,25 @@ def reinit(daemon: Daemon) -> None:
     daemon.conf = conf
     daemon.policy_factory = factory
     engine = daemon.engine
-    engine.conf = conf
+    engine.reload(conf)
     engine.policy_factory = factory
     engine.retransmits = conf.get_num("General", "Retransmits", 3)
     engine.exchange_max_time = float(conf.get_num("General", "Exchange-max-time", 120))
+    reload_pki(daemon)
     log.info("reinit: configuration and policy reloaded")
     daemon.reset_connections()
+
+
+def reload_pki(daemon: Daemon) -> None:
+    """Reread the CA, certificate and CRL directories, unless chrooted away from them."""
+    store = getattr(daemon.auth, "store", None)
+    if store is None:
+        return
+    if daemon.chrooted:
+        log.warning("reinit: PKI directories are not reread inside the chroot; restart for that")
+        return
+    for problem in store.reload():
+        log.warning("pki: %s", problem)
 
 
 def packet_log(daemon: Daemon, on: bool, path: str | None = None) -> None:
@@ -213,6 +226,7 @@ def packet_log(daemon: Daemon, on: bool, path: str | None = None) -> None:
     if daemon.pcap is not None:
         daemon.pcap.close()
         daemon.pcap = None
+    daemon.engine.capture_cleartext = on
     if not on:
         log.info("packet capture stopped")
         return
@@ -221,6 +235,7 @@ def packet_log(daemon: Daemon, on: bool, path: str | None = None) -> None:
         daemon.pcap = PcapWriter(daemon.files.open(target, write=True), target)
     except Exception as exc:
         log.error("cannot capture to %s: %s", target, exc)
+        daemon.engine.capture_cleartext = False
         return
     log.info("packet capture to %s", target)
 
@@ -277,6 +292,7 @@ def _config(daemon: Daemon, cmd: fifo.ConfigChange) -> None:
     touches = tx.touches("Phase 2", _CONNECTION_TAGS)
     for message in tx.commit():
         log.warning("ui_config: %s", message)
+    daemon.engine.reload()  # the engine caches what it read
     if touches and cmd.op in ("set", "add", "rmv"):
         daemon.schedule_connection_reinit(5.0)
 

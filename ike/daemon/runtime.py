@@ -140,6 +140,9 @@ class Daemon:
     levels: DebugLevels
     handler: IsakmpdHandler | None = None
     policy_factory: Callable[[], Any] | None = None
+    auth: Any = None
+    """The engine's key source (pki.PKIAuth), loaded before the chroot."""
+    chrooted: bool = False
     engine: Engine = field(init=False)
     transports: list[Transport] = field(default_factory=list)
     active: list[str] = field(default_factory=list)
@@ -180,6 +183,8 @@ class Daemon:
             conf,
             rand=rand,
             kernel=kernel,
+            auth=self.auth,
+            local_port=self.options.local_port or self.options.port,
             policy_factory=self.policy_factory,
             use_keynote=use_keynote,
             nat_traversal=self.options.nat_t,
@@ -247,16 +252,17 @@ class Daemon:
             if data[:4] != bytes(4):
                 return  # ESP in UDP belongs to the kernel, keepalives are 1 byte
             data = data[4:]
-        if self.pcap is not None:
-            self._capture(src, local, data)
         self.engine.receive_datagram(data, src, local, self.now)
+        if self.pcap is not None:  # after the engine decrypted it: its cleartext is known
+            self._capture(src, local, data)
         self.pump()
 
     def _capture(self, src: Addr, dst: Addr, data: bytes) -> None:
         """Capture one message, decrypted when the engine can say what it decrypts to.
 
-        The engine may offer ``cleartext(data) -> bytes | None`` (the message with its payloads
-        in clear); without it, or for a message it cannot decrypt, the wire form is written.
+        The engine remembers the cleartext of the messages it encrypts or decrypts while its
+        ``capture_cleartext`` is on (``Engine.cleartext(data)``); a message it could not decrypt
+        is written in its wire form, ENC flag kept.
         """
         assert self.pcap is not None
         encrypted = len(data) > 19 and data[19] & 0x01
@@ -353,9 +359,7 @@ class Daemon:
         return any(
             getattr(ex, "name", None) == name and not getattr(ex, "finished", True)
             for ex in self.engine.exchanges.values()
-        ) or any(
-            entry[0] == name for waiting in self.engine.pending.values() for entry in waiting
-        )
+        ) or any(entry[0] == name for waiting in self.engine.pending.values() for entry in waiting)
 
     def check_connections(self) -> None:
         """Bring up every active connection that has no phase 2 SA (``connection_checker``)."""

@@ -148,6 +148,10 @@ def test_negotiation_and_every_fifo_command(make_pair: Callable[..., Any]) -> No
                              text=True, timeout=60, check=True).stdout  # fmt: skip
         assert "Informational (5)" in out and "Quick Mode (32)" in out
         assert "Malformed" not in out
+        # payloads decrypted: the DELETE and the Quick Mode SA/nonce/ID payloads show
+        assert "Encryption: Not encrypted" in out and "Encryption: Encrypted" not in out
+        assert "Payload: Delete (12)" in out
+        assert "Payload: Nonce (10)" in out and "Payload: Identification (5)" in out
 
     # T, then d for the phase 1 SA
     east.command("T")
