@@ -159,8 +159,10 @@ class Pair:
         self.west.wait_log(r"phase 2 done")
 
 
-def write_conf(proc: Proc, peer_port: int, side: str, extra: str = "") -> None:
+def write_conf(proc: Proc, peer_port: int, side: str, extra: str = "", ipv6: bool = False) -> None:
     text = (EXAMPLES / f"{side}.conf").read_text()
+    if ipv6:
+        text = text.replace("127.0.0.1", "::1")
     text = re.sub(r"(?m)^Port=.*$", f"Port=\t\t\t{peer_port}", text)
     text = re.sub(r"(?m)^Policy-file=.*$", f"Policy-file=\t\t{proc.dir / 'isakmpd.policy'}", text)
     text = text.replace("[General]\n", "[General]\n" + extra, 1)
@@ -179,7 +181,7 @@ def make_pair(tmp_path: Path) -> Iterator[Callable[..., Pair]]:
 
     def build(tag: str = "", east_args: tuple[str, ...] = (), west_args: tuple[str, ...] = (),
               east_extra: str = "", west_extra: str = "",
-              ports: tuple[int, int] | None = None) -> Pair:  # fmt: skip
+              ports: tuple[int, int] | None = None, ipv6: bool = False) -> Pair:  # fmt: skip
         base = tmp_path / (tag or f"pair{len(made)}")
         base.mkdir(mode=0o700)
         east_port, west_port = ports if ports is not None else (free_port(), free_port())
@@ -187,8 +189,8 @@ def make_pair(tmp_path: Path) -> Iterator[Callable[..., Pair]]:
         west = Proc("west", base / "west", west_port)
         for proc in (east, west):
             proc.dir.mkdir(mode=0o700)
-        write_conf(east, west.port, "east", east_extra)
-        write_conf(west, east.port, "west", west_extra)
+        write_conf(east, west.port, "east", east_extra, ipv6)
+        write_conf(west, east.port, "west", west_extra, ipv6)
         east.extra, west.extra = list(east_args), list(west_args)
         pair = Pair(east, west)
         made.append(pair)

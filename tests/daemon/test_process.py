@@ -259,3 +259,25 @@ def test_garbage_flood_then_negotiation(make_pair: Callable[..., Any]) -> None:
     pair.east.start()
     pair.east.wait_log("phase 2 done", timeout=60)
     assert "(Phase 2)" in pair.west.sas()
+
+
+def test_ipv6_and_connections_kept_up(make_pair: Callable[..., Any]) -> None:
+    pair = make_pair(east_extra="Check-interval=1\n", ipv6=True)
+    pair.negotiate()
+    east, west = pair.east, pair.west
+    assert "src: ::1 dst: ::1" in east.sas()
+    west.command("t quick IPsec-west-east")  # west deletes; east's checker brings it back
+    assert wait(lambda: east.log().count("phase 2 done") >= 2, 30), east.log()
+    assert wait(lambda: "(Phase 2)" in west.sas())
+
+
+def test_sigint_with_d_shuts_down(make_pair: Callable[..., Any]) -> None:
+    pair = make_pair()
+    west = pair.west
+    west.extra = ["-K"]
+    west.start()
+    assert west.proc is not None
+    west.wait_log("chrooted|not running as root")
+    os.kill(west.child_pid(), signal.SIGINT)  # what ^C does to the protocol process
+    assert west.proc.wait(timeout=15) == 0
+    west.wait_log("shutting down")
