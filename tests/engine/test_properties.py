@@ -76,3 +76,48 @@ def test_engine_never_fails_on_any_datagram(h: Any, data: st.DataObject) -> None
     finally:
         logging.getLogger("ike").removeHandler(handler)
     assert not handler.records, handler.records[0].getMessage()
+
+
+def _partial(h: Any, steps: int, mode: str) -> Any:
+    """A pair that exchanged only its first ``steps`` datagrams."""
+    pair = h.make_pair(h.make_conf("a", mode=mode, p1="3DES-SHA-GRP14"),
+                       h.make_conf("b", mode=mode, p1="3DES-SHA-GRP14"), use_keynote=False)
+    pair.drop = lambda side, n, data: n > steps
+    pair.a.start(pair.now)
+    pair.flush()
+    return pair
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_engine_never_fails_mid_exchange(h: Any, data: st.DataObject) -> None:
+    mode = data.draw(st.sampled_from(["ID_PROT", "AGGRESSIVE"]))
+    steps = data.draw(st.integers(0, 8 if mode == "ID_PROT" else 5))
+    pair = _partial(h, steps, mode)
+    if not pair.wire:
+        return
+    handler = _Errors()
+    logging.getLogger("ike").addHandler(handler)
+    try:
+        index = data.draw(st.integers(0, len(pair.wire) - 1))
+        side, base = pair.wire[index]
+        pos = data.draw(st.integers(0, len(base) - 1))
+        how = data.draw(st.sampled_from(["flip", "cut", "tail"]))
+        if how == "flip":
+            blob = base[:pos] + bytes([base[pos] ^ data.draw(st.integers(1, 255))]) + \
+                base[pos + 1:]
+        elif how == "cut":
+            blob = base[:pos]
+        else:
+            blob = base[:max(pos, 28)] + data.draw(st.binary(max_size=64))
+        target = pair.b if side == "a" else pair.a
+        src = (h.A, 500) if side == "a" else (h.B, 500)
+        dst = (h.B, 500) if side == "a" else (h.A, 500)
+        target.receive_datagram(blob, src, dst, pair.now)
+        pair.drop = None
+        pair.flush()
+        pair.advance(130)
+    finally:
+        logging.getLogger("ike").removeHandler(handler)
+    assert not handler.records, handler.records[0].getMessage()
