@@ -64,3 +64,19 @@ def nat_topo() -> Iterator[netns.Topology]:
     need_root()
     with netns.topology("nat") as topo:
         yield topo
+
+
+@pytest.fixture(scope="session")
+def libreswan() -> Path:
+    """libreswan 4.10 unpacked into the cache (apt-get download + dpkg-deb -x, runtime
+    libraries installed when missing) and the fakesa shim built; the unpacked root."""
+    from harness import pluto
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (apt-get, namespaces)")
+    why = pluto.available()
+    if why is not None:
+        pytest.skip(why)
+    root = pluto.ensure_libreswan()
+    pluto.ensure_fakesa()
+    return root

@@ -135,8 +135,8 @@ def _store(log: CharonKeyLog, child_keys: dict[int, dict[str, str]], name: str, 
         child_keys.setdefault(uid, {})[name] = value
 
 
-_PLUTO_PREFIX = re.compile(r"^(?:.*?: )?\| ?(.*)$")
-_HEX_ROW = re.compile(r"^\s+((?:[0-9a-f]{2}\s*)+)$")
+_PLUTO_DEBUG = re.compile(r"^(?:.*?: )?\| (.*)$")
+_PLUTO_HEX = re.compile(r"^  ((?:[0-9a-f]{2}(?: {1,2}|$))+)")
 
 
 @dataclass
@@ -153,35 +153,30 @@ class PlutoKeymat:
 
 def parse_pluto_log(text: str) -> list[PlutoKeymat]:
     """Every ``ikev1_section_5_keymat`` computation in a pluto log with ``plutodebug="base
-    crypt private"``: the SPI printed after "| SPI" and the bytes after "returns:"."""
+    crypt private"``: the hex rows after "| SPI" and after "... returns:" (rows are
+    ``|   xx xx xx xx  xx ...   ascii``)."""
     out: list[PlutoKeymat] = []
     state = ""
-    spi: list[str] = []
-    keymat: list[str] = []
+    spi = ""
+    keymat = ""
     for raw in text.splitlines():
-        m = _PLUTO_PREFIX.match(raw)
-        if m is None:
-            if state == "keymat":
-                out.append(PlutoKeymat("".join(spi), "".join(keymat)))
-                state = ""
-            continue
-        body = m.group(1)
-        hexrow = _HEX_ROW.match(" " + body) if body.startswith(" ") or body[:1] == "" else None
-        if state == "spi" and hexrow is not None:
-            spi.append(hexrow.group(1).replace(" ", ""))
-            continue
-        if state == "keymat" and hexrow is not None:
-            keymat.append(hexrow.group(1).replace(" ", ""))
+        m = _PLUTO_DEBUG.match(raw)
+        body = m.group(1) if m is not None else ""
+        row = _PLUTO_HEX.match(body)
+        if row is not None and state in ("spi", "keymat"):
+            hexed = row.group(1).replace(" ", "")
+            if state == "spi":
+                spi += hexed
+            else:
+                keymat += hexed
             continue
         if state == "keymat":
-            out.append(PlutoKeymat("".join(spi), "".join(keymat)))
-            state = ""
-        if body.strip() == "SPI":
-            state, spi = "spi", []
-        elif "ikev1_section_5_keymat() returns:" in body:
-            state, keymat = "keymat", []
-        elif state == "spi":
-            state = "wait"
+            out.append(PlutoKeymat(spi, keymat))
+        state = ""
+        if body == "SPI":
+            state, spi = "spi", ""
+        elif body.endswith("ikev1_section_5_keymat() returns:"):
+            state, keymat = "keymat", ""
     if state == "keymat":
-        out.append(PlutoKeymat("".join(spi), "".join(keymat)))
+        out.append(PlutoKeymat(spi, keymat))
     return out

@@ -33,12 +33,13 @@ class HarnessError(Exception):
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 30,
         env: Mapping[str, str] | None = None,
-        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        input_text: str | None = None,
+        cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command and capture its text output; a failure names the command and its stderr."""
     try:
         proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
                               env=None if env is None else dict(env), input=input_text,
-                              check=False)
+                              check=False, cwd=cwd)
     except subprocess.TimeoutExpired as e:
         raise HarnessError(f"{' '.join(argv)}: no answer in {timeout} s") from e
     if check and proc.returncode != 0:
