@@ -55,6 +55,9 @@ class Proc:
     proc: subprocess.Popen[bytes] | None = None
     extra: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
+    prefix: list[str] = field(default_factory=list)
+    """Run under this command (``ip netns exec NAME``)."""
+    no_kernel: bool = True
 
     @property
     def fifo(self) -> Path:
@@ -73,12 +76,16 @@ class Proc:
 
     def start(self) -> None:
         self.args = [
-            "-d", "-n", "-T", "-v", "-p", str(self.port), "-c", str(self.dir / "isakmpd.conf"),
+            "-d", *(["-n"] if self.no_kernel else []), "-T", "-v", "-p", str(self.port),
+            "-c", str(self.dir / "isakmpd.conf"),
             "--run-dir", str(self.dir), *self.extra,
         ]  # fmt: skip
         out = open(self.log_path, "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            [*ISAKMPD, *self.args], stdout=out, stderr=subprocess.STDOUT, cwd=self.dir
+            [*self.prefix, *ISAKMPD, *self.args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=self.dir,
         )
         self.proc = proc
         out.close()
