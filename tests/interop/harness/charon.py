@@ -18,12 +18,12 @@ from .keylog import CharonKeyLog, parse_charon_log
 from .model import (
     ChildSaInfo,
     Connection,
+    DaemonBase,
     EspKeys,
     IkeSaInfo,
     Phase1Keys,
     Pki,
     stop_pid,
-    wait_for_log,
 )
 from .netns import HarnessError, Namespace, run
 
@@ -49,7 +49,7 @@ def _id(value: str) -> str:
 
 
 @dataclass
-class CharonPeer:
+class CharonPeer(DaemonBase):
     """One charon.  ``ipsec`` is "netlink" (kernel SAs; on a kernel without ESP the CHILD_SA
     install fails, interop.md 5.2) or "libipsec" (userspace ESP over TUN, tunnel mode only,
     always UDP-encapsulated, 5.3).  ``log_level`` is the ike/chd log level (4 dumps keys)."""
@@ -213,21 +213,6 @@ class CharonPeer:
             raise HarnessError(f"{self.name}: charon did not open its vici socket: {out}")
         self.swanctl("--load-all", "--noprompt")
 
-    def start(self) -> None:
-        """:meth:`launch` then :meth:`ready`."""
-        self.launch()
-        self.ready()
-
-    def alive(self) -> bool:
-        """Whether our charon process still runs."""
-        if not self.pid:
-            return False
-        try:
-            done, _ = os.waitpid(self.pid, os.WNOHANG)
-            return done == 0
-        except ChildProcessError:
-            return False
-
     def swanctl(self, *args: str, check: bool = True, timeout: float = 30) -> str:
         """Run swanctl against this instance; its stdout."""
         return run([SWANCTL, *args, "--uri", self.vici], env=self._env(), check=check,
@@ -281,10 +266,6 @@ class CharonPeer:
     def esp_keys(self) -> dict[str, EspKeys]:
         """Logged ESP keys by SPI."""
         return self.keylog().esp_keys()
-
-    def wait_log(self, pattern: str, timeout: float = 15) -> re.Match[str]:
-        """Wait for a line in charon's log."""
-        return wait_for_log(self.log_path, pattern, timeout)
 
     def stop(self) -> None:
         """Stop our charon by PID."""

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,8 +169,46 @@ class Peer(Protocol):
         """Stop the daemon (only the PID we started); safe to call twice."""
 
 
-def wait_for_log(path: Path, pattern: str, timeout: float = 15,
-                 proc_alive: object = None) -> re.Match[str]:
+class DaemonBase:
+    """Process handling shared by the peers: they set ``pid`` in launch() and wait in ready()
+    (split so that several daemons come up in parallel), log to ``log_path``."""
+
+    pid: int
+
+    @property
+    def log_path(self) -> Path:
+        """The daemon's log file."""
+        raise NotImplementedError
+
+    def launch(self) -> None:
+        """Start the daemon without waiting for it."""
+        raise NotImplementedError
+
+    def ready(self, timeout: float = 10) -> None:
+        """Wait until the daemon answers and has its connections loaded."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """:meth:`launch` then :meth:`ready`."""
+        self.launch()
+        self.ready()
+
+    def alive(self) -> bool:
+        """Whether the process we started still runs (reaping it if it exited)."""
+        if not self.pid:
+            return False
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+            return done == 0
+        except ChildProcessError:
+            return False
+
+    def wait_log(self, pattern: str, timeout: float = 15) -> re.Match[str]:
+        """Wait for a line matching ``pattern`` in the daemon's log."""
+        return wait_for_log(self.log_path, pattern, timeout)
+
+
+def wait_for_log(path: Path, pattern: str, timeout: float = 15) -> re.Match[str]:
     """Poll a log file until ``pattern`` (a regex) matches; HarnessError with the log's tail
     when it does not in time."""
     rx = re.compile(pattern, re.MULTILINE)
@@ -191,9 +231,6 @@ def wait_for_log(path: Path, pattern: str, timeout: float = 15,
 
 def stop_pid(pid: int, timeout: float = 5) -> None:
     """SIGTERM one process we started, SIGKILL it if it lingers; reap it if it is our child."""
-    import os
-    import signal
-
     def gone() -> bool:
         try:
             done, _ = os.waitpid(pid, os.WNOHANG)

@@ -27,12 +27,12 @@ from .keylog import parse_pluto_log
 from .model import (
     ChildSaInfo,
     Connection,
+    DaemonBase,
     EspKeys,
     IkeSaInfo,
     Phase1Keys,
     Pki,
     stop_pid,
-    wait_for_log,
 )
 from .netns import HarnessError, Namespace, run
 
@@ -132,7 +132,7 @@ def _quote(value: str) -> str:
 
 
 @dataclass
-class PlutoPeer:
+class PlutoPeer(DaemonBase):
     """One pluto with its own rundir, ipsecdir, NSS db and secrets; connections as given.
 
     ``fake_sa`` preloads the shim (needed for Quick Mode on a kernel without ESP; leave it off
@@ -259,21 +259,6 @@ class PlutoPeer:
                                    f"{why[-1] if why else got.stdout + got.stderr}")
         self.whack("--rereadsecrets")
 
-    def start(self) -> None:
-        """:meth:`launch` then :meth:`ready`."""
-        self.launch()
-        self.ready()
-
-    def alive(self) -> bool:
-        """Whether our pluto process still runs."""
-        if not self.pid:
-            return False
-        try:
-            done, _ = os.waitpid(self.pid, os.WNOHANG)
-            return done == 0
-        except ChildProcessError:
-            return False
-
     def whack(self, *args: str, check: bool = True, timeout: float = 30) -> str:
         """Run whack against this instance's control socket; its output."""
         return run([str(WHACK), "--ctlsocket", str(self.ctl), *args], check=check,
@@ -326,10 +311,6 @@ class PlutoPeer:
         """ESP keys by SPI: the KEYMAT cut after ``enc_len`` bytes (16 for AES-128)."""
         return {k.spi: k.split(enc_len) for k in
                 parse_pluto_log(self.log_path.read_text(errors="replace"))}
-
-    def wait_log(self, pattern: str, timeout: float = 15) -> re.Match[str]:
-        """Wait for a line in pluto's log."""
-        return wait_for_log(self.log_path, pattern, timeout)
 
     def stop(self) -> None:
         """whack --shutdown, then stop our PID."""
