@@ -211,3 +211,35 @@ def test_forked_child_is_confined(dirs: tuple[Path, Path], tmp_path: Path) -> No
     else:
         assert out["chrooted"] is False
         assert "not running as root" in proc.stderr
+
+
+def test_kernel_events_reach_the_child(dirs: tuple[Path, Path]) -> None:
+    from ike.daemon.privsep import MonitorKernel
+
+    etc, run = dirs
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    monitor = Monitor(parent, PathPolicy([str(etc)], [str(run)]), NoneKernel())
+    kernel = MonitorKernel(MonitorClient(child))
+    got: list[k.KernelEvent] = []
+    kernel.set_event_handler(got.append)
+    a, b = ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2")
+    expire = k.Expire(3, 0x1234, a, b, hard=False)
+    monitor.send_event(expire)
+    assert kernel.dispatch() is True
+    assert got == [expire]
+    # an event that arrives while a request waits for its answer is kept for later
+    sel = k.TrafficSelector(
+        ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_network("10.1.0.0/24")
+    )
+    acquire = k.Acquire(7, sel, sel, a, b, 3)
+    monitor.send_event(acquire)
+    thread = threading.Thread(target=monitor.serve_one)
+    thread.start()
+    spi = kernel.get_spi(k.GetSPI(a, b))
+    thread.join(timeout=5)
+    assert spi >= k.IPSEC_SPI_LOW and got == [expire]
+    kernel.deliver()
+    assert got == [expire, acquire]
+    parent.close()
+    assert kernel.dispatch() is False
+    child.close()
