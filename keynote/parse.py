@@ -179,19 +179,8 @@ class _Build(Transformer[Any, Any]):
     def binop(self, left: Expr, tok: Any, right: Expr) -> Expr:
         op = str(tok)
         pos = self.pos(tok)
-        depth = self.deeper(pos, left, right)
         lk, rk = left.kind, right.kind
-        if op in ("&&", "||"):
-            left = self.as_bool(left, f"the left side of '{op}'")
-            right = self.as_bool(right, f"the right side of '{op}'")
-            return self.logic(op, left, right, "bool", pos)
-        if op == ".":
-            if lk != "str" or rk != "str":
-                raise self.error(f"'.' joins strings, not {lk} and {rk} (write @(a . b) to "
-                                 "convert a concatenation)", pos, op)
-            items = (*left.items, right) if isinstance(left, Concat) else (left, right)
-            return Concat(items, left.pos, "str",
-                          max(depth, left.depth))
+        depth = self.deeper(pos, left, right)
         if lk != rk:
             raise self.error(f"'{op}' between {lk} and {rk}: KeyNote never mixes types (use @ "
                              "or & to convert attributes)", pos, op)
@@ -216,22 +205,77 @@ class _Build(Transformer[Any, Any]):
             return Binary(op, left, right, left.pos, lk, depth)
         raise self.error(f"'{op}' needs numbers, not {lk}", pos, op)
 
-    def logic(self, op: str, left: Expr, right: Expr, kind: str, pos: Pos) -> Expr:
-        if isinstance(left, Logic) and left.op == op:
-            depth = max(left.depth, right.depth + 1)
-            if depth > MAX_DEPTH:
-                raise self.error(f"expression nested more than {MAX_DEPTH} levels deep", pos)
-            return Logic(op, (*left.items, right), left.pos, kind, depth)
-        return Logic(op, (left, right), left.pos, kind, self.deeper(pos, left, right))
+    def chain_depth(self, pos: Pos, items: tuple[Expr, ...]) -> int:
+        depth = 1 + max(i.depth for i in items)
+        if depth > MAX_DEPTH:
+            raise self.error(f"expression nested more than {MAX_DEPTH} levels deep", pos)
+        return depth
 
-    def lic_binop(self, left: Expr, tok: Any, right: Expr) -> Expr:
-        op = str(tok)
-        pos = self.pos(tok)
-        for side in (left, right):
+    def _logic_chain(self, children: tuple[Any, ...]) -> Expr:
+        op = str(children[1])
+        items = tuple(self.as_bool(c, f"an operand of '{op}'") for c in children[0::2])
+        return Logic(op, items, items[0].pos, "bool", self.chain_depth(items[0].pos, items))
+
+    def or_e(self, *children: Any) -> Expr:
+        return self._logic_chain(children)
+
+    def and_e(self, *children: Any) -> Expr:
+        return self._logic_chain(children)
+
+    def _lic_chain(self, children: tuple[Any, ...]) -> Expr:
+        op = str(children[1])
+        items = children[0::2]
+        for side in items:
             if side.kind not in ("str", "lic"):
                 raise self.error(f"'{op}' in Licensees combines principals, not {side.kind}",
                                  side.pos)
-        return self.logic(op, left, right, "lic", pos)
+        return Logic(op, items, items[0].pos, "lic", self.chain_depth(items[0].pos, items))
+
+    def l_or(self, *children: Any) -> Expr:
+        return self._lic_chain(children)
+
+    def l_and(self, *children: Any) -> Expr:
+        return self._lic_chain(children)
+
+    def _fold(self, children: tuple[Any, ...]) -> Expr:
+        """Fold `x op y op z ...` left-associatively; runs of `.` become one flat Concat."""
+        acc: Expr = children[0]
+        run: list[Expr] | None = None
+        for i in range(1, len(children), 2):
+            tok, right = children[i], children[i + 1]
+            if str(tok) == ".":
+                if run is None:
+                    run = [acc]
+                for side in (run[-1], right):
+                    if side.kind != "str":
+                        raise self.error(f"'.' joins strings, not {side.kind} (write @(a . b) "
+                                         "to convert a concatenation)", self.pos(tok), ".")
+                run.append(right)
+                continue
+            if run is not None:
+                acc = self._concat(run)
+                run = None
+            acc = self.binop(acc, tok, right)
+        return self._concat(run) if run is not None else acc
+
+    def _concat(self, run: list[Expr]) -> Expr:
+        items = tuple(run)
+        return Concat(items, items[0].pos, "str", self.chain_depth(items[0].pos, items))
+
+    def sum_e(self, *children: Any) -> Expr:
+        return self._fold(children)
+
+    def prod_e(self, *children: Any) -> Expr:
+        return self._fold(children)
+
+    def pow_e(self, *children: Any) -> Expr:
+        return self._fold(children)
+
+    def l_cat(self, *children: Any) -> Expr:
+        return self._fold(children)
+
+    def a_cat(self, *children: Any) -> Expr:
+        return self._fold(children)
 
     def kof(self, tok: Any, items: tuple[Expr, ...]) -> Expr:
         pos = self.pos(tok)
@@ -350,7 +394,10 @@ def _get_parser() -> Any:
 # ---------------------------------------------------------------------------------------------
 # Lark errors to KeyNoteSyntaxError
 
-_NEST_RE = re.compile(r'"(?:\\.|[^"\\])*"|#[^\n]*|[(){}]', re.S)
+# Strings and comments are skipped; brackets and runs of prefix operators (`!!!x`, `$$$a`) are
+# what nests. Counting them here refuses absurd input before Lark spends time on it.
+_NEST_RE = re.compile(r'"(?:\\.|[^"\\])*"|#[^\n]*|[(){}]|(?:[!@&$-][ \t\n]*)+', re.S)
+_NOT_OPERATOR = str.maketrans("", "", " \t\n")
 
 
 def _check_nesting(text: str, build: _Build) -> None:
@@ -365,6 +412,10 @@ def _check_nesting(text: str, build: _Build) -> None:
                 raise build.error(f"nested more than {MAX_DEPTH} levels deep", pos, c)
         elif c in ")}":
             depth -= 1
+        elif c[0] in "!@&$-" and len(c.translate(_NOT_OPERATOR)) > MAX_DEPTH:
+            pos = Pos(build.line0 + text.count("\n", 0, m.start()) + 1,
+                      m.start() - text.rfind("\n", 0, m.start()), build.base + m.start())
+            raise build.error(f"more than {MAX_DEPTH} prefix operators in a row", pos, c[:20])
 
 
 def _lark_error(e: Exception, text: str, build: _Build) -> KeyNoteSyntaxError:

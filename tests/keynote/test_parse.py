@@ -203,7 +203,7 @@ def test_true_false_are_attribute_names_where_a_string_is_needed() -> None:
     ("!x;", "the operand of '!'"),
     ("-x == 1;", "needs a number"),
     ("@1 == 1;", "needs a string operand"),
-    ("1 && true;", "left side"),
+    ("1 && true;", "an operand of '&&'"),
     ('"a" ~= 1;', "between str and int"),
     ("1. == 1;", "unexpected"),
     (".5 < 1.0;", "unexpected"),
@@ -279,9 +279,26 @@ def test_deep_parentheses_end_in_a_syntax_error() -> None:
 @pytest.mark.timeout(20)
 def test_deep_unary_chains_end_in_a_syntax_error() -> None:
     e = cond_error("!" * 100_000 + "true;")
+    assert "prefix operators in a row" in e.message and e.column == 13
+    e = syntax_error('Authorizer: "a"\nLicensees: ' + "$ " * 100_000 + '"x"\n')
+    assert "prefix operators in a row" in e.message
+    e = cond_error("!!(" * 110 + "true" + ")" * 110 + ";")
     assert "nested more than" in e.message
-    e = syntax_error('Authorizer: "a"\nLicensees: ' + "$" * 100_000 + '"x"\n')
-    assert "nested more than" in e.message
+
+
+def test_prefix_operators_inside_strings_do_not_count() -> None:
+    assert cond('x == "' + "!" * 1000 + '"')
+
+
+@pytest.mark.timeout(60)
+def test_long_chains_parse_in_linear_time() -> None:
+    n = 10_000
+    a = one('Authorizer: "a"\nConditions: ' + '"a" . ' * n + '"a" == x && '
+            + " && ".join(["true"] * n) + ";\n")
+    test = a.conditions[0].test
+    assert isinstance(test, Logic) and len(test.items) == n + 1
+    assert isinstance(test.items[0], Binary) and isinstance(test.items[0].left, Concat)
+    assert len(test.items[0].left.items) == n + 1
 
 
 def test_long_flat_chains_are_fine() -> None:
