@@ -43,6 +43,7 @@ constraints pubkey kdf curve25519 xcbc cmac ctr ccm gcm socket-default vici kern
     port_nat_t = 4500
     install_routes = no
     retransmit_tries = 3
+    i_dont_care_about_security_and_use_aggressive_mode_psk = yes
     plugins {{
         vici {{
             socket = unix://{dir}/charon.vici
@@ -72,6 +73,7 @@ constraints pubkey kdf curve25519 xcbc cmac ctr ccm gcm socket-default vici kern
 SWANCTL_CONF = """connections {{
     conn {{
         version = 1
+        aggressive = {aggressive}
         local_addrs = {me}
         remote_addrs = {peer}
         proposals = aes128-sha1-modp2048
@@ -82,11 +84,11 @@ SWANCTL_CONF = """connections {{
         unique = no
         local {{
             auth = psk
-            id = {me}
+            id = {my_id}
         }}
         remote {{
             auth = psk
-            id = {peer}
+            id = {peer_id}
         }}
         children {{
             conn {{
@@ -102,8 +104,8 @@ SWANCTL_CONF = """connections {{
 }}
 secrets {{
     ike-psk {{
-        id-local = {me}
-        id-remote = {peer}
+        id-local = {my_id}
+        id-remote = {peer_id}
         secret = "{psk}"
     }}
 }}
@@ -121,8 +123,9 @@ Address=                {peer}
 Local-address=          {me}
 Authentication=         {psk}
 Configuration=          p1
+{ids}
 [p1]
-EXCHANGE_TYPE=          ID_PROT
+EXCHANGE_TYPE=          {mode}
 Transforms=             AES-128-SHA-GRP14
 [conn]
 Phase=                  2
@@ -139,6 +142,12 @@ Address=                {NET}.201
 [inner-b]
 ID-type=                IPV4_ADDR
 Address=                {NET}.202
+[id-a]
+ID-type=                FQDN
+Name=                   a.ke.test
+[id-b]
+ID-type=                FQDN
+Name=                   b.ke.test
 """
 
 
@@ -229,14 +238,16 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         run("ip", "netns", "del", ns_b, check=False)
 
 
-def start_charon(lab: Lab, esp: str) -> None:
+def start_charon(lab: Lab, esp: str, aggressive: bool = False) -> None:
     """Write charon's configuration, start it in ns_b, load the connection."""
     d = lab.dir
     (d / "run").mkdir()
     (d / "swanctl").mkdir()
     (d / "strongswan.conf").write_text(STRONGSWAN_CONF.format(dir=d))
+    ids = ("@b.ke.test", "@a.ke.test") if aggressive else (f"{NET}.2", f"{NET}.1")
     (d / "swanctl" / "swanctl.conf").write_text(SWANCTL_CONF.format(
-        me=f"{NET}.2", peer=f"{NET}.1", esp=esp, NET=NET, psk=PSK))
+        me=f"{NET}.2", peer=f"{NET}.1", esp=esp, NET=NET, psk=PSK, my_id=ids[0],
+        peer_id=ids[1], aggressive="yes" if aggressive else "no"))
     env = dict(os.environ, STRONGSWAN_CONF=str(d / "strongswan.conf"))
     log = open(d / "charon.stdout", "w")  # noqa: SIM115 - charon keeps it
     proc = subprocess.Popen(
@@ -252,11 +263,14 @@ def start_charon(lab: Lab, esp: str) -> None:
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
 
 
-def driver(lab: Lab, role: str, suite: str, seconds: int = 25) -> subprocess.Popen[str]:
+def driver(lab: Lab, role: str, suite: str, seconds: int = 25,
+           aggressive: bool = False) -> subprocess.Popen[str]:
     """Start the engine's UDP driver in ns_a."""
     conf = lab.dir / "engine.conf"
+    ids = "ID=                     id-a\nRemote-ID=              id-b" if aggressive else ""
     conf.write_text(ENGINE_CONF.format(peer=f"{NET}.2", me=f"{NET}.1", psk=PSK, suite=suite,
-                                       NET=NET))
+                                       NET=NET, ids=ids,
+                                       mode="AGGRESSIVE" if aggressive else "ID_PROT"))
     return subprocess.Popen(
         ["ip", "netns", "exec", lab.ns_a, sys.executable, str(HERE / "charon_driver.py"),
          str(conf), f"{NET}.1", role, str(seconds), str(lab.dir / "out.json")],
@@ -289,11 +303,12 @@ def check_keys(lab: Lab, ours_are_qm_initiator: bool) -> dict[str, object]:
     return result  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("pfs", [False, True])
-def test_engine_initiates_main_mode_and_quick_mode(lab: Lab, pfs: bool) -> None:
-    start_charon(lab, "aes128-sha1-modp2048" if pfs else "aes128-sha1")
+@pytest.mark.parametrize(("pfs", "aggressive"), [(False, False), (True, False), (False, True)])
+def test_engine_initiates_main_mode_and_quick_mode(lab: Lab, pfs: bool,
+                                                   aggressive: bool) -> None:
+    start_charon(lab, "aes128-sha1-modp2048" if pfs else "aes128-sha1", aggressive)
     suite = "QM-ESP-AES-128-SHA-PFS-GRP14-SUITE" if pfs else "QM-ESP-AES-128-SHA-SUITE"
-    proc = driver(lab, "initiator", suite)
+    proc = driver(lab, "initiator", suite, aggressive=aggressive)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     result = check_keys(lab, ours_are_qm_initiator=True)
@@ -301,6 +316,7 @@ def test_engine_initiates_main_mode_and_quick_mode(lab: Lab, pfs: bool) -> None:
     assert kinds[:2] == ["Phase1Done", "Phase2Done"], result
     log = (lab.dir / "charon.log").read_text()
     assert "IKE_SA conn[1] established" in log
+    assert ("parsed AGGRESSIVE request" in log) == aggressive
     # charon on a kernel without ESP: its SA install fails after our QM3 (interop.md 5.2)
     assert "unable to install" in log or "failed" in log
 
