@@ -294,3 +294,52 @@ def test_cleartext_of_encrypted_messages_for_captures(h: Any) -> None:
             assert not msg.flags & Flags.ENC
             assert msg.get(Hash) is not None or msg.get(Identification) is not None
     assert pair.a.cleartext(pair.wire[0][1]) is None
+
+
+def _cert(subject: str, key: Any, issuer: str, issuer_key: Any) -> Any:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    return (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(issuer_key, hashes.SHA256()))
+
+
+def test_rsa_certificates_with_dn_ids(h: Any) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ike.auth import MemoryAuth
+
+    ca_key, ka, kb = h.rsa_key("ca"), h.rsa_key("a"), h.rsa_key("b")
+    ca = _cert("Test CA", ca_key, "Test CA", ca_key)
+    cert_a, cert_b = _cert("a", ka, "Test CA", ca_key), _cert("b", kb, "Test CA", ca_key)
+    dn_a = cert_a.subject.public_bytes().hex()
+    dn_b = cert_b.subject.public_bytes().hex()
+    ids = f"""[dn-a]
+ID-type=                DER_ASN1_DN
+Name=                   {dn_a}
+[dn-b]
+ID-type=                DER_ASN1_DN
+Name=                   {dn_b}
+"""
+    p1 = "AES-128-SHA-GRP14-RSA_SIG"
+    pair = h.make_pair(h.make_conf("a", p1=p1, extra_peer="ID= dn-a\nRemote-ID= dn-b", more=ids),
+                       h.make_conf("b", p1=p1, extra_peer="ID= dn-b\nRemote-ID= dn-a", more=ids),
+                       use_keynote=False)
+    pair.a.auth = MemoryAuth(keys={dn_a: ka}, certs={dn_a: [cert_a.public_bytes(Encoding.DER)]},
+                             trusted_issuers=[ca])
+    pair.b.auth = MemoryAuth(keys={dn_b: kb}, certs={dn_b: [cert_b.public_bytes(Encoding.DER)]},
+                             trusted_issuers=[ca])
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    [sa_b] = pair.b.sas.isakmp.values()
+    assert "DN:/CN=a" in sa_b.principals and sa_b.peer_dn == "/CN=a"
+    assert any(p.startswith("rsa-hex:") for p in sa_b.principals)
