@@ -45,6 +45,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float =
     return predicate()
 
 
+@pytest.fixture(name="wait")
+def wait_fixture() -> Callable[..., bool]:
+    """:func:`wait_for`, for the test modules (which cannot import this one)."""
+    return wait_for
+
+
 @dataclass
 class Proc:
     """One running daemon with its private directory."""

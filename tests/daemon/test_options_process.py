@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,6 @@ from typing import Any
 import pytest
 
 CODE = "import sys; from ike.daemon.cli import main; sys.exit(main())"
-
-
-def wait(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture
@@ -58,7 +48,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
     return proc.returncode
 
 
-def test_many_options_and_stdin_fifo(rundir: Path, make_pair: Callable[..., Any]) -> None:
+def test_many_options_and_stdin_fifo(
+    wait: Callable[..., bool], rundir: Path, make_pair: Callable[..., Any]
+) -> None:
     ports = [p for p in (make_pair().east.port, make_pair().west.port)]
     natt = ports[1] + 1 if ports[1] < 60000 else ports[1] - 1
     log = rundir / "log"
@@ -92,7 +84,7 @@ def test_many_options_and_stdin_fifo(rundir: Path, make_pair: Callable[..., Any]
         _stop(proc)
 
 
-def test_inet6_only(rundir: Path, make_pair: Callable[..., Any]) -> None:
+def test_inet6_only(wait: Callable[..., bool], rundir: Path, make_pair: Callable[..., Any]) -> None:
     port = make_pair().east.port
     log = rundir / "log"
     conf = str(rundir / "isakmpd.conf")
@@ -109,7 +101,9 @@ def test_inet6_only(rundir: Path, make_pair: Callable[..., Any]) -> None:
         assert _stop(proc) == 0
 
 
-def test_without_d_it_daemonises(rundir: Path, make_pair: Callable[..., Any]) -> None:
+def test_without_d_it_daemonises(
+    wait: Callable[..., bool], rundir: Path, make_pair: Callable[..., Any]
+) -> None:
     port = make_pair().east.port
     done = subprocess.run([sys.executable, "-c", CODE, "-n", "-T", "-K", "-c",
                            str(rundir / "isakmpd.conf"), "-p", str(port), "--run-dir",
@@ -125,7 +119,9 @@ def test_without_d_it_daemonises(rundir: Path, make_pair: Callable[..., Any]) ->
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the daemon as another user")
-def test_split_without_root_says_so(rundir: Path, make_pair: Callable[..., Any]) -> None:
+def test_split_without_root_says_so(
+    wait: Callable[..., bool], rundir: Path, make_pair: Callable[..., Any]
+) -> None:
     user = pwd.getpwnam("nobody")
     port = make_pair().east.port
     os.chown(rundir, user.pw_uid, user.pw_gid)

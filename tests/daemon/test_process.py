@@ -67,7 +67,9 @@ def test_startup_errors_exit_nonzero(
     assert not (tmp_path / "isakmpd.fifo").exists()
 
 
-def test_negotiation_and_every_fifo_command(make_pair: Callable[..., Any]) -> None:
+def test_negotiation_and_every_fifo_command(
+    wait: Callable[..., bool], make_pair: Callable[..., Any]
+) -> None:
     pair = make_pair(west_args=("-D", "6=30"))
     pair.negotiate()
     east, west = pair.east, pair.west
@@ -178,16 +180,9 @@ def test_negotiation_and_every_fifo_command(make_pair: Callable[..., Any]) -> No
     assert not east.fifo.exists() and not (east.dir / "isakmpd.pid").exists()
 
 
-def wait(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def test_reload_refuses_broken_config_and_sigterm_deletes(make_pair: Callable[..., Any]) -> None:
+def test_reload_refuses_broken_config_and_sigterm_deletes(
+    wait: Callable[..., bool], make_pair: Callable[..., Any]
+) -> None:
     pair = make_pair(west_args=("-D", "6=30"))
     pair.negotiate()
     east, west = pair.east, pair.west
@@ -261,7 +256,9 @@ def test_garbage_flood_then_negotiation(make_pair: Callable[..., Any]) -> None:
     assert "(Phase 2)" in pair.west.sas()
 
 
-def test_ipv6_and_connections_kept_up(make_pair: Callable[..., Any]) -> None:
+def test_ipv6_and_connections_kept_up(
+    wait: Callable[..., bool], make_pair: Callable[..., Any]
+) -> None:
     pair = make_pair(east_extra="Check-interval=1\n", ipv6=True)
     pair.negotiate()
     east, west = pair.east, pair.west
