@@ -1,8 +1,9 @@
 """The harness proves itself with two charons: no daemon of ours takes part.
 
-Main Mode PSK between charon peers completes Phase 1 and both log the same Phase 1 keys; behind
-the NAT topology, charon with kernel-libipsec completes Main Mode with NAT-T and Quick Mode, the
-two ends agree on SPIs and ESP keys, and a ping crosses the userspace ESP tunnel.
+Main Mode PSK, Aggressive Mode PSK with FQDN IDs and Main Mode RSA with certificates from the
+test CA complete Phase 1 between charon peers, and both log the same Phase 1 keys; behind the
+NAT topology, charon with kernel-libipsec completes Main Mode with NAT-T and Quick Mode, the two
+ends agree on SPIs and ESP keys, and a ping crosses the userspace ESP tunnel.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import charon
-from harness.model import SUITES, Connection
+from harness.model import Pki
 from harness.netns import Topology
+from harness.scenario import pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
 
@@ -27,23 +29,6 @@ def _need_charon() -> None:
         pytest.skip(why)
 
 
-def _pair(topo: Topology, workdir: Path, ipsec: str, suite: str = "aes128-sha1-modp2048",
-          tunnel: bool = False) -> tuple[charon.CharonPeer, charon.CharonPeer]:
-    a, b = topo.a, topo.b
-    a_id = a.addr
-    a_conn = Connection("ki", a.addr, b.addr, a_id, b.addr, suite=SUITES[suite],
-                        local_ts=f"{a.inner}/32" if tunnel else None,
-                        remote_ts=f"{b.inner}/32" if tunnel else None)
-    # behind the NAT b sees a's packets from the router; the IDs stay a's private address
-    b_conn = Connection("ki", b.addr, "%any" if topo.router else a.addr, b.addr, a_id,
-                        suite=SUITES[suite],
-                        local_ts=f"{b.inner}/32" if tunnel else None,
-                        remote_ts=f"{a.inner}/32" if tunnel else None)
-    pa = charon.CharonPeer("swa", a, workdir / "swa", [a_conn], ipsec=ipsec)
-    pb = charon.CharonPeer("swb", b, workdir / "swb", [b_conn], ipsec=ipsec)
-    return pa, pb
-
-
 def _start(*peers: charon.CharonPeer) -> None:
     for p in peers:
         p.launch()
@@ -51,8 +36,14 @@ def _start(*peers: charon.CharonPeer) -> None:
         p.ready()
 
 
-def test_charon_main_mode_psk_phase1_keys_agree(plain_topo: Topology, workdir: Path) -> None:
-    pa, pb = _pair(plain_topo, workdir, "netlink")
+@pytest.mark.parametrize("auth,aggressive", [("psk", False), ("psk", True), ("rsa", False)],
+                         ids=["main-psk", "aggressive-psk-fqdn", "main-rsa"])
+def test_charon_phase1_keys_agree(plain_topo: Topology, workdir: Path, auth: str,
+                                  aggressive: bool, test_pki: dict[str, Pki]) -> None:
+    conn_a, conn_b = pair(plain_topo, auth=auth, aggressive=aggressive, tunnel=False)
+    pki_a, pki_b = (test_pki["a"], test_pki["b"]) if auth == "rsa" else (None, None)
+    pa = charon.CharonPeer("swa", plain_topo.a, workdir / "swa", [conn_a], pki=pki_a)
+    pb = charon.CharonPeer("swb", plain_topo.b, workdir / "swb", [conn_b], pki=pki_b)
     try:
         _start(pa, pb)
         assert pa.initiate_ike("ki", timeout=15), pa.log_path.read_text()[-3000:]
@@ -65,6 +56,11 @@ def test_charon_main_mode_psk_phase1_keys_agree(plain_topo: Topology, workdir: P
                                       "encryption key Ka", "initial IV"}
         assert keys_a.values == keys_b.values
         assert len(keys_a.values["encryption key Ka"]) == 32  # AES-128
+        if auth == "rsa":
+            pb.wait_log(r"authentication of 'a\.ki\.test' with RSA_EMSA_PKCS1_NULL successful",
+                        1)
+        elif aggressive:
+            pa.wait_log(r"AGGRESSIVE request 0", 1)
     finally:
         pa.stop()
         pb.stop()
@@ -72,7 +68,9 @@ def test_charon_main_mode_psk_phase1_keys_agree(plain_topo: Topology, workdir: P
 
 def test_charon_behind_nat_libipsec_quick_mode_and_ping(nat_topo: Topology,
                                                        workdir: Path) -> None:
-    pa, pb = _pair(nat_topo, workdir, "libipsec", tunnel=True)
+    conn_a, conn_b = pair(nat_topo, pfs=True)
+    pa = charon.CharonPeer("swa", nat_topo.a, workdir / "swa", [conn_a], ipsec="libipsec")
+    pb = charon.CharonPeer("swb", nat_topo.b, workdir / "swb", [conn_b], ipsec="libipsec")
     try:
         _start(pa, pb)
         assert pa.initiate("ki", timeout=15), pa.log_path.read_text()[-3000:]
@@ -80,6 +78,8 @@ def test_charon_behind_nat_libipsec_quick_mode_and_ping(nat_topo: Topology,
         pa.wait_log(r"local host is behind NAT", 1)
         [ca], [cb] = pa.child_sas(), pb.child_sas()
         assert (ca.spi_in, ca.spi_out) == (cb.spi_out, cb.spi_in)
+        assert ca.mode == cb.mode == "TUNNEL-in-UDP"
+        assert ca.proposal.endswith("/MODP_2048")  # PFS
         ka, kb = pa.esp_keys(), pb.esp_keys()
         assert set(ka) == {ca.spi_in, ca.spi_out}
         assert ka == kb

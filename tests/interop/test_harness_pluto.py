@@ -1,8 +1,8 @@
 """libreswan's pluto driven by the harness against charon: no daemon of ours takes part.
 
-charon (kernel-libipsec, so it completes Quick Mode and forces NAT-T) initiates Main Mode PSK
-and Quick Mode to pluto (fakesa shim: its SA installs are answered in userspace); both report
-the SAs, the SPIs agree, and pluto's logged KEYMAT equals charon's encryption||integrity keys.
+charon uses kernel-libipsec (so it completes Quick Mode; it forces NAT-T), pluto the fakesa shim
+(its SA installs are answered in userspace).  In each role and Phase 1 mode both report the
+SAs, the SPIs agree, and pluto's logged KEYMAT equals charon's encryption||integrity keys.
 """
 
 from __future__ import annotations
@@ -14,33 +14,45 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import charon, pluto
-from harness.model import Connection
+from harness.model import SUITES, Pki
 from harness.netns import Topology
+from harness.scenario import pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
 
 
-def test_charon_initiates_main_mode_psk_to_pluto(plain_topo: Topology, workdir: Path,
-                                                 libreswan: Path) -> None:
+@pytest.mark.parametrize("initiator,auth,aggressive,pfs,suite", [
+    ("charon", "psk", False, False, "aes128-sha1-modp2048"),
+    ("charon", "rsa", False, False, "aes256-sha256-modp3072"),
+    ("pluto", "psk", True, True, "aes128-sha256-ecp256"),
+], ids=["charon-main-psk", "charon-main-rsa", "pluto-aggressive-psk-pfs"])
+def test_charon_and_pluto(plain_topo: Topology, workdir: Path, libreswan: Path,
+                          test_pki: dict[str, Pki], initiator: str, auth: str,
+                          aggressive: bool, pfs: bool, suite: str) -> None:
     if charon.available() is not None:
         pytest.skip(str(charon.available()))
-    a, b = plain_topo.a, plain_topo.b
-    pa = charon.CharonPeer("swa", a, workdir / "swa", [Connection(
-        "ki", a.addr, b.addr, a.addr, b.addr, local_ts=f"{a.inner}/32",
-        remote_ts=f"{b.inner}/32")], ipsec="libipsec")
-    pb = pluto.PlutoPeer("lsb", b, workdir / "lsb", [Connection(
-        "ki", b.addr, a.addr, b.addr, a.addr, local_ts=f"{b.inner}/32",
-        remote_ts=f"{a.inner}/32")])
+    conn_a, conn_b = pair(plain_topo, auth=auth, aggressive=aggressive, pfs=pfs,
+                          suite=SUITES[suite])
+    rsa = auth == "rsa"
+    pa = charon.CharonPeer("swa", plain_topo.a, workdir / "swa", [conn_a], ipsec="libipsec",
+                           pki=test_pki["a"] if rsa else None, aggressive_psk_ok=aggressive)
+    pb = pluto.PlutoPeer("lsb", plain_topo.b, workdir / "lsb", [conn_b],
+                         pki=test_pki["b"] if rsa else None)
     try:
         pa.launch()
         pb.launch()
         pa.ready()
         pb.ready()
-        assert pa.initiate("ki", timeout=15), pa.log_path.read_text()[-3000:]
-        pb.wait_log(r"IPsec SA established tunnel mode", 10)
+        if initiator == "charon":
+            assert pa.initiate("ki", timeout=15), pa.log_path.read_text()[-3000:]
+            pb.wait_log(r"IPsec SA established tunnel mode", 10)
+        else:
+            assert pb.initiate("ki", timeout=15), pb.log_path.read_text()[-3000:]
+            pa.wait_log(r"CHILD_SA ki\{\d+\} established", 10)
         [ike_a] = pa.ike_sas()
         assert ike_a.state == "ESTABLISHED"
-        assert [s.state for s in pb.ike_sas()] == ["STATE_MAIN_R3"]
+        [ike_b] = pb.ike_sas()
+        assert ike_b.state.startswith("STATE_AGGR" if aggressive else "STATE_MAIN")
         [ca], [cb] = pa.child_sas(), pb.child_sas()
         assert (ca.spi_in, ca.spi_out) == (cb.spi_out, cb.spi_in)
         assert ca.mode == "TUNNEL-in-UDP"
@@ -49,7 +61,12 @@ def test_charon_initiates_main_mode_psk_to_pluto(plain_topo: Topology, workdir: 
         assert set(keymats) == {ca.spi_in, ca.spi_out}
         for spi, km in keymats.items():
             assert km == charon_keys[spi].enc + charon_keys[spi].integ, spi
-        assert pb.esp_keys(enc_len=16) == charon_keys
+        enc_len = len(next(iter(charon_keys.values())).enc) // 2
+        assert pb.esp_keys(enc_len=enc_len) == charon_keys
+        assert pa.keylog().children[0].we_initiated_qm == (initiator == "charon")
+        if rsa:
+            pa.wait_log(r"authentication of 'b\.ki\.test' with RSA_EMSA_PKCS1_NULL successful",
+                        1)
         assert "NEWSA proto 50" in (pb.dir / "fakesa.log").read_text()
     finally:
         pa.stop()

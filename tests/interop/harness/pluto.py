@@ -215,8 +215,9 @@ class PlutoPeer(DaemonBase):
         secrets.chmod(0o600)
         run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"])
         if self.pki is not None:
+            # the bundle's friendly name "ki-own" becomes the NSS nickname leftcert= names
             run(["pk12util", "-i", str(self.pki.p12), "-d", f"sql:{nss}", "-W",
-                 self.pki.p12_password, "-n", "ki-own"], check=False)
+                 self.pki.p12_password])
             run(["certutil", "-A", "-n", "ki-ca", "-t", "CT,,", "-i", str(self.pki.ca_cert),
                  "-d", f"sql:{nss}"])
 
