@@ -2,10 +2,10 @@
 
 A principal is either a key, written `<algorithm>:<encoded DER>`, or an opaque
 string.  Keys are compared by value, not by spelling: the hex and base64 forms
-of one key are the same principal, and an RSA key is the same principal as an
-X.509 certificate carrying it.  `canonical_principal` maps every spelling of a
-key to one string so that callers can compare principals with `==` and use them
-as dictionary keys.
+of one key are the same principal, and an RSA or DSA key is the same principal
+as an X.509 certificate carrying it (RFC 5708 3).  `canonical_principal` maps
+every spelling of a key to one string so that callers can compare principals
+with `==` and use them as dictionary keys.
 
 The DER structures libkeynote uses are plain SEQUENCEs of INTEGERs (RSA public
 `{n, e}`, DSA public `{y, p, q, g}`, RSA private PKCS#1, DSA private
@@ -90,7 +90,7 @@ _PRIVATE_PREFIXES: dict[str, tuple[Algorithm, Encoding]] = {
 
 @dataclass(frozen=True)
 class RSAPublicKey:
-    """PKCS#1 RSAPublicKey; also what an `x509-*` principal reduces to."""
+    """PKCS#1 RSAPublicKey; also what an `x509-*` principal with an RSA key reduces to."""
 
     n: int
     e: int
@@ -98,7 +98,7 @@ class RSAPublicKey:
 
 @dataclass(frozen=True)
 class DSAPublicKey:
-    """DSA public key in RFC 2792 order `{y, p, q, g}`."""
+    """DSA public key in RFC 2792 order `{y, p, q, g}` (also from an `x509-*` DSA certificate)."""
 
     y: int
     p: int
@@ -262,17 +262,25 @@ def is_key(text: str) -> bool:
     return _split_prefix(text, _PUBLIC_PREFIXES) is not None
 
 
-def _rsa_from_certificate(der: bytes) -> RSAPublicKey:
+def _key_from_certificate(der: bytes) -> RSAPublicKey | DSAPublicKey:
+    """The subject key of a DER certificate in its RFC 2792 normalized form (RFC 5708 3).
+
+    RFC 5708 allows RSA and DSA subject keys; libkeynote takes only RSA.
+    """
     from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
     try:
         cert = x509.load_der_x509_certificate(der)
         public = cert.public_key()
     except Exception as exc:  # bad DER gives ValueError, InvalidVersion, UnsupportedAlgorithm...
         raise KeyFormatError(f"invalid X.509 certificate: {exc}") from None
+    if isinstance(public, dsa.DSAPublicKey):
+        dnums = public.public_numbers()
+        par = dnums.parameter_numbers
+        return DSAPublicKey(dnums.y, par.p, par.q, par.g)
     if not isinstance(public, rsa.RSAPublicKey):
-        raise KeyFormatError("X.509 certificate does not carry an RSA key")
+        raise KeyFormatError("X.509 certificate carries neither an RSA nor a DSA key")
     numbers = public.public_numbers()
     return RSAPublicKey(numbers.n, numbers.e)
 
@@ -290,7 +298,7 @@ def decode_key(text: str) -> PublicKey | None:
     if algorithm is Algorithm.BINARY:
         return BinaryKey(der)
     if algorithm is Algorithm.X509:
-        return _rsa_from_certificate(der)
+        return _key_from_certificate(der)
     ints = parse_der_int_sequence(der)
     if algorithm is Algorithm.RSA:
         if len(ints) != 2 or ints[0] <= 0 or ints[1] <= 0:
@@ -342,11 +350,12 @@ def encode_private_key(key: PrivateKey, encoding: Encoding = Encoding.HEX) -> st
 def canonical_principal(text: str) -> str:
     """One spelling per principal, so principals compare with `==`.
 
-    RSA keys and X.509 certificates become `rsa-hex:<DER {n, e}>`, DSA keys
-    `dsa-hex:<DER {y, p, q, g}>`, binary keys `binary-hex:<bytes>`, all in
-    lowercase minimal DER hex.  Opaque strings (no known key prefix) come back
-    unchanged, so they compare exactly (RFC 2704 section 5.2).  A known prefix
-    with undecodable bits raises KeyFormatError, as `kn_decode_key` fails.
+    RSA keys and X.509 certificates with RSA keys become `rsa-hex:<DER {n, e}>`,
+    DSA keys and certificates with DSA keys (RFC 5708 3) `dsa-hex:<DER {y, p,
+    q, g}>`, binary keys `binary-hex:<bytes>`, all in lowercase minimal DER hex.
+    Opaque strings (no known key prefix) come back unchanged, so they compare
+    exactly (RFC 2704 section 5.2).  A known prefix with undecodable bits raises
+    KeyFormatError, as `kn_decode_key` fails.
     """
     key = decode_key(text)
     if key is None:

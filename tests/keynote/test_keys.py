@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,7 +31,9 @@ def to_base64(principal: str) -> str:
     return alg.replace("-hex", "-base64") + ":" + base64.b64encode(bytes.fromhex(body)).decode()
 
 
-def self_signed_cert(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+def self_signed_cert(
+    private: rsa.RSAPrivateKey | dsa.DSAPrivateKey | ec.EllipticCurvePrivateKey,
+) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CA Certificate")])
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     cert = (
@@ -111,9 +113,26 @@ def test_x509_certificate_equals_the_rsa_key_it_carries() -> None:
     )
 
 
-def test_x509_certificate_with_non_rsa_key_is_an_error() -> None:
+def test_x509_certificate_equals_the_dsa_key_it_carries() -> None:
+    """RFC 5708 3: the subject key, RSA or DSA, in its RFC 2792 normalized form.
+
+    Difference from libkeynote, which takes only RSA keys from certificates
+    (`X509_get_pubkey` then `pkey.rsa`, "RSA-specific").
+    """
+    key = keys.decode_private_key(key_string("dave.priv"))
+    assert isinstance(key, keys.DSAPrivateKey)
+    params = dsa.DSAParameterNumbers(key.p, key.q, key.g)
+    private = dsa.DSAPrivateNumbers(key.x, dsa.DSAPublicNumbers(key.y, params)).private_key()
+    der = self_signed_cert(private)
+    for cert in ("x509-hex:" + der.hex(), "x509-base64:" + base64.b64encode(der).decode()):
+        assert keys.decode_key(cert) == key.public()
+        assert keys.canonical_principal(cert) == keys.canonical_principal(key_string("dave.pub"))
+    assert keys.canonical_principal("x509-hex:" + der.hex()).startswith("dsa-hex:")
+
+
+def test_x509_certificate_with_neither_rsa_nor_dsa_key_is_an_error() -> None:
     der = self_signed_cert(ec.generate_private_key(ec.SECP256R1()))
-    with pytest.raises(keys.KeyFormatError, match="RSA"):
+    with pytest.raises(keys.KeyFormatError, match="neither an RSA nor a DSA key"):
         keys.canonical_principal("x509-hex:" + der.hex())
 
 
