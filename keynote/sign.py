@@ -1,21 +1,33 @@
 """KeyNote assertion signatures (RFC 2704 4.6.7, RFC 2792, RFC 5708), as libkeynote makes them.
 
-What is signed (reference/keynote.md 3.4): the assertion text from its first
-non-white-space byte (leading `#` comment lines included) up to, not
-including, the `Signature` keyword, followed by the signature algorithm name
-as written in the signature value, up to and including its colon.
+What is signed (RFC 2792 4, RFC 5708 4, reference/keynote.md 3.4): the
+assertion text from its first non-white-space byte (leading `#` comment lines
+included) up to, not including, the `Signature` keyword, followed by the
+signature algorithm name as written in the signature value, up to and
+including its colon.
 
-How (keynote.md 3.3):
+How, for every identifier of the IANA KeyNote registry:
 
-* `sig-rsa-{sha1,md5}-*`: PKCS#1 v1.5 type 1 padding around a DER
-  `OCTET STRING` holding the digest (no DigestInfo), as libkeynote's
-  `RSA_sign_ASN1_OCTET_STRING`.  The RFC 5708 `sig-rsa-{sha256,sha512}-*`
-  variants use the same construction with the longer digests.
-* `sig-dsa-sha1-*`: DER `SEQUENCE { r, s }` over the SHA-1 digest.
-* `sig-x509-sha1-*`: PKCS#1 v1.5 with a DigestInfo naming OID 1.3.14.3.2.15,
-  which is what libkeynote's `RSA_sign(NID_shaWithRSAEncryption)` produced on
-  OpenSSL 1.x; verification also accepts the SHA-1 OID 1.3.14.3.2.26.
-  `sig-x509-{sha256,sha512}-*` are standard RSASSA-PKCS1-v1_5.
+* `sig-rsa-<hash>-*` (RFC 2792 4.2; RFC 5708 5 adds sha256, sha512 and
+  ripemd160 to md5 and sha1): the RFC says the signature is "encoded as an ASN1
+  OCTET STRING object, containing the signature value" and names no padding.
+  libkeynote, by the same authors, reads that as PKCS#1 v1.5 type 1 padding
+  around a DER `OCTET STRING` holding the digest (no DigestInfo), the raw RSA
+  output being what is ASCII-encoded (`RSA_sign_ASN1_OCTET_STRING`); every
+  deployed credential is made that way, so that is the construction here, for
+  every hash.
+* `sig-dsa-sha1-*` (RFC 2792 4.1): DER `SEQUENCE { r, s }` over the SHA-1
+  digest.  The RFCs define no other DSA hash.
+* `sig-x509-<hash>-*` (RFC 5708 4, 5; sha1, sha256, sha512, ripemd160): the
+  RFC makes them identical to the RSA or DSA signature of RFC 2792 for the key
+  the certificate carries.  libkeynote differs for sha1, the only one it has:
+  it signs with `RSA_sign(NID_shaWithRSAEncryption)`, a DigestInfo naming OID
+  1.3.14.3.2.15.  Signatures are made as the RFC says; a `sig-x509-sha1`
+  signature in libkeynote's form is still accepted, so credentials it made
+  keep verifying.
+
+RIPEMD-160 comes from `hashlib` (OpenSSL); where OpenSSL lacks it, signing
+raises SignatureError naming the hash and verification answers False.
 
 Verification is pure Python (RSA and DSA public operations are a few modular
 exponentiations), so checking a credential imports nothing heavy; signing and
@@ -94,19 +106,16 @@ class SignatureSpec:
     encoding: Encoding
 
 
+# The hash keywords each signature family admits (RFC 2792 4.1/4.2, RFC 5708 5, IANA registry).
 _ALLOWED = {
-    SigKey.RSA: ("sha1", "md5", "sha256", "sha512"),
+    SigKey.RSA: ("md5", "sha1", "sha256", "sha512", "ripemd160"),
     SigKey.DSA: ("sha1",),
-    SigKey.X509: ("sha1", "sha256", "sha512"),
+    SigKey.X509: ("sha1", "sha256", "sha512", "ripemd160"),
 }
 
-# DER AlgorithmIdentifier { OID, NULL } prefixes for PKCS#1 v1.5 DigestInfo.
-_OIW_SHA_WITH_RSA = bytes.fromhex("300906052b0e03020f0500")  # 1.3.14.3.2.15 (NID 42)
-_DIGEST_ALGORITHMS = {
-    "sha1": bytes.fromhex("300906052b0e03021a0500"),
-    "sha256": bytes.fromhex("300d06096086480165030402010500"),
-    "sha512": bytes.fromhex("300d06096086480165030402030500"),
-}
+# libkeynote's sig-x509-sha1 (RSA_sign with NID 42): DigestInfo prefix naming the OIW
+# shaWithRSAEncryption OID 1.3.14.3.2.15 with NULL parameters, before the 20-byte digest.
+_LIBKEYNOTE_X509_SHA1 = bytes.fromhex("3021300906052b0e03020f05000414")
 
 
 def parse_signature_algorithm(text: str) -> SignatureSpec:
@@ -266,22 +275,24 @@ def signed_bytes(parsed: AssertionText, algorithm_name: str) -> bytes:
 
 
 def _digest(hash_name: str, data: bytes) -> bytes:
-    return hashlib.new(hash_name, data).digest()
+    try:
+        return hashlib.new(hash_name, data).digest()
+    except ValueError:  # e.g. ripemd160 where OpenSSL 3 has no legacy provider
+        raise SignatureError(
+            f"hash function {hash_name} is not available here (hashlib/OpenSSL lack it)"
+        ) from None
 
 
 def _rsa_payloads(spec: SignatureSpec, digest: bytes) -> list[bytes]:
-    """The possible DER payloads under the PKCS#1 type-1 padding; the first is what we sign."""
-    if spec.key is SigKey.RSA:
-        return [bytes([0x04, len(digest)]) + digest]
-    octets = bytes([0x04, len(digest)]) + digest
-    algs = [_DIGEST_ALGORITHMS[spec.hash_name]]
-    if spec.hash_name == "sha1":
-        algs.insert(0, _OIW_SHA_WITH_RSA)
-    out = []
-    for alg in algs:
-        body = alg + octets
-        out.append(bytes([0x30, len(body)]) + body)
-    return out
+    """The DER payloads accepted under the PKCS#1 type-1 padding; the first is what we sign.
+
+    RFC 2792 4.2 / RFC 5708 4: DER `OCTET STRING(digest)` for sig-rsa and
+    sig-x509 alike; libkeynote's DigestInfo form is accepted for sig-x509-sha1.
+    """
+    payloads = [bytes([0x04, len(digest)]) + digest]
+    if spec.key is SigKey.X509 and spec.hash_name == "sha1":
+        payloads.append(_LIBKEYNOTE_X509_SHA1 + digest)
+    return payloads
 
 
 def _pkcs1_type1(payload: bytes, k: int) -> bytes:
@@ -351,7 +362,8 @@ def _dsa_sign(key: DSAPrivateKey, digest: bytes) -> bytes:
     from cryptography.hazmat.primitives.asymmetric import dsa, utils
 
     params = dsa.DSAParameterNumbers(key.p, key.q, key.g)
-    algorithm = hashes.SHA1() if len(digest) == 20 else hashes.SHA256()
+    # Prehashed only checks the length; OpenSSL truncates the digest to q, as _dsa_verify.
+    algorithm = {20: hashes.SHA1(), 32: hashes.SHA256(), 64: hashes.SHA512()}[len(digest)]
     try:
         private = dsa.DSAPrivateNumbers(key.x, dsa.DSAPublicNumbers(key.y, params)).private_key()
         der = private.sign(digest, utils.Prehashed(algorithm))
@@ -374,12 +386,13 @@ def verify_signature(data: bytes, signature: str, principal: str) -> bool:
         spec = parse_signature_algorithm(signature)
         key = decode_key(principal)
         sig = decode_ascii(signature[len(spec.name) :], spec.encoding)
+        digest = _digest(spec.hash_name, data + spec.name.encode("utf-8", "surrogateescape"))
     except (SignatureError, KeyFormatError):
         return False
-    digest = _digest(spec.hash_name, data + spec.name.encode("utf-8", "surrogateescape"))
+    # sig-x509 goes with whichever key the certificate carries (RFC 5708 4).
     if isinstance(key, RSAPublicKey) and spec.key is not SigKey.DSA:
         return _rsa_verify(key, _rsa_payloads(spec, digest), sig)
-    if isinstance(key, DSAPublicKey) and spec.key is SigKey.DSA:
+    if isinstance(key, DSAPublicKey) and spec.key is not SigKey.RSA:
         return _dsa_verify(key, digest, sig)
     return False
 
@@ -409,16 +422,21 @@ def verify_assertion(raw_text: str) -> bool:
         return False
 
 
-def _load_x509_private(text: str) -> RSAPrivateKey:
+def _load_x509_private(text: str) -> PrivateKey:
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
     try:
         loaded = serialization.load_pem_private_key(text.encode(), password=None)
     except Exception as exc:  # ValueError, TypeError (encrypted), UnsupportedAlgorithm...
         raise SignatureError(f"bad PEM private key: {exc}") from None
+    if isinstance(loaded, dsa.DSAPrivateKey):  # RFC 5708 3: a certificate may carry DSA
+        dnums = loaded.private_numbers()
+        dpub = dnums.public_numbers
+        par = dpub.parameter_numbers
+        return DSAPrivateKey(par.p, par.q, par.g, dpub.y, dnums.x)
     if not isinstance(loaded, rsa.RSAPrivateKey):
-        raise SignatureError("sig-x509 needs an RSA private key")
+        raise SignatureError("sig-x509 needs an RSA or DSA private key")
     nums = loaded.private_numbers()
     pub = nums.public_numbers
     return RSAPrivateKey(pub.n, pub.e, nums.d, nums.p, nums.q, nums.dmp1, nums.dmq1, nums.iqmp)
@@ -441,6 +459,18 @@ def _load_private(spec: SignatureSpec, private_key_text: str) -> PrivateKey:
         raise SignatureError(str(exc)) from None
 
 
+def _check_authorizer_family(parsed: AssertionText, key: PrivateKey) -> None:
+    """Refuse a private key of another family than the Authorizer's key, as libkeynote does."""
+    try:
+        authorizer = decode_key(_field_value(parsed, "authorizer"))
+    except (SignatureError, KeyFormatError, KeyError):
+        return  # no usable key to compare with: the signature will simply not verify
+    want = {RSAPublicKey: "an RSA", DSAPublicKey: "a DSA"}.get(type(authorizer))
+    have = RSAPublicKey if isinstance(key, RSAPrivateKey) else DSAPublicKey
+    if want is not None and not isinstance(authorizer, have):
+        raise SignatureError(f"the Authorizer is {want} key; this private key is not")
+
+
 def sign_assertion(
     raw_text: str, algorithm: str, private_key_text: str, source: str = "<assertion>"
 ) -> str:
@@ -448,20 +478,23 @@ def sign_assertion(
 
     `algorithm` is e.g. `sig-rsa-sha1-hex:`; `private_key_text` is a
     `private-rsa-*`/`private-dsa-*` key string (bare or quoted as keygen writes
-    it), or for `sig-x509-*` a PEM RSA private key.
+    it), or for `sig-x509-*` also a PEM RSA or DSA private key.  Raises
+    SignatureError for an unknown algorithm, a key of the wrong family, or a
+    hash this system lacks (ripemd160 without OpenSSL's legacy provider).
     """
     spec = parse_signature_algorithm(algorithm)
     if spec.name != algorithm:
         raise SignatureError(f"unexpected text after the algorithm name in {algorithm!r}")
     key = _load_private(spec, private_key_text)
     parsed = split_assertion(raw_text, source)
+    _check_authorizer_family(parsed, key)
     digest = _digest(spec.hash_name, signed_bytes(parsed, spec.name))
     if isinstance(key, RSAPrivateKey):
         if spec.key is SigKey.DSA:
             raise SignatureError(f"{spec.name} needs a DSA key")
         sig = _rsa_sign(key, _rsa_payloads(spec, digest)[0])
     else:
-        if spec.key is not SigKey.DSA:
+        if spec.key is SigKey.RSA:
             raise SignatureError(f"{spec.name} needs an RSA key")
         sig = _dsa_sign(key, digest)
     return spec.name + encode_ascii(sig, spec.encoding)

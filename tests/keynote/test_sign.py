@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa, utils
 from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
@@ -285,6 +284,7 @@ def _cert_and_pem() -> tuple[str, str, rsa.RSAPrivateKey]:
 
 
 def test_x509_signatures() -> None:
+    """RFC 5708 4: sig-x509 is the RFC 2792 RSA signature, PKCS#1 type 1 over OCTET STRING(hash)."""
     cert, pem, private = _cert_and_pem()
     text = make_unsigned(cert)
     for algorithm in ("sig-x509-sha1-base64:", "sig-x509-sha256-hex:", "sig-x509-sha512-base64:"):
@@ -293,16 +293,12 @@ def test_x509_signatures() -> None:
         enc = keys.Encoding.BASE64 if algorithm.endswith("base64:") else keys.Encoding.HEX
         raw = keys.decode_ascii(value[len(algorithm) :], enc)
         data = region(attach(text, value)) + algorithm.encode()
-        if "sha1" in algorithm:
-            recovered = private.public_key().recover_data_from_signature(
-                raw, padding.PKCS1v15(), None
-            )
-            assert recovered.startswith(bytes.fromhex("3021300906052b0e03020f050004"))
-        else:
-            hash_alg = hashes.SHA256() if "sha256" in algorithm else hashes.SHA512()
-            private.public_key().verify(raw, data, padding.PKCS1v15(), hash_alg)
-            with pytest.raises(InvalidSignature):
-                private.public_key().verify(raw, data + b"x", padding.PKCS1v15(), hash_alg)
+        hash_name = algorithm.split("-")[2]
+        digest = getattr(hashes, hash_name.upper())()
+        h = hashes.Hash(digest)
+        h.update(data)
+        recovered = private.public_key().recover_data_from_signature(raw, padding.PKCS1v15(), None)
+        assert recovered == bytes([0x04, digest.digest_size]) + h.finalize()
 
 
 def test_x509_signature_verifies_against_rsa_key_authorizer() -> None:
@@ -314,22 +310,23 @@ def test_x509_signature_verifies_against_rsa_key_authorizer() -> None:
         sign.sign_assertion(text, "sig-rsa-sha1-hex:", pem)  # PEM keys only for sig-x509
 
 
-def test_x509_signing_needs_rsa_pem() -> None:
+def _pkcs8_pem(private: dsa.DSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def test_x509_signing_needs_a_pem_key_of_the_authorizers_family() -> None:
     cert, _, _ = _cert_and_pem()
     text = make_unsigned(cert)
     with pytest.raises(sign.SignatureError, match="PEM"):
         sign.sign_assertion(text, "sig-x509-sha1-hex:", "-----BEGIN RSA PRIVATE KEY-----\nxx\n")
-    dsa_pem = (
-        dsa.generate_private_key(1024)
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
-    with pytest.raises(sign.SignatureError, match="RSA private key"):
+    dsa_pem = _pkcs8_pem(dsa.generate_private_key(1024))
+    with pytest.raises(sign.SignatureError, match="Authorizer is an RSA key"):
         sign.sign_assertion(text, "sig-x509-sha1-hex:", dsa_pem)
+    ec_pem = _pkcs8_pem(ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(sign.SignatureError, match="RSA or DSA private key"):
+        sign.sign_assertion(text, "sig-x509-sha1-hex:", ec_pem)
 
 
 def test_x509_signature_with_keynote_private_key() -> None:
@@ -343,6 +340,7 @@ def test_unusable_private_keys_are_signature_errors() -> None:
     bad_dsa = keys.encode_private_key(keys.DSAPrivateKey(p=23, q=11, g=4, y=3, x=5))
     with pytest.raises(sign.SignatureError, match="DSA private key"):
         sign.sign_assertion(text, "sig-dsa-sha1-hex:", bad_dsa)
+    text = make_unsigned(public("alice"))
     bad_rsa = keys.encode_private_key(keys.RSAPrivateKey(3233, 17, 2753, 61, 53, 53, 49, 38))
     with pytest.raises(sign.SignatureError, match="too small"):
         sign.sign_assertion(text, "sig-rsa-sha1-hex:", bad_rsa)
