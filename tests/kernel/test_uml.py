@@ -1,7 +1,9 @@
-"""Real ESP inside User-Mode Linux: SAs and flows installed by our XfrmKernel carry a ping.
+"""Real ESP inside User-Mode Linux: SAs and flows installed by our XfrmKernel carry a ping, and
+two of our daemons negotiate and install them themselves.
 
-One boot runs every case (tests/kernel/uml_esp_scenario.py); each test below judges one case.
-Needs root and the Debian package user-mode-linux (CI has both).
+One boot runs both scenarios (uml_esp_scenario.py: the backend alone; uml_daemons_scenario.py:
+two isakmpd processes); each test below judges one case.  Needs root and the Debian package
+user-mode-linux (CI has both).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import esp_check  # noqa: E402  (helpers live beside the tests, not in a package
 import uml  # noqa: E402
 
 pytestmark = [pytest.mark.uml, pytest.mark.root, pytest.mark.slow]
+SCENARIOS = ("uml_esp_scenario.py", "uml_daemons_scenario.py")
 
 
 def _boot_once(shared: Path) -> dict[str, Any]:
@@ -33,8 +36,8 @@ def _boot_once(shared: Path) -> dict[str, Any]:
         if path.exists():
             result: dict[str, Any] = json.loads(path.read_text())
             return result
-        res = uml.run_in_uml([sys.executable, str(HERE / "uml_esp_scenario.py")], timeout=150,
-                             cwd=str(HERE.parent.parent))
+        script = " && ".join(f"{sys.executable} {HERE / name}" for name in SCENARIOS)
+        res = uml.run_in_uml(["/bin/sh", "-c", script], timeout=240, cwd=str(HERE.parent.parent))
         result = {"rc": res.rc, "stdout": res.stdout, "stderr": res.stderr,
                   "console": res.console, "timing": {"wall": res.wall_seconds, **res.timing}}
         path.write_text(json.dumps(result))
@@ -151,3 +154,28 @@ def test_captured_esp_decrypts_independently(cases: dict[str, dict[str, Any]],
                 esp_check.decrypt_cbc_hmac(pkt, enc, auth, "aes", "sha256", 12)
         else:
             _ping_payload(*esp_check.decrypt_cbc_hmac(pkt, enc, auth, "3des", "sha1", 12))
+
+
+@pytest.mark.parametrize(("suite", "alg_text"), [
+    ("aes-cbc-sha2-256", "auth-trunc hmac(sha256)"),
+    ("aes-gcm-16", "aead rfc4106(gcm(aes))"),
+    ("3des-sha1", "enc cbc(des3_ede)"),
+])
+def test_two_daemons_negotiate_and_ping_crosses(cases: dict[str, dict[str, Any]], suite: str,
+                                                alg_text: str) -> None:
+    """Main Mode PSK + Quick Mode between two isakmpd processes; each connection's SAs (tunnel
+    mode, installed by the daemons through XfrmKernel) carry its ping."""
+    c = cases["daemons"]
+    assert "error" not in c, c
+    assert c["negotiated"], c.get("log_a", "") + c.get("log_b", "")
+    assert c["received"][suite] == 3, c.get("log_a", "")
+    assert alg_text in c["states_a"] and "mode tunnel" in c["states_a"]
+    assert len(c["packets_a"]) == len(c["packets_b"]) == 2 * len(c["suites"])
+    assert min(c["packets_a"] + c["packets_b"]) >= 3
+
+
+def test_daemons_remove_what_they_installed_on_shutdown(cases: dict[str, dict[str, Any]]) -> None:
+    c = cases["daemons"]
+    assert "error" not in c, c
+    assert c["rc"] == [0, 0]
+    assert c["left_after_stop"] == ["", "", "", ""]

@@ -363,6 +363,10 @@ def main() -> int:
             clean(ka, kb)
         result["seconds"] = round(time.monotonic() - t0, 2)
         print(json.dumps(result), flush=True)
+    ka.close()
+    kb.close()
+    for ns in ("kx-a", "kx-b"):
+        sh("ip", "netns", "del", ns)
     return 0
 
 

@@ -1,0 +1,230 @@
+"""Two of our isakmpd daemons in two namespaces inside UML negotiate, and ping crosses the ESP SAs
+they installed through ike.kernel.xfrm (runs inside the guest, root).
+
+kx-a (10.88.0.1) and kx-b (10.88.0.2) on a veth pair; each daemon runs in its namespace with a
+generated isakmpd.conf (Main Mode PSK; one Quick Mode connection per suite, each tunnelling its
+own pair of inner hosts) and a KeyNote policy.  Start both, wait for "phase 2
+done" for every connection on both, ping through each, read the kernel's SAs and flows, stop
+both (which must remove them).  Prints one JSON object; tests/kernel/test_uml.py judges it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DAEMON = [sys.executable, "-c", "import sys; from ike.daemon.cli import main; sys.exit(main())"]
+SUITES = {
+    "aes-cbc-sha2-256": "QM-ESP-AES-128-SHA2-256-SUITE",
+    "aes-gcm-16": "QM-ESP-AESGCM-128-SUITE",
+    "3des-sha1": "QM-ESP-3DES-SHA-SUITE",
+}
+SIDES = {"a": ("10.88.0.1", "10.88.0.2"), "b": ("10.88.0.2", "10.88.0.1")}
+
+POLICY = """KeyNote-Version: 2
+Comment: The UML test's policy: peers knowing the pre-shared key may set up ESP.
+Authorizer: "POLICY"
+Licensees: "passphrase:mekmitasdigoat"
+Conditions: app_domain == "IPsec policy" && esp_present == "yes" -> "true";
+"""
+
+CONF_HEAD = """[General]
+Listen-on=\t\t{me}
+Retransmits=\t\t3
+Check-interval=\t\t5
+Policy-file=\t\t{dir}/isakmpd.policy
+
+[Phase 1]
+{peer}=\t\tISAKMP-peer
+
+[Phase 2]
+{connections}
+
+[ISAKMP-peer]
+Phase=\t\t\t1
+Address=\t\t{peer}
+Local-address=\t\t{me}
+Authentication=\t\tmekmitasdigoat
+Configuration=\t\tMain-mode
+
+[Main-mode]
+EXCHANGE_TYPE=\t\tID_PROT
+Transforms=\t\tAES-128-SHA-GRP14
+"""
+
+#: one Quick Mode connection per suite, each between its own pair of inner hosts
+#: 10.88.N.1 (behind a) and 10.88.N.2 (behind b), tunnelled between 10.88.0.1 and 10.88.0.2
+CONF_CONN = """
+[IPsec-{name}]
+Phase=\t\t\t2
+ISAKMP-peer=\t\tISAKMP-peer
+Configuration=\t\tQM-{name}
+Local-ID=\t\tHost-{name}-me
+Remote-ID=\t\tHost-{name}-peer
+
+[Host-{name}-me]
+ID-type=\t\tIPV4_ADDR
+Address=\t\t{inner_me}
+
+[Host-{name}-peer]
+ID-type=\t\tIPV4_ADDR
+Address=\t\t{inner_peer}
+
+[QM-{name}]
+EXCHANGE_TYPE=\t\tQUICK_MODE
+Suites=\t\t\t{suite}
+"""
+
+
+def inner(n: int, side: str) -> str:
+    """The inner host address of connection ``n`` on ``side``."""
+    return f"10.88.{n}.{1 if side == 'a' else 2}"
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command, output captured."""
+    return subprocess.run(args, check=check, text=True, capture_output=True)
+
+
+class Daemon:
+    """One isakmpd in a namespace, with its own directory, log and FIFO."""
+
+    def __init__(self, side: str, base: Path, initiator: bool) -> None:
+        self.ns = f"kx-{side}"
+        self.dir = base / side
+        self.dir.mkdir(mode=0o700)
+        me, peer = SIDES[side]
+        other = "b" if side == "a" else "a"
+        names = ",".join(f"IPsec-{name}" for name in SUITES)
+        conf = CONF_HEAD.format(me=me, peer=peer, dir=self.dir, connections=(
+            f"Connections=\t\t{names}" if initiator else f"Passive-Connections=\t{names}"))
+        for n, (name, suite) in enumerate(SUITES.items(), start=1):
+            conf += CONF_CONN.format(name=name, suite=suite, inner_me=inner(n, side),
+                                     inner_peer=inner(n, other))
+        for fname, text in (("isakmpd.conf", conf), ("isakmpd.policy", POLICY)):
+            (self.dir / fname).write_text(text)
+            (self.dir / fname).chmod(0o600)
+        self.log_path = self.dir / "isakmpd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the daemon in its namespace (kernel backend: xfrm)."""
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, *DAEMON, "-d", "-T", "-v",
+                 "-c", str(self.dir / "isakmpd.conf"), "--run-dir", str(self.dir)],
+                stdout=out, stderr=subprocess.STDOUT, cwd=self.dir)
+
+    def log(self) -> str:
+        """Everything the daemon logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_log(self, pattern: str, timeout: float) -> bool:
+        """Wait until the log matches (or the daemon died / time ran out)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if re.search(pattern, self.log()):
+                return True
+            if self.proc is not None and self.proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> int | None:
+        """SIGTERM (the daemon removes what it installed), then wait."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def ping(ns: str, dst: str, src: str, count: int = 3) -> int:
+    """Replies received."""
+    out = sh("ip", "netns", "exec", ns, "ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W",
+             "2", "-I", src, dst, check=False).stdout
+    return next((int(p.split()[0]) for p in out.split(",") if "received" in p), 0)
+
+
+def esp_packets(ns: str) -> list[int]:
+    """Packet counters of the namespace's ESP SAs."""
+    out = sh("ip", "-n", ns, "-s", "xfrm", "state").stdout
+    return [int(p) for p in re.findall(r"\d+\(bytes\), (\d+)\(packets\)", out)]
+
+
+def run_pair() -> dict[str, Any]:
+    """Both daemons negotiate every connection; ping through each; stop (which must clean)."""
+    base = Path(tempfile.mkdtemp(prefix="kx-d-"))
+    b = Daemon("b", base, initiator=False)
+    a = Daemon("a", base, initiator=True)
+    result: dict[str, Any] = {"case": "daemons", "suites": SUITES}
+    try:
+        t0 = time.monotonic()
+        b.start()
+        a.start()
+        done = rf"(?s)(phase 2 done.*){{{len(SUITES)}}}"
+        ok = a.wait_log(done, 60) and b.wait_log(done, 15)
+        result["negotiated"] = ok
+        result["negotiation_seconds"] = round(time.monotonic() - t0, 2)
+        time.sleep(0.3)  # the responder installs its flows right after its log line
+        result["received"] = {
+            name: ping("kx-a", inner(n, "b"), src=inner(n, "a")) if ok else 0
+            for n, name in enumerate(SUITES, start=1)}
+        result["states_a"] = sh("ip", "-n", "kx-a", "xfrm", "state").stdout
+        result["policies_a"] = sh("ip", "-n", "kx-a", "xfrm", "policy").stdout
+        result["packets_a"] = esp_packets("kx-a")
+        result["packets_b"] = esp_packets("kx-b")
+    finally:
+        result["rc"] = [a.stop(), b.stop()]
+        result["left_after_stop"] = [sh("ip", "-n", ns, "xfrm", what).stdout.strip()
+                                     for ns in ("kx-a", "kx-b") for what in ("state", "policy")]
+        if not result.get("negotiated") or 0 in result.get("received", {}).values():
+            result["log_a"] = a.log()[-4000:]
+            result["log_b"] = b.log()[-4000:]
+        shutil.rmtree(base, ignore_errors=True)
+    return result
+
+
+def main() -> int:
+    """Namespaces, then every suite."""
+    for ns in ("kx-a", "kx-b"):
+        sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", "kxa", "netns", "kx-a", "type", "veth", "peer", "name", "kxb",
+       "netns", "kx-b")
+    for ns, dev, addr in (("kx-a", "kxa", "10.88.0.1/24"), ("kx-b", "kxb", "10.88.0.2/24")):
+        sh("ip", "-n", ns, "addr", "add", addr, "dev", dev)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+    for n in range(1, len(SUITES) + 1):
+        for ns, dev, side, other in (("kx-a", "kxa", "a", "b"), ("kx-b", "kxb", "b", "a")):
+            sh("ip", "-n", ns, "addr", "add", inner(n, side) + "/32", "dev", "lo")
+            sh("ip", "-n", ns, "route", "add", inner(n, other) + "/32", "dev", dev, "src",
+               inner(n, side))
+    t0 = time.monotonic()
+    try:
+        result = run_pair()
+    except Exception as e:  # report
+        result = {"case": "daemons", "error": repr(e)}
+    result["seconds"] = round(time.monotonic() - t0, 2)
+    print(json.dumps(result), flush=True)
+    for ns in ("kx-a", "kx-b"):
+        sh("ip", "netns", "del", ns)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
