@@ -207,6 +207,19 @@ def reinit(daemon: Daemon) -> None:
     reload_pki(daemon)
     log.info("reinit: configuration and policy reloaded")
     daemon.reset_connections()
+    if conf.get_str("General", "Renegotiate-on-HUP") is not None:
+        renegotiate(daemon)
+
+
+def renegotiate(daemon: Daemon) -> None:
+    """``Renegotiate-on-HUP``: soft-expire every established phase 2 SA with no exchange
+    running for its connection, so that it is negotiated again (``sa_reinit``)."""
+    now = daemon.now
+    for ipsa in daemon.engine.sas.ipsec:
+        if ipsa.soft_at is not None and not daemon._in_progress(ipsa.name):
+            log.debug("sa_reinit: renegotiating %s", ipsa.name, extra={"dlevel": 30})
+            ipsa.soft_at = now
+    daemon.pump()
 
 
 def reload_pki(daemon: Daemon) -> None:

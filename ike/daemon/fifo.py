@@ -13,7 +13,7 @@ import logging
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ike.daemon.scanf import sscanf
 
@@ -275,6 +275,13 @@ def parse_line(line: str) -> Command:
     raise FifoError(f"ui_handle_messages: unrecognized command: {first!r}")
 
 
+def describe(command: Command) -> str:
+    """The command for the log, with pre-shared keys (``Authentication`` values) hidden."""
+    if isinstance(command, ConfigChange) and command.tag.lower() == "authentication":
+        return repr(replace(command, value="<secret>"))
+    return repr(command)
+
+
 def create_fifo(path: str) -> None:
     """Make the FIFO with mode 0600, replacing an old FIFO; refuse to replace anything else."""
     try:
@@ -371,7 +378,7 @@ class FifoReader:
             self.errors += 1
             log.warning("%s", exc)
             return
-        log.debug("ui_handle_command: %r", command, extra={"dlevel": 10})
+        log.debug("ui_handle_command: %s", describe(command), extra={"dlevel": 10})
         try:
             self.handler(command)
         except Exception:

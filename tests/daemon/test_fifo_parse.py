@@ -151,3 +151,9 @@ def test_create_fifo_replaces_fifo_but_not_files(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="not a FIFO"):
         f.create_fifo(str(regular))
     assert regular.read_text() == "keep"
+
+
+def test_preshared_keys_stay_out_of_the_debug_log() -> None:
+    cmd = f.parse_line("C set [peer]:Authentication=topsecret force")
+    assert "topsecret" not in f.describe(cmd)
+    assert "Retransmits" in f.describe(f.parse_line("C set [General]:Retransmits=5"))

@@ -197,6 +197,11 @@ def test_reload_refuses_broken_config_and_sigterm_deletes(
     east.wait_log(r"reinit refused: .*isakmpd\.conf: mode 0644")
     assert east.query("C get [General]:Check-interval") == "10\n"
     assert "(Phase 2)" in east.sas()
+    conf.write_text(good.replace("[General]\n", "[General]\nRenegotiate-on-HUP=yes\n", 1))
+    conf.chmod(0o600)
+    east.signal(signal.SIGHUP)  # a good file again: reloaded, and phase 2 renegotiated
+    east.wait_log("reinit: configuration and policy reloaded")
+    assert wait(lambda: east.log().count("phase 2 done") >= 2), east.log()
     east.signal(signal.SIGTERM)
     assert east.proc is not None and east.proc.wait(timeout=15) == 0
     west.wait_log(r"ipsec SA IPsec-west-east deleted")
