@@ -393,5 +393,8 @@ class Session:
                 names = list(comp.static_licensees)
                 names += [self.canonical(fn(env)) for fn in comp.dynamic_licensees]
                 t.principals = [(p, pcv.get(p, 0)) for p in names]
+                raw = comp.assertion.raw
+                lic = raw.field("Licensees")
+                t.licensees_text = raw.value(lic) if lic is not None else ""
         return Trace(vals, result, tuple(self._authorizers), list(roots), traces, list(failed))
 

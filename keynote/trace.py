@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from keynote.compile import ClauseTrace
 
 _WS = re.compile(r"\s+")
+_COMMENT = re.compile(r'("(?:\\.|[^"\\])*")|#[^\n]*')
 
 
 def _short(text: str, limit: int = 60) -> str:
+    text = _COMMENT.sub(lambda m: m.group(1) or "", text)
     text = _WS.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -35,6 +37,7 @@ class AssertionTrace:
     result: int = 0
     children: list[int] = field(default_factory=list)
     text: str = ""  # the source text the clause offsets refer to
+    licensees_text: str = ""
 
 
 @dataclass(slots=True)
@@ -91,7 +94,7 @@ class Trace:
             if a.signature:
                 lines.append(f"{pad}  Signature: {a.signature}")
             if a.licensees is not None:
-                lines.append(f"{pad}  Licensees = {v[a.licensees]}")
+                lines.append(f"{pad}  Licensees {_short(a.licensees_text)} = {v[a.licensees]}")
                 for p, pv in a.principals:
                     lines.append(f"{pad}    {_short(p, 50)!r} = {v[pv]}")
             elif a.conditions == 0:
