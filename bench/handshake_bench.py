@@ -5,14 +5,18 @@
 Two engines in one process (fake kernel, no policy) run Main Mode with a pre-shared key and a
 Quick Mode without PFS (ESP AES-128/HMAC-SHA1), with MODP-2048 and with ECP-256.  Only the
 responder's work is timed (process CPU time around its receive_datagram, datagrams_to_send,
-get_timer and next_event calls).  Beside it, measured in the same run, the bare cryptography
-floor of the same responder handshake: the DH key pair and shared secret, the 13 HMACs, the
-2 hashes and the 5 CBC operations, called directly on `cryptography`/`hmac` with no engine code.
+get_timer and next_event calls); the responder is one long-lived engine, each handshake comes
+from a new initiator.  Beside it, measured in the same run, the bare cryptography floor of the
+same responder handshake: the DH key pair and shared secret, the 13 HMACs, the 2 hashes and the
+5 CBC operations, called directly on `cryptography`/`hmac` with no engine code.
 
 Prints ``name: value`` lines; ``engine_share_pct`` is the part of the responder's time that is
-not the floor.  Anchor (reference/interop.md 9.1, same kind of machine): strongSwan's charon
-spends about 3.3 ms of responder CPU per IKEv1 Main Mode PSK handshake with MODP-2048; the goal
-is half of that.
+not the floor.  Engine and floor are measured in alternating rounds and the best round of each
+is reported (the machine is shared; the minimum is the least disturbed figure).
+
+Anchor (reference/interop.md 9.1, same kind of machine): strongSwan's charon spends about
+3.3 ms of responder CPU per IKEv1 Main Mode PSK handshake with MODP-2048; the goal is half of
+that, with the engine's own share at most 30 %.
 """
 
 from __future__ import annotations
@@ -168,15 +172,28 @@ def timed(fn: Callable[[], object], n: int) -> float:
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    rounds = 5
+    per_round = max(1, n // rounds)
     for label, grp, dh_floor in (("modp2048", "-GRP14", floor_modp2048()),
                                  ("ecp256", "-GRP19", floor_ecp256())):
         conf_a, conf_b = confs(grp)
         b = Engine(conf_b, rand=RandomSource(), kernel=FakeKernel(), use_keynote=False)
         for seed in range(5):  # warm up
             handshake(conf_a, b, seed)
-        total = sum(handshake(conf_a, b, seed) for seed in range(100, 100 + n))
-        responder_ms = 1000 * total / n
-        floor_ms = 1000 * (timed(dh_floor, n) + timed(floor_symmetric, n))
+        # Engine and floor are measured in alternating rounds and the best round of each is
+        # kept, so that load from other processes weighs on both alike.
+        engine_runs: list[float] = []
+        floor_runs: list[float] = []
+        seed = 100
+        for _ in range(rounds):
+            total = 0.0
+            for _ in range(per_round):
+                total += handshake(conf_a, b, seed)
+                seed += 1
+            engine_runs.append(total / per_round)
+            floor_runs.append(timed(dh_floor, per_round) + timed(floor_symmetric, per_round))
+        responder_ms = 1000 * min(engine_runs)
+        floor_ms = 1000 * min(floor_runs)
         share = 100 * (responder_ms - floor_ms) / responder_ms
         print(f"responder_ms_{label}: {responder_ms:.3f}")
         print(f"floor_ms_{label}: {floor_ms:.3f}")

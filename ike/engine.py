@@ -13,6 +13,7 @@ injected RandomSource, kernel work goes to the injected backend as command datac
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -56,6 +57,25 @@ from ike.wire import (
 from ike.wire.constants import Doi
 
 __all__ = ["Datagram", "Engine"]
+
+
+@functools.lru_cache(maxsize=1024)
+def _addr(text: str) -> k.Address:
+    """An address object for a text address (memoised: the same few peers recur)."""
+    return ipaddress.ip_address(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _net(data: bytes, id_type: int, host: str) -> k.Network:
+    """The network an ID payload's data (or, without one, the host) stands for."""
+    if id_type == 0:
+        return ipaddress.ip_network(host)
+    if id_type in (1, 5):
+        return ipaddress.ip_network(ipaddress.ip_address(data))
+    width = 4 if id_type == 4 else 16
+    addr = ipaddress.ip_address(data[:width])
+    mask = ipaddress.ip_address(data[width:2 * width])
+    return ipaddress.ip_network(f"{addr}/{mask}", strict=False)
 
 log = logging.getLogger("ike.engine")
 Addr = tuple[str, int]
@@ -268,7 +288,7 @@ class Engine:
         low, high = ((k.IPCOMP_CPI_LOW, k.IPCOMP_CPI_HIGH) if protocol == 4
                      else (k.IPSEC_SPI_LOW, k.IPSEC_SPI_HIGH))
         try:
-            return int(self.kernel.get_spi(k.GetSPI(k.address(src), k.address(dst), protocol,
+            return int(self.kernel.get_spi(k.GetSPI(_addr(src), _addr(dst), protocol,
                                                     seq, low, high)))
         except k.KernelError as e:
             raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, f"kernel: no SPI: {e}") from None
@@ -357,7 +377,7 @@ class Engine:
         local_net, remote_net, proto, lport, rport = self._selector_parts(bundle)
         selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
         lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
-        local, peer = k.address(bundle.local), k.address(bundle.peer)
+        local, peer = _addr(bundle.local), _addr(bundle.peer)
         try:
             for p in bundle.protocols:
                 values = dict(p.choice.attributes)
@@ -605,8 +625,8 @@ class Engine:
         self.exchanges.pop(ex.key, None)
         if isinstance(ex, QuickMode):
             for proto, spi in ex.spis:
-                self._kernel(k.DeleteSA(proto, spi, k.address(sa.peer[0]),
-                                        k.address(sa.local[0])))
+                self._kernel(k.DeleteSA(proto, spi, _addr(sa.peer[0]),
+                                        _addr(sa.local[0])))
             ex.spis.clear()
         elif sa.state is SAState.LARVAL:
             self.sas.remove_isakmp(sa)
@@ -633,7 +653,7 @@ class Engine:
 
     def _delete_ipsec(self, ipsa: IPsecSA, now: float, *, notify_peer: bool,
                       reason: str) -> None:
-        local, peer = k.address(ipsa.local), k.address(ipsa.peer)
+        local, peer = _addr(ipsa.local), _addr(ipsa.peer)
         if notify_peer:
             sa = next(self.sas.ready_isakmp(ipsa.peer), None)
             if sa is not None:
@@ -710,16 +730,8 @@ class Engine:
     def _selector_parts(self, bundle: IPsecSA) -> tuple[k.Network, k.Network, int, int, int]:
         def net(ident: IdentityData | None, host: str) -> tuple[k.Network, int, int]:
             if ident is None:
-                return ipaddress.ip_network(host), 0, 0
-            data = ident.data
-            if ident.id_type in (1, 5):
-                return ipaddress.ip_network(ipaddress.ip_address(data)), ident.protocol, \
-                    ident.port
-            width = 4 if ident.id_type == 4 else 16
-            addr = ipaddress.ip_address(data[:width])
-            mask = ipaddress.ip_address(data[width:2 * width])
-            return ipaddress.ip_network(f"{addr}/{mask}", strict=False), ident.protocol, \
-                ident.port
+                return _net(b"", 0, host), 0, 0
+            return _net(ident.data, ident.id_type, host), ident.protocol, ident.port
 
         local_net, proto, lport = net(bundle.local_ids, bundle.local)
         remote_net, rproto, rport = net(bundle.remote_ids, bundle.peer)

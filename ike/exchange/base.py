@@ -55,6 +55,7 @@ class Exchange:
         self.keystate: Keystate | None = None
         self.last_in: bytes | None = None
         self.seen: set[bytes] = set()
+        self.rest_in = b""
         """Digests of the peer's messages already processed: old copies are dropped."""
         self.last_out: bytes | None = None
         self.answers: bytes | None = None
@@ -129,8 +130,12 @@ class Exchange:
             return msg
         assert self.keystate is not None
         raw = msg.encode() if self.engine.capture_cleartext else b""
-        out = msg.with_plaintext(self.keystate.decrypt(msg.ciphertext))
+        plain = self.keystate.decrypt(msg.ciphertext)
+        out = msg.with_plaintext(plain)
         self.keystate.update_iv()
+        if len(plain) >= 4:
+            # the payloads after the first, as sent: the input of QM/informational HASHes
+            self.rest_in = plain[int.from_bytes(plain[2:4], "big"):len(plain) - len(out.trailer)]
         if raw:
             self.engine.remember_cleartext(raw, cleartext_of(out))
         return out

@@ -4,6 +4,7 @@ SKEYID and the key state, identities, HASH_I/HASH_R and RSA signatures, and the 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ log = logging.getLogger("ike.exchange")
 NONCE_SIZE = 16
 
 
+@functools.lru_cache(maxsize=256)
 def _address_id(address: str) -> Identification:
     ip = ipaddress.ip_address(address)
     kind = IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR

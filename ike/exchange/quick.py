@@ -147,7 +147,7 @@ class QuickMode(Exchange):
     def _check_hash(self, msg: Message, which: int) -> None:
         got = msg.get(Hash)
         assert got is not None
-        if bytes(got.data) != self._hash(which, rest_of(msg)):
+        if bytes(got.data) != self._hash(which, self.rest_in or rest_of(msg)):
             raise ExchangeError(NotifyType.INVALID_HASH_INFORMATION,
                                 f"Quick Mode HASH({which}) does not verify")
 
