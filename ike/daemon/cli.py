@@ -217,12 +217,17 @@ def run(options: Options) -> int:
         log.error("cannot start: %s", exc)
         _cleanup(cleanup)(1)
         return 1
-    split = privsep.start(
-        path_policy(conf, options),
-        _kernel_factory(options),
-        _cleanup(cleanup),
-        preload=_preload,
-    )
+    try:
+        split = privsep.start(
+            path_policy(conf, options),
+            _kernel_factory(options),
+            _cleanup(cleanup),
+            preload=_preload,
+        )
+    except (privsep.MonitorError, OSError) as exc:
+        log.error("privilege separation failed: %s", exc)
+        _cleanup(cleanup)(1)
+        return 1
     return _child(options, conf, levels, handler, policy_factory, split, fifo_fd, auth)
 
 

@@ -330,13 +330,20 @@ def ensure_user(name: str = PRIVSEP_USER) -> pwd.struct_passwd:
     except KeyError:
         pass
     shell = "/usr/sbin/nologin" if os.path.exists("/usr/sbin/nologin") else "/bin/false"
-    subprocess.run(
+    done = subprocess.run(
         ["useradd", "--system", "--no-create-home", "--home-dir", CHROOT_DIR,
          "--shell", shell, name],
-        check=True, capture_output=True, timeout=30,
+        capture_output=True, text=True, timeout=30,
     )  # fmt: skip
-    log.warning("privsep: created the unprivileged user %s", name)
-    return pwd.getpwnam(name)
+    try:  # another daemon starting at the same moment may have created it first
+        user = pwd.getpwnam(name)
+    except KeyError:
+        raise MonitorError(
+            f"cannot create the unprivileged user {name}: {done.stderr.strip()}"
+        ) from None
+    if done.returncode == 0:
+        log.warning("privsep: created the unprivileged user %s", name)
+    return user
 
 
 def ensure_empty_dir(path: str) -> None:
