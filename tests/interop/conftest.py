@@ -7,6 +7,7 @@ afterwards unless KI_KEEP=1.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
@@ -20,7 +21,8 @@ HERE = Path(__file__).parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from harness import netns  # noqa: E402  (the harness lives beside the tests, not in a package)
+import matrix  # noqa: E402  (the harness lives beside the tests, not in a package)
+from harness import netns  # noqa: E402
 
 
 def need_root() -> None:
@@ -91,3 +93,43 @@ def test_pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
     return dict(make_pki(tmp_path_factory.mktemp("ki-pki"),
                          {"a": [f"{n.NET}.1", f"{n.NET}.65"], "b": [f"{n.NET}.2"]}))
+
+
+_matrix_file: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def matrix_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's results file (JSON lines), shared by the xdist workers of one run:
+    $KI_MATRIX_RESULTS, else ki-matrix.jsonl in the run's common temporary directory."""
+    env = os.environ.get("KI_MATRIX_RESULTS")
+    if env:
+        path = Path(env)
+    else:
+        base = tmp_path_factory.getbasetemp()
+        shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+        path = shared / "ki-matrix.jsonl"
+    _matrix_file[:] = [path]
+    return path
+
+
+@pytest.fixture
+def record_cell(matrix_results: Path) -> matrix.Sink:
+    """``record_cell(CellResult(...))`` appends one cell of the matrix to the run's results."""
+
+    def rec(result: matrix.CellResult) -> None:
+        matrix.record(result, matrix_results)
+
+    return rec
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With KI_MATRIX_DOC=path (CI: docs/interop.md), render the run's results there.  Each
+    xdist worker renders at its end under a lock, so the last one to finish writes the whole
+    run."""
+    doc = os.environ.get("KI_MATRIX_DOC")
+    if not doc or not _matrix_file or not _matrix_file[0].exists():
+        return
+    with open(_matrix_file[0].with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        matrix.write(_matrix_file[0], Path(doc))

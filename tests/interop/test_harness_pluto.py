@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import matrix
 from harness import charon, pluto
 from harness.model import SUITES, Pki
 from harness.netns import Topology
@@ -28,7 +29,8 @@ pytestmark = [pytest.mark.interop, pytest.mark.root]
 ], ids=["charon-main-psk", "charon-main-rsa", "pluto-aggressive-psk-pfs"])
 def test_charon_and_pluto(plain_topo: Topology, workdir: Path, libreswan: Path,
                           test_pki: dict[str, Pki], initiator: str, auth: str,
-                          aggressive: bool, pfs: bool, suite: str) -> None:
+                          aggressive: bool, pfs: bool, suite: str,
+                          record_cell: matrix.Sink) -> None:
     if charon.available() is not None:
         pytest.skip(str(charon.available()))
     conn_a, conn_b = pair(plain_topo, auth=auth, aggressive=aggressive, pfs=pfs,
@@ -38,36 +40,44 @@ def test_charon_and_pluto(plain_topo: Topology, workdir: Path, libreswan: Path,
                            pki=test_pki["a"] if rsa else None, aggressive_psk_ok=aggressive)
     pb = pluto.PlutoPeer("lsb", plain_topo.b, workdir / "lsb", [conn_b],
                          pki=test_pki["b"] if rsa else None)
+    phase1 = f"{'aggressive' if aggressive else 'main'}-{auth}"
     try:
-        pa.launch()
-        pb.launch()
-        pa.ready()
-        pb.ready()
-        if initiator == "charon":
-            assert pa.initiate("ki", timeout=15), pa.log_path.read_text()[-3000:]
-            pb.wait_log(r"IPsec SA established tunnel mode", 10)
-        else:
-            assert pb.initiate("ki", timeout=15), pb.log_path.read_text()[-3000:]
-            pa.wait_log(r"CHILD_SA ki\{\d+\} established", 10)
-        [ike_a] = pa.ike_sas()
-        assert ike_a.state == "ESTABLISHED"
-        [ike_b] = pb.ike_sas()
-        assert ike_b.state.startswith("STATE_AGGR" if aggressive else "STATE_MAIN")
-        [ca], [cb] = pa.child_sas(), pb.child_sas()
-        assert (ca.spi_in, ca.spi_out) == (cb.spi_out, cb.spi_in)
-        assert ca.mode == "TUNNEL-in-UDP"
-        charon_keys = pa.esp_keys()
-        keymats = pb.keymats()
-        assert set(keymats) == {ca.spi_in, ca.spi_out}
-        for spi, km in keymats.items():
-            assert km == charon_keys[spi].enc + charon_keys[spi].integ, spi
-        enc_len = len(next(iter(charon_keys.values())).enc) // 2
-        assert pb.esp_keys(enc_len=enc_len) == charon_keys
-        assert pa.keylog().children[0].we_initiated_qm == (initiator == "charon")
-        if rsa:
-            pa.wait_log(r"authentication of 'b\.ki\.test' with RSA_EMSA_PKCS1_NULL successful",
-                        1)
-        assert "NEWSA proto 50" in (pb.dir / "fakesa.log").read_text()
+        with matrix.cell(record_cell, peer="strongSwan 5.9 (kernel-libipsec)",
+                         role="initiator" if initiator == "pluto" else "responder",
+                         phase1=phase1, phase2="tunnel+pfs" if pfs else "tunnel", suite=suite,
+                         under_test="libreswan 4.10 (fakesa)") as c:
+            pa.launch()
+            pb.launch()
+            pa.ready()
+            pb.ready()
+            if initiator == "charon":
+                assert pa.initiate("ki", timeout=15), pa.log_path.read_text()[-3000:]
+                pb.wait_log(r"IPsec SA established tunnel mode", 10)
+            else:
+                assert pb.initiate("ki", timeout=15), pb.log_path.read_text()[-3000:]
+                pa.wait_log(r"CHILD_SA ki\{\d+\} established", 10)
+            [ike_a] = pa.ike_sas()
+            assert ike_a.state == "ESTABLISHED"
+            [ike_b] = pb.ike_sas()
+            assert ike_b.state.startswith("STATE_AGGR" if aggressive else "STATE_MAIN")
+            [ca], [cb] = pa.child_sas(), pb.child_sas()
+            c.spis_agree = (ca.spi_in, ca.spi_out) == (cb.spi_out, cb.spi_in)
+            assert c.spis_agree
+            assert ca.mode == "TUNNEL-in-UDP"
+            charon_keys = pa.esp_keys()
+            keymats = pb.keymats()
+            assert set(keymats) == {ca.spi_in, ca.spi_out}
+            c.keys_agree = all(km == charon_keys[spi].enc + charon_keys[spi].integ
+                               for spi, km in keymats.items())
+            assert c.keys_agree, (keymats, charon_keys)
+            enc_len = len(next(iter(charon_keys.values())).enc) // 2
+            assert pb.esp_keys(enc_len=enc_len) == charon_keys
+            assert pa.keylog().children[0].we_initiated_qm == (initiator == "charon")
+            if rsa:
+                pa.wait_log(r"authentication of 'b\.ki\.test' with RSA_EMSA_PKCS1_NULL "
+                            "successful", 1)
+            assert "NEWSA proto 50" in (pb.dir / "fakesa.log").read_text()
+            c.note = "pluto carries no ESP (fakesa)"
     finally:
         pa.stop()
         pb.stop()
