@@ -496,6 +496,8 @@ class Engine:
         if ex is None or ex.exchange_type != msg.exchange_type:
             log.info("%s dropped Phase 1 message for no exchange", self.tag)
             return
+        if sa.local[0] in ("0.0.0.0", "::") and isinstance(ex, Phase1):
+            ex.learn_local(dst)
         self._run(ex, msg, data, now)
 
     def _respond_phase1(self, msg: Message, data: bytes, src: Addr, dst: Addr,
@@ -692,10 +694,14 @@ class Engine:
     def _phase1_initiate(self, peer_section: str, now: float) -> IsakmpSA | None:
         conf = self.conf
         address = conf.get_str(peer_section, "Address")
-        local = conf.get_str(peer_section, "Local-address") or self.local_address
-        if address is None or local is None:
-            log.warning("%s [%s] lacks Address or Local-address", self.tag, peer_section)
+        if address is None:
+            log.warning("%s [%s] lacks Address", self.tag, peer_section)
             return None
+        local = conf.get_str(peer_section, "Local-address") or self.local_address
+        if local is None:
+            # The source address becomes known with the peer's first answer (see
+            # _receive_phase1); until then the runtime picks a socket of the right family.
+            local = "::" if ":" in address else "0.0.0.0"
         port = conf.get_num(peer_section, "Port", 500)
         local_port = self.local_port
         configuration = conf.get_str(peer_section, "Configuration",

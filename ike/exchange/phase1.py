@@ -122,6 +122,13 @@ class Phase1(Exchange):
         self.peer_certs: list[bytes] = []
         self.psk: bytes | None = None
 
+    def learn_local(self, local: tuple[str, int]) -> None:
+        """Our address, learnt from where the peer's answer arrived (no Local-address was
+        configured); an address-derived ID follows it."""
+        self.sa.local = local
+        if self.engine.conf.get_str(self.peer_section, "ID") is None:
+            self.id_local = _address_id(local[0])
+
     # ---- SA payload -------------------------------------------------------------------------
 
     def offer(self) -> SecurityAssociation:

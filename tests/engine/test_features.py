@@ -343,3 +343,18 @@ Name=                   {dn_b}
     [sa_b] = pair.b.sas.isakmp.values()
     assert "DN:/CN=a" in sa_b.principals and sa_b.peer_dn == "/CN=a"
     assert any(p.startswith("rsa-hex:") for p in sa_b.principals)
+
+
+def test_local_address_learnt_from_the_answer(h: Any) -> None:
+    conf_a = h.make_conf("a")
+    with conf_a.transaction() as t:
+        t.remove("peer", "Local-address")
+    pair = h.make_pair(conf_a, h.make_conf("b"), use_keynote=False)
+    pair.a.start(pair.now)
+    [(mm1, local, _peer)] = pair.a.datagrams_to_send(pair.now)
+    assert local == ("0.0.0.0", 500)
+    pair.b.receive_datagram(mm1, (h.A, 500), (h.B, 500), pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    [sa_b] = pair.b.sas.isakmp.values()
+    assert sa_b.peer_id is not None and bytes(sa_b.peer_id.data) == bytes([10, 0, 0, 1])
