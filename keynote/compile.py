@@ -442,6 +442,35 @@ def run_program(prog: tuple[CClause, ...], e: Env, vindex: Mapping[str, int]) ->
     return best
 
 
+ProgramFn = Callable[[Env, Mapping[str, int]], int]
+
+
+def program_fn(prog: tuple[CClause, ...]) -> ProgramFn:
+    """One callable for a top-level program; the common single-clause case avoids the loop."""
+    if len(prog) != 1 or prog[0].block is not None:
+        return lambda e, vindex: run_program(prog, e, vindex)
+    (cl,) = prog
+    test, value, const = cl.test, cl.value, cl.const
+
+    def one_clause(e: Env, vindex: Mapping[str, int]) -> int:
+        try:
+            ok = test(e)
+        except _FAULTS:
+            ok = False
+        if not ok:
+            v = 0
+        elif const is not None:
+            v = vindex.get(const, 0)
+        elif value is None:
+            v = e.maxi
+        else:
+            v = vindex.get(value(e), 0)
+        if e.groups:
+            e.groups = ()
+        return v
+    return one_clause
+
+
 @dataclass(frozen=True, slots=True)
 class ClauseTrace:
     """One evaluated clause, for explanations."""
@@ -591,6 +620,7 @@ class Compiled:
     authorizer: Fn  # evaluates to the authorizer string
     authorizer_const: str | None  # the canonical authorizer when it reads no attributes
     conditions: tuple[CClause, ...] | None  # None: field absent (_MAX_TRUST)
+    run: ProgramFn | None  # conditions as one callable (same result as run_program)
     licensees: LicFn | None  # None: field absent (_MAX_TRUST)
     licensees_empty: bool  # present but empty (_MIN_TRUST)
     static_licensees: tuple[str, ...]
@@ -611,5 +641,6 @@ def compile_assertion(a: Assertion, canonical: Callable[[str], str],
     elif a.licensees is not None:
         lic = lc.compile(a.licensees)
     conditions = compile_program(a.conditions, c) if a.conditions is not None else None
-    return Compiled(a, auth_fn, auth_const, conditions, lic, empty,
+    run = program_fn(conditions) if conditions is not None else None
+    return Compiled(a, auth_fn, auth_const, conditions, run, lic, empty,
                     tuple(dict.fromkeys(lc.static)), tuple(lc.dynamic))

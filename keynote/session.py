@@ -11,7 +11,7 @@ reference (reference/keynote.md 2.2), the answer never depends on traversal orde
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from keynote.ast import Assertion
@@ -21,7 +21,6 @@ from keynote.compile import (
     Compiled,
     Env,
     compile_assertion,
-    run_program,
     run_program_traced,
 )
 from keynote.errors import KeyNoteError, KeyNoteSyntaxError
@@ -75,7 +74,8 @@ class _Entry:
 class _Index:
     """What queries need from the assertion set; rebuilt after assertions change."""
 
-    __slots__ = ("broken", "by_auth", "compiled", "dynamic", "roots", "untrusted")
+    __slots__ = ("broken", "by_auth", "compiled", "dynamic", "kid_principals", "kids_all",
+                 "roots", "untrusted")
 
     def __init__(self) -> None:
         self.by_auth: dict[str, list[int]] = {}  # canonical authorizer -> assertion ids
@@ -84,6 +84,10 @@ class _Index:
         self.compiled: dict[int, Compiled] = {}
         self.untrusted: set[int] = set()
         self.broken: list[tuple[int, str]] = []
+        # For assertions whose Licensees read no attributes: every assertion by a licensee,
+        # and the licensees (the walk filters action authorizers out only if one is there).
+        self.kids_all: dict[int, tuple[int, ...]] = {}
+        self.kid_principals: dict[int, frozenset[str]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,11 @@ class Session:
                 idx.by_auth.setdefault(comp.authorizer_const, []).append(aid)
                 if comp.authorizer_const == "POLICY" and entry.trusted:
                     idx.roots.append(aid)
+        for aid, comp in idx.compiled.items():
+            if not comp.dynamic_licensees:
+                idx.kids_all[aid] = tuple(a for p in comp.static_licensees
+                                          for a in idx.by_auth.get(p, ()))
+                idx.kid_principals[aid] = frozenset(comp.static_licensees)
         self._index = idx
         return idx
 
@@ -262,8 +271,10 @@ class Session:
         env = Env(self._attrs, vals, auth_string)
         idx = self._index or self._build_index()
         by_auth, roots, compiled, untrusted = idx.by_auth, idx.roots, idx.compiled, idx.untrusted
+        kids_all, kid_principals = idx.kids_all, idx.kid_principals
         canon = self.canonical
         if idx.dynamic:
+            kids_all = {}
             by_auth = {k: list(v) for k, v in by_auth.items()}
             roots = list(roots)
             for aid in idx.dynamic:
@@ -277,13 +288,14 @@ class Session:
 
         # 1. Depth-first discovery from the POLICY roots (iterative: no recursion limit).
         cond: dict[int, int] = {}
-        order: list[int] = []  # post-order: delegates before the assertions that use them
+        # post-order (delegates before the assertions that use them): (id, compiled, conditions)
+        order: list[tuple[int, Compiled, int]] = []
         cyclic = False
         for root in roots:
             if root in cond:
                 continue
             iters: list[Iterator[int]] = [iter((root,))]
-            path: list[int] = [-1]  # assertion whose delegates iters[-1] walks; -1: none
+            path: list[tuple[int, Compiled, int]] = [(-1, compiled[root], 0)]
             on_path: set[int] = set()
             while iters:
                 for todo in iters[-1]:
@@ -292,47 +304,44 @@ class Session:
                             cyclic = True
                         continue
                     comp = compiled[todo]
-                    conds = comp.conditions
                     clauses: list[ClauseTrace] = []
-                    if conds is None:
+                    if comp.run is None:
                         c = maxi
                     elif traces is None:
-                        c = run_program(conds, env, vindex)
+                        c = comp.run(env, vindex)
                     else:
-                        c = run_program_traced(conds, env, vindex, comp.assertion.local_constants,
-                                                  clauses)
+                        assert comp.conditions is not None
+                        c = run_program_traced(comp.conditions, env, vindex,
+                                               comp.assertion.local_constants, clauses)
                     signature = ""
                     if c and todo in untrusted:
                         signature = self._check_signature(todo)
                         if signature != "verified":
                             failed.append((todo, FAILED_SIGNATURE))
                             c = 0
-                    children: list[int] = []
+                    children: Sequence[int] = ()
                     if c and comp.licensees is not None:
-                        for p in comp.static_licensees:
-                            if p not in direct:
-                                ch = by_auth.get(p)
-                                if ch:
-                                    children += ch
-                        for fn in comp.dynamic_licensees:
-                            p = canon(fn(env))
-                            if p not in direct:
-                                children += by_auth.get(p, ())
+                        pre = kids_all.get(todo)
+                        if pre is not None and direct.isdisjoint(kid_principals[todo]):
+                            children = pre
+                        else:
+                            children = self._children(comp, env, by_auth, direct)
                     cond[todo] = c
                     if traces is not None:
                         entry = self._entries[todo]
                         traces[todo] = AssertionTrace(
                             todo, entry.where, comp.authorizer(env), entry.trusted, c, clauses,
-                            signature=signature, children=children, text=comp.assertion.raw.text)
+                            signature=signature, children=list(children),
+                            text=comp.assertion.raw.text)
                     iters.append(iter(children))
-                    path.append(todo)
+                    path.append((todo, comp, c))
                     on_path.add(todo)
                     break
                 else:
                     iters.pop()
                     done = path.pop()
-                    if done >= 0:
-                        on_path.discard(done)
+                    if done[0] >= 0:
+                        on_path.discard(done[0])
                         order.append(done)
 
         # 2. Assertion and principal values, delegates first; repeat to a fixpoint on cycles.
@@ -340,12 +349,11 @@ class Session:
         changed = True
         while changed:
             changed = False
-            for aid in order:
-                v = cond[aid]
-                comp = compiled[aid]
+            for aid, comp, v in order:
                 if v:
-                    if comp.licensees is not None:
-                        lv = comp.licensees(env, pcv)
+                    lic = comp.licensees
+                    if lic is not None:
+                        lv = lic(env, pcv)
                         if lv < v:
                             v = lv
                     elif comp.licensees_empty:
@@ -370,6 +378,19 @@ class Session:
         if traces is not None:
             trace = self._finish_trace(traces, acv, pcv, env, vals, result, roots, failed)
         return Result(vals[result], result, trace, failed)
+
+    def _children(self, comp: Compiled, env: Env, by_auth: dict[str, list[int]],
+                  direct: frozenset[str]) -> list[int]:
+        """Assertions by the licensees that are not action authorizers themselves."""
+        children: list[int] = []
+        for p in comp.static_licensees:
+            if p not in direct:
+                children += by_auth.get(p, ())
+        for fn in comp.dynamic_licensees:
+            p = self.canonical(fn(env))
+            if p not in direct:
+                children += by_auth.get(p, ())
+        return children
 
     def _check_signature(self, aid: int) -> str:
         """Verify an untrusted assertion once (cached); "verified" or why it does not count."""
