@@ -289,6 +289,9 @@ def _child(
     except OSError as exc:
         log.error("cannot run: %s", exc)
         return 1
+    except Exception:
+        log.exception("isakmpd: fatal error")
+        return 1
     try:
         split.client.notify("shutdown")
     except (privsep.MonitorError, OSError):

@@ -95,3 +95,21 @@ def test_reinit_keeps_the_old_configuration_when_broken(
     control.reinit(daemon)
     assert daemon.conf.get_num("General", "Check-interval", 0) == 40
     assert daemon.engine.conf.get_num("General", "Check-interval", 0) == 40
+
+
+def test_acquire_only_keeps_flows_out_of_the_kernel(tmp_path: Path) -> None:
+    import ipaddress
+
+    from ike.kernel import interface as k
+    from ike.kernel.fake import FakeKernel
+
+    options = parse_args(["-d", "-a", "-K", "--run-dir", str(tmp_path)])
+    fake = FakeKernel()
+    d = Daemon(options, Conf.from_text(CONF), DirectFiles(), fake, DebugLevels())
+    a, b = ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2")
+    net = ipaddress.ip_network("10.0.0.0/24")
+    kernel = d.engine.kernel
+    spi = kernel.get_spi(k.GetSPI(a, b))
+    kernel.add_flow(k.AddFlow(k.TrafficSelector(net, net), k.Direction.OUT, a, b))
+    assert spi and fake.flows == {}
+    assert [type(c).__name__ for c in fake.commands] == ["GetSPI"]
