@@ -358,3 +358,26 @@ def test_local_address_learnt_from_the_answer(h: Any) -> None:
     assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
     [sa_b] = pair.b.sas.isakmp.values()
     assert sa_b.peer_id is not None and bytes(sa_b.peer_id.data) == bytes([10, 0, 0, 1])
+
+
+def test_aggressive_responder_finds_psk_by_initiator_id(h: Any) -> None:
+    ids = """[id-a]
+ID-type=                FQDN
+Name=                   a.example.org
+"""
+    conf_a = h.make_conf("a", mode="AGGRESSIVE", extra_peer="ID= id-a", more=ids)
+    conf_b = h.make_conf("b", mode="AGGRESSIVE", more="""[a.example.org]
+Authentication=         mekmitasdigoat
+[roadwarrior]
+Phase=                  1
+Configuration=          p1conf
+""")
+    with conf_b.transaction() as t:
+        t.remove("Phase 1", h.A)
+        t.set("Phase 1", "Default", "roadwarrior", override=True)
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    [sa_b] = pair.b.sas.isakmp.values()
+    assert sa_b.name == "roadwarrior"
