@@ -397,7 +397,10 @@ class Session:
         entry = self._entries[aid]
         if entry.signature_ok is None:
             verify = _load_verifier()
-            entry.signature_ok = bool(verify is not None and verify(entry.raw))
+            try:
+                entry.signature_ok = bool(verify is not None and verify(entry.raw))
+            except (KeyNoteError, ValueError):
+                entry.signature_ok = False
         if entry.signature_ok:
             return "verified"
         return "signature does not verify: the credential counts as the lowest value"
