@@ -8,7 +8,10 @@
  * receive call on that socket returns.  All other messages (SPI allocation, policies, flushes)
  * go to the kernel.  No packet is ever processed: only the IKE side sees its SAs installed.
  *
- * KI_FAKESA_LOG=/path appends one line per answered request (pluto closes stderr).
+ * KI_FAKESA_LOG=/path appends one line per answered request (pluto closes stderr) and, per SA
+ * added, its algorithms and keys (test keys only), so that the keys a daemon hands the kernel
+ * can be compared with the peer's.  A queued answer makes select()/poll() report the socket
+ * readable (Python's XFRM backend waits with select() before it receives).
  * Built by tests/interop/harness/pluto.py:  gcc -O2 -shared -fPIC -o fakesa.so fakesa.c -ldl
  */
 #define _GNU_SOURCE
@@ -18,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -46,6 +51,59 @@ static void ki_log(const char *what, unsigned proto, unsigned spi)
     if (f == NULL)
         return;
     fprintf(f, "fakesa %s proto %u spi %08x\n", what, proto, spi);
+    fclose(f);
+}
+
+/* one line per SA add with its algorithms and keys (test keys only), for the harness to compare
+ * with the peer's key log: "fakesa KEYS spi XXXXXXXX enc NAME HEX auth NAME HEX" */
+static void ki_log_keys(const struct nlmsghdr *req, const struct xfrm_usersa_info *sa)
+{
+    const char *path = getenv("KI_FAKESA_LOG");
+    if (path == NULL)
+        return;
+    FILE *f = fopen(path, "a");
+    if (f == NULL)
+        return;
+    fprintf(f, "fakesa KEYS proto %u spi %08x", sa->id.proto, ntohl(sa->id.spi));
+    const unsigned char *end = (const unsigned char *)req + req->nlmsg_len;
+    const unsigned char *p = (const unsigned char *)NLMSG_DATA(req) + NLMSG_ALIGN(sizeof(*sa));
+    while (p + sizeof(struct nlattr) <= end) {
+        const struct nlattr *a = (const struct nlattr *)p;
+        if (a->nla_len < sizeof(*a) || p + a->nla_len > end)
+            break;
+        const unsigned char *data = p + NLA_HDRLEN;
+        size_t dlen = a->nla_len - NLA_HDRLEN;
+        const char *what = NULL;
+        size_t head = 0;
+        unsigned bits = 0;
+        switch (a->nla_type & NLA_TYPE_MASK) {
+        case XFRMA_ALG_CRYPT:
+            what = "enc", head = sizeof(struct xfrm_algo);
+            break;
+        case XFRMA_ALG_AUTH:
+            what = "auth", head = sizeof(struct xfrm_algo);
+            break;
+        case XFRMA_ALG_AUTH_TRUNC:
+            what = "auth", head = sizeof(struct xfrm_algo_auth);
+            break;
+        case XFRMA_ALG_AEAD:
+            what = "aead", head = sizeof(struct xfrm_algo_aead);
+            break;
+        default:
+            break;
+        }
+        if (what != NULL && dlen >= head) {
+            memcpy(&bits, data + 64, sizeof(bits)); /* alg_key_len follows alg_name[64] */
+            size_t n = (bits + 7) / 8;
+            if (head + n > dlen)
+                n = dlen - head;
+            fprintf(f, " %s %.64s ", what, (const char *)data);
+            for (size_t i = 0; i < n; i++)
+                fprintf(f, "%02x", data[head + i]);
+        }
+        p += NLA_ALIGN(a->nla_len);
+    }
+    fprintf(f, "\n");
     fclose(f);
 }
 
@@ -117,6 +175,7 @@ static int ki_answer(int fd, const void *buf, size_t len)
         ki_used[i] = 1;
         ki_log(req->nlmsg_type == XFRM_MSG_NEWSA ? "NEWSA" : "UPDSA", sa->id.proto,
                ntohl(sa->id.spi));
+        ki_log_keys(req, sa);
         ki_queue_error(fd, req, 0);
         return 1;
     }
@@ -166,10 +225,46 @@ static ssize_t ki_take(int fd, void *buf, size_t len, int flags)
     return (flags & MSG_TRUNC) ? (ssize_t)ki_queue[fd].len : (ssize_t)n;
 }
 
+static int ki_queued(int fd)
+{
+    return fd >= 0 && fd < KI_FDS && ki_queue[fd].len != 0;
+}
+
 #define KI_REAL(ret, name, ...) \
     static ret (*real)(__VA_ARGS__); \
     if (real == NULL) \
         real = (ret (*)(__VA_ARGS__))dlsym(RTLD_NEXT, name)
+
+/* a queued answer makes its socket readable at once (Python waits with select() before recv) */
+int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *timeout)
+{
+    KI_REAL(int, "select", int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int ready = 0;
+    for (int fd = 0; rd != NULL && fd < nfds && fd < KI_FDS; fd++)
+        if (FD_ISSET(fd, rd) && ki_queued(fd))
+            ready++;
+    if (ready == 0)
+        return real(nfds, rd, wr, ex, timeout);
+    for (int fd = 0; fd < nfds; fd++)
+        if (FD_ISSET(fd, rd) && !ki_queued(fd))
+            FD_CLR(fd, rd);
+    if (wr != NULL)
+        FD_ZERO(wr);
+    if (ex != NULL)
+        FD_ZERO(ex);
+    return ready;
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    KI_REAL(int, "poll", struct pollfd *, nfds_t, int);
+    int ready = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        fds[i].revents = (fds[i].events & POLLIN) && ki_queued(fds[i].fd) ? POLLIN : 0;
+        ready += fds[i].revents != 0;
+    }
+    return ready ? ready : real(fds, n, timeout);
+}
 
 int socket(int domain, int type, int protocol)
 {

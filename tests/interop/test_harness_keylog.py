@@ -73,3 +73,16 @@ def test_garbage_gives_nothing() -> None:
     # cut inside the SKEYID dump (header on line 155, two rows): no partial value is kept
     truncated = parse_charon_log("\n".join(CHARON_LOG.splitlines()[:156]))
     assert set(truncated.ike[1]) == {"shared Diffie Hellman secret"}
+
+
+def test_fakesa_key_lines() -> None:
+    from harness.keylog import parse_fakesa_log
+
+    text = ("fakesa NEWSA proto 50 spi 0588e400\n"
+            "fakesa KEYS proto 50 spi 0588e400 enc cbc(aes) f13dc059 auth hmac(sha1) 1f86b1a5\n"
+            "fakesa KEYS proto 50 spi 00000001 aead rfc4106(gcm(aes)) 00112233aabbccdd\n"
+            "fakesa KEYS proto 50 spi\n")
+    keys = parse_fakesa_log(text)
+    assert keys["0588e400"].enc == "f13dc059" and keys["0588e400"].integ == "1f86b1a5"
+    assert (keys["00000001"].enc, keys["00000001"].integ) == ("00112233aabbccdd", "")
+    assert len(keys) == 2

@@ -180,3 +180,21 @@ def parse_pluto_log(text: str) -> list[PlutoKeymat]:
     if state == "keymat":
         out.append(PlutoKeymat(spi, keymat))
     return out
+
+
+def parse_fakesa_log(text: str) -> dict[str, EspKeys]:
+    """Keys of the SAs a daemon handed the fakesa shim (tests/interop/fakesa.c), by SPI:
+    ``fakesa KEYS proto 50 spi XXXXXXXX enc NAME HEX auth NAME HEX`` (``aead NAME HEX`` for
+    GCM, its key with the 4-byte salt, and no integrity key).  A later add of an SPI wins."""
+    out: dict[str, EspKeys] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if words[:2] != ["fakesa", "KEYS"] or len(words) < 6 or words[4] != "spi":
+            continue
+        keys: dict[str, str] = {}
+        rest = words[6:]
+        for i in range(0, len(rest) - 2, 3):
+            keys[rest[i]] = rest[i + 2]
+        spi = words[5]
+        out[spi] = EspKeys(spi, keys.get("enc", keys.get("aead", "")), keys.get("auth", ""))
+    return out

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .keylog import parse_pluto_log
+from .keylog import parse_fakesa_log, parse_pluto_log
 from .model import (
     ChildSaInfo,
     Connection,
@@ -312,6 +312,11 @@ class PlutoPeer(DaemonBase):
         """ESP keys by SPI: the KEYMAT cut after ``enc_len`` bytes (16 for AES-128)."""
         return {k.spi: k.split(enc_len) for k in
                 parse_pluto_log(self.log_path.read_text(errors="replace"))}
+
+    def installed_keys(self) -> dict[str, EspKeys]:
+        """Keys pluto handed the kernel (through the fakesa shim's log), by SPI."""
+        path = self.dir / "fakesa.log"
+        return parse_fakesa_log(path.read_text()) if path.exists() else {}
 
     def stop(self) -> None:
         """whack --shutdown, then stop our PID."""
