@@ -353,8 +353,9 @@ class Engine:
         """Phase 1 done: report, honour INITIAL-CONTACT, start waiting Quick Modes."""
         sa = ex.sa
         sa.exchange = ex.kind
-        log.info("%s ISAKMP SA %s with %s established (%s mode)", self.tag, sa.cookies.hex(),
-                 sa.peer[0], ex.kind)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s ISAKMP SA %s with %s established (%s mode)", self.tag,
+                     sa.cookies.hex(), sa.peer[0], ex.kind)
         if initial_contact:
             self._initial_contact(sa, now)
         self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
@@ -523,8 +524,7 @@ class Engine:
                 log.debug("%s repeated message: resending our last one", self.tag)
                 self.queue(ex.last_out, ex.sa.local, ex.sa.peer)
             return
-        digest = hashlib.sha1(data).digest()
-        if digest in ex.seen or ex.finished:
+        if data in ex.seen or ex.finished:
             log.info("%s dropped old or late message for %s exchange", self.tag, ex.kind)
             return
         try:
@@ -538,7 +538,7 @@ class Engine:
             except ExchangeError as e:
                 e.fatal = msg.ciphertext is not None
                 raise
-            ex.seen.add(digest)
+            ex.seen.add(data)
             ex.last_in = data
             ex.retransmit_at = None
             ex.process(plain, now)

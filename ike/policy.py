@@ -9,6 +9,7 @@ names, values, zero-padded address forms, time of day) and runs the query with t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import time
@@ -291,12 +292,17 @@ def _protocol_attributes(a: dict[str, str], proto: ChosenProtocol) -> None:
 
 def psk_principals(key: bytes) -> list[str]:
     """The three principals a pre-shared key stands for (reference/isakmpd.md 4.1)."""
+    return list(_psk_principals(key))
+
+
+@functools.lru_cache(maxsize=64)
+def _psk_principals(key: bytes) -> tuple[str, ...]:
     text = key.decode("latin-1")
-    return [
+    return (
         "passphrase:" + text,
         "passphrase-md5-hex:" + hashlib.md5(key).hexdigest(),
         "passphrase-sha1-hex:" + hashlib.sha1(key).hexdigest(),
-    ]
+    )
 
 
 def x509_principals(pkcs1_der: bytes, subject_oneline: str) -> list[str]:

@@ -56,7 +56,7 @@ class Exchange:
         self.last_in: bytes | None = None
         self.seen: set[bytes] = set()
         self.rest_in = b""
-        """Digests of the peer's messages already processed: old copies are dropped."""
+        """The peer's messages already processed: old copies are dropped."""
         self.last_out: bytes | None = None
         self.answers: bytes | None = None
         """The peer message ``last_out`` answered: only its repeat makes us resend."""
@@ -100,8 +100,12 @@ class Exchange:
     # ---- messages --------------------------------------------------------------------------
 
     def send(self, payloads: Sequence[Payload], now: float, *, encrypt: bool,
-             retransmit: bool = True, flags: Flags = Flags.NONE) -> bytes:
-        """Encode, maybe encrypt, queue and remember one message of this exchange."""
+             retransmit: bool = True, flags: Flags = Flags.NONE,
+             chain: bytes | None = None) -> bytes:
+        """Encode, maybe encrypt, queue and remember one message of this exchange.
+
+        ``chain`` is the payloads already encoded (``encode_payloads(payloads)[1]``), when the
+        caller had to encode them anyway (for a HASH over them)."""
         if self.he_committed:
             flags |= Flags.COMMIT
         msg = Message(self.sa.icookie, self.sa.rcookie, self.exchange_type, flags,
@@ -109,8 +113,11 @@ class Exchange:
         clear = msg.encode() if encrypt and self.engine.capture_cleartext else b""
         if encrypt:
             assert self.keystate is not None, "encryption before keys"
-            first, body = encode_payloads(msg.payloads)
-            msg.ciphertext = self.keystate.encrypt(body)
+            if chain is None:
+                first, chain = encode_payloads(msg.payloads)
+            else:
+                first = msg.payloads[0].payload_type
+            msg.ciphertext = self.keystate.encrypt(chain)
             msg.first_payload = first
             msg.flags |= Flags.ENC
             self.keystate.update_iv()

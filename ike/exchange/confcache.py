@@ -21,10 +21,13 @@ class ConfCache(Conf):
     def __init__(self, conf: Conf) -> None:  # Conf.__init__ is not called: no state of its own
         self.inner = conf
         self._memo: dict[tuple[str, str, str, object], Any] = {}
+        self.derived: dict[object, Any] = {}
+        """Answers computed from the configuration alone (e.g. Phase 1 choices), same life."""
 
     def invalidate(self) -> None:
         """Forget every answer (the configuration changed)."""
         self._memo.clear()
+        self.derived.clear()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -15,7 +15,7 @@ supports and that the KeyNote policy accepts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ike.conf import Conf
 from ike.crypto.cipher import CipherError, negotiated_key_length
@@ -242,9 +242,18 @@ def phase1_select(
     prop = proposals[0]
     if prop.protocol != ProtocolId.ISAKMP:
         raise ExchangeError(NotifyType.INVALID_PROTOCOL_ID, f"Phase 1 protocol {prop.protocol}")
+    memo = getattr(conf, "derived", None)
+    key = (configuration, tuple((t.number, int(t.transform_id),
+                                 tuple((a.type, a.as_int()) for a in t.attributes))
+                                for t in prop.transforms))
+    if memo is not None and key in memo:
+        index, choice = memo[key]
+        t = prop.transforms[index]
+        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), replace(choice,
+                                                                                transform=t)
     names = conf.get_list(configuration, "Transforms")
     reasons: list[str] = []
-    for t in prop.transforms:
+    for index, t in enumerate(prop.transforms):
         if t.transform_id != KEY_IKE:
             reasons.append(f"transform {t.number}: id {t.transform_id}")
             continue
@@ -256,6 +265,8 @@ def phase1_select(
                 except ExchangeError as e:
                     reasons.append(f"transform {t.number}: {e.reason}")
                     continue
+                if memo is not None:
+                    memo[key] = (index, choice)
                 return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), choice
             reasons.append(f"transform {t.number} vs [{name}]: {why}")
     raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,

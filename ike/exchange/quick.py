@@ -33,7 +33,9 @@ from ike.wire import (
     Proposal,
     SecurityAssociation,
     Transform,
+    encode_payloads,
 )
+from ike.wire.buffer import GENERIC
 
 if TYPE_CHECKING:
     from ike.engine import Engine
@@ -141,8 +143,10 @@ class QuickMode(Exchange):
 
     def _send_hashed(self, body: list[Payload], now: float, which: int,
                      retransmit: bool = True) -> None:
-        digest = self._hash(which, rest_of(Message(b"", payloads=[Hash(b""), *body])))
-        self.send([Hash(digest), *body], now, encrypt=True, retransmit=retransmit)
+        first, rest = encode_payloads(body)
+        digest = self._hash(which, rest)
+        chain = GENERIC.pack(first, 0, 4 + len(digest)) + digest + rest
+        self.send([Hash(digest), *body], now, encrypt=True, retransmit=retransmit, chain=chain)
 
     def _check_hash(self, msg: Message, which: int) -> None:
         got = msg.get(Hash)
