@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Transformer, v_args
+from lark import __version__ as lark_version
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
@@ -339,7 +340,7 @@ class _Build(Transformer[Any, Any]):
                              value.pos)
         return Clause(t, value, None, t.pos, semi.end_pos + self.base)
 
-    def block_clause(self, test: Expr, _arrow: Any, lbrace: Any, *rest: Any) -> Clause:
+    def block_clause(self, test: Expr, _arrow: Any, _lbrace: Any, *rest: Any) -> Clause:
         t = self.as_bool(test, "a clause")
         *block, semi = rest
         return Clause(t, None, tuple(block), t.pos, semi.end_pos + self.base)
@@ -358,9 +359,7 @@ def _cache_path(grammar: str) -> str:
     Lark's cache is a pickle, so a directory someone else controls could run code: it must be
     ours and not group/world-writable, or no cache is used (parsing then costs ~0.1 s more).
     """
-    import lark
-
-    digest = hashlib.sha256((grammar + lark.__version__).encode()).hexdigest()[:16]
+    digest = hashlib.sha256((grammar + lark_version).encode()).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     tmp = os.environ.get("TMPDIR") or "/tmp"
     for d in (os.path.join(base, "keynote-py"), os.path.join(tmp, f"keynote-py-{os.getuid()}")):

@@ -142,7 +142,7 @@ class Session:
         """
         lines = LineMap(text)
         staged: list[_Entry] = []
-        for n, c in enumerate(chunks(text)):
+        for c in chunks(text):
             where = f"{source}:{lines.position(c.start)[0]}"
             try:
                 raw = split_assertion(text, c, source, lines)
@@ -155,7 +155,6 @@ class Session:
                 if strict:
                     raise
                 staged.append(_Entry(-1, None, trusted, text[c.start : c.end], where, str(e)))
-            del n
         ids = []
         for entry in staged:
             entry.aid = self._next_id
@@ -175,6 +174,13 @@ class Session:
         """The parsed assertion of an id (None if it did not parse)."""
         try:
             return self._entries[aid].assertion
+        except KeyError:
+            raise KeyNoteError(f"no assertion with id {aid}") from None
+
+    def syntax_error(self, aid: int) -> str:
+        """Why an assertion added with strict=False did not parse ("" if it did)."""
+        try:
+            return self._entries[aid].error
         except KeyError:
             raise KeyNoteError(f"no assertion with id {aid}") from None
 

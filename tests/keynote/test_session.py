@@ -65,6 +65,8 @@ def test_lenient_add_reports_syntax_failures() -> None:
     r = s.query(TF)
     assert r.value == "true"
     assert r.failed == [(1, FAILED_SYNTAX)]
+    assert s.syntax_error(0) == ""
+    assert s.syntax_error(1).startswith("<string>:4:13: Authorizer: unexpected '('")
 
 
 def test_authorizers_and_attributes() -> None:
