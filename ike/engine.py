@@ -160,6 +160,12 @@ class Engine:
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, time out exchanges, expire and rekey SAs whose time has come."""
+        try:
+            self._handle_timer(now)
+        except Exception:  # a timer must not stop the runtime's loop
+            log.exception("%s internal error in a timer", self.tag)
+
+    def _handle_timer(self, now: float) -> None:
         for ex in list(self.exchanges.values()):
             if ex.retransmit_at is not None and ex.retransmit_at <= now:
                 ex.retransmit(now)
