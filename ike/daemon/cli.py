@@ -92,7 +92,8 @@ def path_policy(conf: Conf, options: Options) -> privsep.PathPolicy:
 
 
 def load_pki(conf: Conf) -> Any:
-    """The certificates, CAs and CRLs of ``[X509-Certificates]``, read before the chroot."""
+    """The PKI key source over ``[X509-Certificates]``; it stays in the privileged parent,
+    which answers the child's key and certificate lookups."""
     try:
         from pki import PKIAuth
         from pki.store import Store, StoreConfig
@@ -223,6 +224,7 @@ def run(options: Options) -> int:
             _kernel_factory(options),
             _cleanup(cleanup),
             preload=_preload,
+            auth=auth,
         )
     except (privsep.MonitorError, OSError) as exc:
         log.error("privilege separation failed: %s", exc)
@@ -248,8 +250,9 @@ def _child(
     else:
         monitor_kernel = privsep.MonitorKernel(split.client)
         kernel = monitor_kernel
+    child_auth = privsep.MonitorAuth(split.client) if auth is not None else None
     daemon = Daemon(options, conf, split.client, kernel, levels, handler, policy_factory,
-                    auth=auth, chrooted=split.chrooted)  # fmt: skip
+                    auth=child_auth, chrooted=split.chrooted)  # fmt: skip
     if monitor_kernel is not None:
         engine = daemon.engine
 

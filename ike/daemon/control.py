@@ -223,15 +223,13 @@ def renegotiate(daemon: Daemon) -> None:
 
 
 def reload_pki(daemon: Daemon) -> None:
-    """Reread the CA, certificate and CRL directories, unless chrooted away from them."""
-    store = getattr(daemon.auth, "store", None)
-    if store is None:
-        return
-    if daemon.chrooted:
-        log.warning("reinit: PKI directories are not reread inside the chroot; restart for that")
-        return
-    for problem in store.reload():
-        log.warning("pki: %s", problem)
+    """Reread the CA, certificate and CRL directories (the monitor does it for the child)."""
+    reload = getattr(daemon.auth, "reload", None)
+    if not callable(reload):
+        reload = getattr(getattr(daemon.auth, "store", None), "reload", None)
+    if callable(reload):
+        for problem in reload():
+            log.warning("pki: %s", problem)
 
 
 def packet_log(daemon: Daemon, on: bool, path: str | None = None) -> None:

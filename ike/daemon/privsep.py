@@ -24,10 +24,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ike.auth import PeerKey
 from ike.daemon import wire_codec
 from ike.kernel import interface as k
 
@@ -37,6 +41,8 @@ PRIVSEP_USER = "_isakmpd"
 CHROOT_DIR = "/var/empty"
 MAX_MSG = 1 << 16
 ALLOWED_PORT = 500
+MAX_ID = 1024
+MAX_CERTS = 16
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 
 
@@ -94,10 +100,13 @@ class Monitor:
         sock: socket.socket,
         paths: PathPolicy,
         kernel: k.KernelBackend | None = None,
+        auth: Any = None,
     ) -> None:
         self.sock = sock
         self.paths = paths
         self.kernel = kernel
+        self.auth = auth
+        """The PKI key source (pki.PKIAuth) the parent answers ``auth`` requests from."""
         self.refused = 0
 
     def handle(self, request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
@@ -112,6 +121,8 @@ class Monitor:
                 return self._readdir(str(request.get("path", "")))
             if op == "kernel":
                 return self._kernel(request.get("cmd")), []
+            if op == "auth":
+                return self._auth(request), []
             if op in ("init_done", "shutdown"):
                 log.info("monitor: child says %s", op)
                 return {"ok": True}, []
@@ -179,6 +190,48 @@ class Monitor:
             raise PermissionError("flushing the whole SAD/SPD is not allowed")
         result = k.execute(self.kernel, cmd)
         return {"ok": True, "result": wire_codec.encode(result)}
+
+    def _auth(self, request: dict[str, Any]) -> dict[str, Any]:
+        """PKI lookups for the chrooted child: the parent reads keys and certificates."""
+        if self.auth is None:
+            raise PermissionError("no PKI in the monitor")
+        what = request.get("what")
+        ident = request.get("id")
+        if not isinstance(ident, str) or len(ident) > MAX_ID:
+            raise PermissionError("bad identity")
+        log.debug("monitor: child asks for %s of %s", what, ident)
+        if what == "private_key":
+            key = self.auth.private_key(ident)
+            if key is None:
+                return {"ok": True, "der": None}
+            der = key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            return {"ok": True, "der": der.hex()}
+        if what == "certificates":
+            return {"ok": True, "certs": [bytes(c).hex() for c in self.auth.certificates(ident)]}
+        if what == "peer_key":
+            certs = request.get("certs", [])
+            if not isinstance(certs, list) or len(certs) > MAX_CERTS:
+                raise PermissionError("bad certificate list")
+            ders = [bytes.fromhex(str(c)) for c in certs]
+            peer = self.auth.peer_key(ident, ders)
+            if peer is None:
+                return {"ok": True, "peer": None}
+            spki = peer.public_key.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            return {"ok": True, "peer": {
+                "spki": spki.hex(), "principals": list(peer.principals),
+                "subject_dn": str(getattr(peer, "subject_dn", "") or ""),
+            }}  # fmt: skip
+        if what == "reload":
+            store = getattr(self.auth, "store", None)
+            problems = store.reload() if store is not None else []
+            return {"ok": True, "problems": [str(p) for p in problems]}
+        raise PermissionError(f"unknown auth request {what!r}")
 
     def send_event(self, event: k.KernelEvent) -> None:
         """Forward a kernel event to the child."""
@@ -385,6 +438,7 @@ def start(
     on_parent_exit: Callable[[int], None],
     preload: Callable[[], None] = lambda: None,
     chroot_dir: str = CHROOT_DIR,
+    auth: Any = None,
 ) -> Split:
     """Fork into the monitor and the child; returns only in the child.
 
@@ -416,7 +470,7 @@ def start(
             )
         return Split(MonitorClient(child_sock), os.getppid(), user is not None)
     child_sock.close()
-    _run_parent(pid, parent_sock, paths, kernel_factory, on_parent_exit)
+    _run_parent(pid, parent_sock, paths, kernel_factory, on_parent_exit, auth)
     raise SystemExit(0)  # not reached: _run_parent exits
 
 
@@ -442,6 +496,7 @@ def _run_parent(
     paths: PathPolicy,
     kernel_factory: Callable[[], k.KernelBackend | None],
     on_exit: Callable[[int], None],
+    auth: Any = None,
 ) -> None:
     """The monitor's event loop: requests from the child, kernel events, forwarded signals."""
     loop = asyncio.new_event_loop()
@@ -463,7 +518,7 @@ def _run_parent(
         kernel = kernel_factory()
         if kernel is not None:
             kernel.open()
-        monitor = Monitor(sock, paths, kernel)
+        monitor = Monitor(sock, paths, kernel, auth)
         if kernel is not None:
             kernel.set_event_handler(monitor.send_event)
             kernel.attach(loop)
@@ -581,3 +636,48 @@ class MonitorKernel:
         for event in events:
             if self.handler is not None:
                 self.handler(event)
+
+
+class MonitorAuth:
+    """The child's key source (ike.auth.AuthSource): the parent reads keys and certificates.
+
+    isakmpd's child reads PKI files through the monitor; here the parent holds the pki Store
+    (loaded before the fork) and answers lookups, so nothing is read inside the chroot.
+    """
+
+    def __init__(self, client: MonitorClient) -> None:
+        self.client = client
+
+    def _ask(self, what: str, ident: str, **extra: Any) -> dict[str, Any]:
+        try:
+            return self.client.raw_request({"op": "auth", "what": what, "id": ident, **extra})
+        except MonitorError as exc:
+            log.warning("pki through the monitor: %s of %s: %s", what, ident, exc)
+            return {}
+
+    def private_key(self, local_id: str) -> rsa.RSAPrivateKey | None:
+        """Our signing key, read by the parent."""
+        der = self._ask("private_key", local_id).get("der")
+        if not der:
+            return None
+        key = serialization.load_der_private_key(bytes.fromhex(der), None)
+        return key if isinstance(key, rsa.RSAPrivateKey) else None
+
+    def certificates(self, local_id: str) -> Sequence[bytes]:
+        """Our certificates for CERT payloads."""
+        return [bytes.fromhex(c) for c in self._ask("certificates", local_id).get("certs", [])]
+
+    def peer_key(self, peer_id: str, certificates: Sequence[bytes]) -> PeerKey | None:
+        """The peer's key as verified by the parent's pki Store."""
+        answer = self._ask("peer_key", peer_id, certs=[c.hex() for c in certificates])
+        peer = answer.get("peer")
+        if not peer:
+            return None
+        key = serialization.load_der_public_key(bytes.fromhex(peer["spki"]))
+        if not isinstance(key, rsa.RSAPublicKey):
+            return None
+        return PeerKey(key, tuple(peer["principals"]), peer.get("subject_dn", ""))
+
+    def reload(self) -> list[str]:
+        """Have the parent reread the CA, certificate and CRL directories."""
+        return [str(p) for p in self._ask("reload", "").get("problems", [])]
