@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -112,7 +113,7 @@ class MemoryAuth:
                 continue
             try:
                 cert.verify_directly_issued_by(issuer)
-            except (ValueError, TypeError, Exception):
+            except (ValueError, TypeError, InvalidSignature):
                 continue
             trusted = True
         if not trusted:
