@@ -381,3 +381,27 @@ Configuration=          p1conf
     assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
     [sa_b] = pair.b.sas.isakmp.values()
     assert sa_b.name == "roadwarrior"
+
+
+def test_certificate_from_an_untrusted_ca_is_refused(h: Any) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ike.auth import MemoryAuth
+    from ike.events import ExchangeFailed
+    from ike.wire import NotifyType
+
+    ca_key, other_key, ka, kb = (h.rsa_key(n) for n in ("ca", "other", "a", "b"))
+    ca = _cert("Test CA", ca_key, "Test CA", ca_key)
+    rogue = _cert("a", ka, "Other CA", other_key)  # same name, wrong issuer
+    cert_b = _cert("b", kb, "Test CA", ca_key)
+    p1 = "AES-128-SHA-GRP14-RSA_SIG"
+    pair = h.make_pair(h.make_conf("a", p1=p1), h.make_conf("b", p1=p1), use_keynote=False)
+    pair.a.auth = MemoryAuth(keys={h.A: ka}, certs={h.A: [rogue.public_bytes(Encoding.DER)]},
+                             trusted_issuers=[ca])
+    pair.b.auth = MemoryAuth(keys={h.B: kb}, certs={h.B: [cert_b.public_bytes(Encoding.DER)]},
+                             trusted_issuers=[ca])
+    pair.a.start(pair.now)
+    pair.flush()
+    [fail] = [e for e in pair.events("b") if isinstance(e, ExchangeFailed)]
+    assert fail.notify == NotifyType.INVALID_CERTIFICATE
+    assert not pair.b.sas.isakmp
