@@ -1,10 +1,12 @@
 """KeyNote assertion signatures (RFC 2704 4.6.7, RFC 2792, RFC 5708), as libkeynote makes them.
 
-What is signed (RFC 2792 4, RFC 5708 4, reference/keynote.md 3.4): the
-assertion text from its first non-white-space byte (leading `#` comment lines
-included) up to, not including, the `Signature` keyword, followed by the
-signature algorithm name as written in the signature value, up to and
-including its colon.
+What is signed (RFC 2704 4.6.7, RFC 2792 4, RFC 5708 4): the assertion text
+from the name of its first field up to, not including, the `Signature`
+keyword, followed by the signature algorithm name as written in the signature
+value, up to and including its colon.  libkeynote starts at the first
+non-white-space byte instead, so it also signs `#` comment lines before the
+first field (reference/keynote.md 3.4); signatures are made as the RFCs say,
+and either region verifies.
 
 How, for every identifier of the IANA KeyNote registry:
 
@@ -145,10 +147,11 @@ class AssertionText:
     """Field boundaries of the first assertion of a text."""
 
     text: str
-    start: int  # first non-white-space character: the signed region begins here
+    start: int  # first non-white-space character: libkeynote's signed region begins here
     end: int  # end of the assertion (blank line or end of text)
     values: dict[str, str]  # lower-case field name -> raw value text (after the colon)
     signature_offset: int | None  # the `Signature` keyword: the signed region ends here
+    first_field: int  # the first field's name: the RFC's signed region begins here
 
 
 def split_assertion(text: str, source: str = "<assertion>") -> AssertionText:
@@ -166,7 +169,8 @@ def split_assertion(text: str, source: str = "<assertion>") -> AssertionText:
     values = {f.name.lower(): raw.value(f) for f in raw.fields}
     signature = raw.field("Signature")
     offset = None if signature is None else signature.start
-    return AssertionText(text, raw.start, raw.end, values, offset)
+    first_field = raw.fields[0].start if raw.fields else raw.start
+    return AssertionText(text, raw.start, raw.end, values, offset, first_field)
 
 
 class _StrEx:
@@ -262,13 +266,25 @@ def _field_value(parsed: AssertionText, name: str) -> str:
     return _StrEx(parsed.values[name], constants).value()
 
 
-def signed_bytes(parsed: AssertionText, algorithm_name: str) -> bytes:
-    """The exact bytes libkeynote hashes: start..`Signature` keyword, then the algorithm name."""
+def _regions(parsed: AssertionText) -> list[bytes]:
+    """The signed regions without the algorithm name: the RFC's first, then libkeynote's.
+
+    RFC 2704 4.6.7, RFC 2792 4 and RFC 5708 4 start at the first field name;
+    libkeynote starts at the first non-white-space byte, so `#` comment lines
+    before the first field are signed there too.  The two differ only then.
+    """
     stop = parsed.signature_offset
     if stop is None:
         raise SignatureError("assertion has no Signature field")
-    region = parsed.text[parsed.start : stop] + algorithm_name
-    return region.encode("utf-8", "surrogateescape")
+    starts = [parsed.first_field]
+    if parsed.start != parsed.first_field:
+        starts.append(parsed.start)
+    return [parsed.text[start:stop].encode("utf-8", "surrogateescape") for start in starts]
+
+
+def signed_bytes(parsed: AssertionText, algorithm_name: str) -> bytes:
+    """The bytes a signature covers (RFC 2792 4): first field..`Signature`, then the name."""
+    return _regions(parsed)[0] + algorithm_name.encode("utf-8", "surrogateescape")
 
 
 # --- RSA / DSA primitives ------------------------------------------------------------------
@@ -408,9 +424,7 @@ def check_assertion(raw_text: str, source: str = "<assertion>") -> SigResult:
         return SigResult.FALSE
     authorizer = _field_value(parsed, "authorizer")
     signature = _field_value(parsed, "signature")
-    stop = parsed.signature_offset
-    data = parsed.text[parsed.start : stop].encode("utf-8", "surrogateescape")
-    ok = verify_signature(data, signature, authorizer)
+    ok = any(verify_signature(data, signature, authorizer) for data in _regions(parsed))
     return SigResult.TRUE if ok else SigResult.FALSE
 
 

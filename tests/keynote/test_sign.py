@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
+import hashlib
 import re
 from pathlib import Path
 
@@ -159,19 +160,47 @@ def test_key_algorithm_must_match_signature_algorithm() -> None:
         sign.sign_assertion(text, "sig-rsa-sha1-hex:", key_file("dave.priv"))
 
 
+def _libkeynote_rsa_sha1(region: bytes, name: str) -> str:
+    """sig-rsa-sha1-hex over `region` + name, made by hand with alice's private exponent."""
+    key = keys.decode_private_key(read_key_file(key_file("alice.priv")))
+    assert isinstance(key, keys.RSAPrivateKey)
+    payload = b"\x04\x14" + hashlib.sha1(region + name.encode()).digest()
+    block = b"\x00\x01" + b"\xff" * (128 - 3 - len(payload)) + b"\x00" + payload
+    return name + pow(int.from_bytes(block, "big"), key.d, key.n).to_bytes(128, "big").hex()
+
+
 def test_signed_region_rules() -> None:
-    """keynote.md 3.4: leading comments are signed, leading blank lines and the keyword not."""
+    """RFC 2704 4.6.7: from the first field name; leading blank lines and the keyword not signed."""
     unversioned = make_unsigned(public("alice")).replace("KeyNote-Version: 2\n", "")
     base = "# leading comment\n" + unversioned  # a comment line makes a version illegal
     value = sign.sign_assertion(base, "sig-rsa-sha1-hex:", key_file("alice.priv"))
+    assert value == sign.sign_assertion(unversioned, "sig-rsa-sha1-hex:", key_file("alice.priv"))
     signed = attach(base, value)
     assert sign.verify_assertion(signed)
     assert sign.verify_assertion("\n  \n" + signed)
+    assert sign.verify_assertion(signed.replace("# leading", "# Leading"))  # not a field
     assert sign.verify_assertion(signed.replace("Signature:", "SIGNATURE:"))
     assert not sign.verify_assertion(signed.replace("Signature:", "Sig:"))  # names are exact
-    assert not sign.verify_assertion(signed.replace("# leading", "# Leading"))
     assert not sign.verify_assertion(signed.replace("Conditions:", "conditions:"))
     assert not sign.verify_assertion(signed.replace("sig-rsa-sha1-hex:", "SIG-RSA-SHA1-HEX:"))
+
+
+def test_libkeynote_signed_leading_comments_still_verify() -> None:
+    """keynote.md 3.4: libkeynote signs from the first non-blank byte, leading `#` lines too.
+
+    A difference from RFC 2704 4.6.7 (signing starts at the first field): such
+    signatures are accepted, and then the comment is covered.
+    """
+    base = "# leading comment\n" + make_unsigned(public("alice")).replace(
+        "KeyNote-Version: 2\n", ""
+    )
+    value = _libkeynote_rsa_sha1(base[: base.rindex("Signature:")].encode(), "sig-rsa-sha1-hex:")
+    assert value != sign.sign_assertion(base, "sig-rsa-sha1-hex:", key_file("alice.priv"))
+    signed = attach(base, value)
+    assert sign.verify_assertion(signed)
+    assert sign.verify_assertion("\n  \n" + signed)
+    assert not sign.verify_assertion(signed.replace("# leading", "# Leading"))
+    assert not sign.verify_assertion(signed.replace("Conditions:", "conditions:"))
 
 
 def test_signature_algorithm_case_is_hashed_as_written() -> None:
