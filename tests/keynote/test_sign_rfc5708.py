@@ -417,3 +417,22 @@ def test_keynote_sign_and_sigver(
     assertion.write_text(tampered(assertion.read_text()))
     main(["sigver", str(assertion)])
     assert capsys.readouterr().out == "Signature on assertion 0 did not verify!\n"
+
+
+def test_rsa_value_is_the_raw_rsa_output_as_the_reference_vectors_show(alice: Signer) -> None:
+    """RFC 2792 4.2 says RSA signatures are "encoded as an ASN1 OCTET STRING object, containing
+    the signature value" and names no padding.  libkeynote, by the same authors, puts the DER
+    OCTET STRING of the digest under PKCS#1 type-1 padding and ASCII-encodes the bare RSA output;
+    its vectors are exactly one modulus long.  A value wrapped in a further OCTET STRING (the
+    other reading of that sentence) is not a signature anyone makes, and is refused."""
+    vector = (SIGNED / "cred-rsa-sha1-hex").read_text()
+    value = read_key_file(vector[vector.index("Signature:") + len("Signature:") :])
+    assert len(raw_signature(value, "sig-rsa-sha1-hex:")) == 128  # alice's 1024-bit modulus
+    assert sign.verify_assertion(vector)
+
+    text = UNSIGNED.format(alice.principal)
+    value = sign.sign_assertion(text, "sig-rsa-sha256-hex:", alice.keynote_private)
+    sig = raw_signature(value, "sig-rsa-sha256-hex:")
+    wrapped = "sig-rsa-sha256-hex:" + (b"\x04\x81\x80" + sig).hex()
+    assert sign.verify_assertion(attach(text, value))
+    assert not sign.verify_assertion(attach(text, wrapped))
