@@ -1,4 +1,4 @@
-"""KeyNote assertion signatures (RFC 2704 4.6.7, RFC 2792, RFC 5708), as libkeynote makes them.
+"""KeyNote assertion signatures as RFC 2704, RFC 2792 and RFC 5708 define them.
 
 What is signed (RFC 2704 4.6.7, RFC 2792 4, RFC 5708 4): the assertion text
 from the name of its first field up to, not including, the `Signature`
