@@ -321,9 +321,10 @@ def test_engine_initiates_main_mode_and_quick_mode(lab: Lab, pfs: bool,
     assert "unable to install" in log or "failed" in log
 
 
-def test_charon_initiates_main_mode_and_quick_mode(lab: Lab) -> None:
-    start_charon(lab, "aes128-sha1")
-    proc = driver(lab, "responder", "QM-ESP-AES-128-SHA-SUITE")
+@pytest.mark.parametrize("aggressive", [False, True])
+def test_charon_initiates_main_mode_and_quick_mode(lab: Lab, aggressive: bool) -> None:
+    start_charon(lab, "aes128-sha1", aggressive)
+    proc = driver(lab, "responder", "QM-ESP-AES-128-SHA-SUITE", aggressive=aggressive)
     time.sleep(1.0)
     lab.swanctl("--initiate", "--child", "conn", "--timeout", "15", timeout=40)
     out, _ = proc.communicate(timeout=60)
