@@ -343,16 +343,24 @@ def test_standard_pkcs1_digestinfo_is_not_a_keynote_signature(
 
 
 @pytest.mark.parametrize(
-    ("algorithm", "authorizer"),
-    [("sig-rsa-sha256-hex:", "certificate"), ("sig-x509-sha512-base64:", "principal")],
+    ("algorithm", "who", "authorizer"),
+    [
+        ("sig-rsa-sha256-hex:", "alice", "certificate"),
+        ("sig-x509-sha512-base64:", "alice", "principal"),
+        ("sig-dsa-sha1-base64:", "dave", "certificate"),
+        ("sig-x509-ripemd160-hex:", "dave", "principal"),
+    ],
 )
-def test_rsa_and_x509_signatures_go_with_either_authorizer(
-    alice: Signer, algorithm: str, authorizer: str
+def test_plain_and_x509_signatures_go_with_either_authorizer(
+    alice: Signer, dave: Signer, algorithm: str, who: str, authorizer: str
 ) -> None:
-    """RFC 5708 4: an RSA signature encoding "may be used instead" with a certificate."""
-    text = UNSIGNED.format(getattr(alice, authorizer))
-    value = sign.sign_assertion(text, algorithm, alice.keynote_private)
+    """RFC 5708 4: an RSA or DSA signature encoding "may be used instead" with a certificate."""
+    signer = alice if who == "alice" else dave
+    text = UNSIGNED.format(getattr(signer, authorizer))
+    value = sign.sign_assertion(text, algorithm, signer.keynote_private)
     assert sign.verify_assertion(attach(text, value))
+    other = dave if signer is alice else alice
+    assert not sign.verify_assertion(attach(UNSIGNED.format(other.certificate), value))
 
 
 @pytest.mark.parametrize("algorithm", ["sig-rsa-ripemd160-hex:", "sig-x509-ripemd160-base64:"])
