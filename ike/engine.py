@@ -19,7 +19,7 @@ import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ike.auth import AuthSource
 from ike.conf import Conf
@@ -305,9 +305,7 @@ class Engine:
             if self.policy_factory is None:
                 raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "no policy loaded")
             sa.policy_session = self.policy_factory()
-        session = sa.policy_session
-        assert isinstance(session, object)
-        return session  # type: ignore[return-value]
+        return cast(PolicySession, sa.policy_session)
 
     def passive_connection(self, sa: IsakmpSA, idci: Identification | None,
                            idcr: Identification | None) -> str:

@@ -209,18 +209,22 @@ class Phase1(Exchange):
 
     @property
     def gxi(self) -> bytes:
+        """g^xi: the initiator's DH public value."""
         return self.g_local if self.initiator else self.g_peer
 
     @property
     def gxr(self) -> bytes:
+        """g^xr: the responder's DH public value."""
         return self.g_peer if self.initiator else self.g_local
 
     @property
     def ni(self) -> bytes:
+        """Ni_b: the initiator's nonce."""
         return self.n_local if self.initiator else self.n_peer
 
     @property
     def nr(self) -> bytes:
+        """Nr_b: the responder's nonce."""
         return self.n_peer if self.initiator else self.n_local
 
     def pre_shared_key(self) -> bytes:

@@ -130,10 +130,12 @@ class QuickMode(Exchange):
 
     @property
     def ni(self) -> bytes:
+        """Ni_b of this Quick Mode."""
         return self.n_local if self.initiator else self.n_peer
 
     @property
     def nr(self) -> bytes:
+        """Nr_b of this Quick Mode."""
         return self.n_peer if self.initiator else self.n_local
 
     def _get_spi(self, protocol: int) -> int:
