@@ -89,7 +89,7 @@ def test_pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """A CA and certificates for sides "a" (10.77.0.1, behind NAT 10.77.0.65) and "b"
     (10.77.0.2), made once per session: {"a": Pki, "b": Pki}."""
     from harness import netns as n
-    from harness.pki import make_pki
+    from harness.certs import make_pki
 
     return dict(make_pki(tmp_path_factory.mktemp("ki-pki"),
                          {"a": [f"{n.NET}.1", f"{n.NET}.65"], "b": [f"{n.NET}.2"]}))

@@ -2,11 +2,11 @@
  * LD_PRELOAD shim for the interop tests: lets libreswan's pluto finish IKEv1 Quick Mode on a
  * kernel whose XFRM netlink works but which has no ESP/AH (SA adds fail with errno 93).
  *
- * On NETLINK_XFRM sockets, requests that add, update, delete or query an SA of protocol
- * ESP (50), AH (51) or IPComp (108) never reach the kernel: the shim keeps the SA in a table
- * and queues the answer the kernel would give (an ack, or the SA for a GET), which the next
- * receive call on that socket returns.  All other messages (SPI allocation, policies, flushes)
- * go to the kernel.  No packet is ever processed: only the IKE side sees its SAs installed.
+ * On NETLINK_XFRM sockets, requests that add or update an SA of protocol ESP (50), AH (51) or
+ * IPComp (108) never reach the kernel: the shim keeps the SA in a table and queues the answer
+ * the kernel would give (an ack), which the next receive call on that socket returns; deleting
+ * or querying such a kept SA is answered the same way (an ack, the SA).  All other messages
+ * (SPI allocation and the larval SAs it makes, policies, flushes) go to the kernel.  No packet is ever processed: only the IKE side sees its SAs installed.
  *
  * KI_FAKESA_LOG=/path appends one line per answered request (pluto closes stderr) and, per SA
  * added, its algorithms and keys (test keys only), so that the keys a daemon hands the kernel
@@ -185,15 +185,12 @@ static int ki_answer(int fd, const void *buf, size_t len)
         if (req->nlmsg_len < NLMSG_LENGTH(sizeof(*id)) || !ki_ours(id->proto))
             return 0;
         int i = ki_lookup(&id->daddr, id->spi, id->proto);
+        if (i < 0)
+            return 0; /* not one of ours (e.g. a larval SA from ALLOCSPI): the kernel's */
         if (req->nlmsg_type == XFRM_MSG_DELSA) {
-            if (i >= 0)
-                ki_used[i] = 0;
+            ki_used[i] = 0;
             ki_log("DELSA", id->proto, ntohl(id->spi));
-            ki_queue_error(fd, req, i >= 0 ? 0 : -ESRCH);
-            return 1;
-        }
-        if (i < 0) {
-            ki_queue_error(fd, req, -ESRCH);
+            ki_queue_error(fd, req, 0);
             return 1;
         }
         struct ki_pending *p = &ki_queue[fd];

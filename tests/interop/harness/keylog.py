@@ -23,6 +23,9 @@ _ROW_FULL = re.compile(r"^\s*\d+: ((?:[0-9A-F]{2} )*[0-9A-F]{2})\b")
 _CHILD_UP = re.compile(
     r"CHILD_SA (\S+)\{(\d+)\} established with SPIs ([0-9a-f]{8})_i ([0-9a-f]{8})_o")
 _IKE_UP = re.compile(r"IKE_SA (\S+)\[(\d+)\] established between")
+_ADDING = re.compile(r"adding (inbound|outbound) ESP SA$")
+_ADDING_SPI = re.compile(r"^\s+SPI 0x([0-9a-f]{8}), src")
+_INSTALL_FAILED = re.compile(r"unable to install inbound and outbound IPsec SA")
 
 PHASE1_NAMES = ("shared Diffie Hellman secret", "SKEYID", "SKEYID_d", "SKEYID_a", "SKEYID_e",
                 "encryption key Ka", "initial IV")
@@ -42,6 +45,7 @@ class CharonChild:
     spi_out: str
     keys: dict[str, EspKeys] = field(default_factory=dict)
     we_initiated_qm: bool = False
+    established: bool = True
 
 
 @dataclass
@@ -53,7 +57,8 @@ class CharonKeyLog:
     children: list[CharonChild] = field(default_factory=list)
 
     def esp_keys(self) -> dict[str, EspKeys]:
-        """Keys by SPI over every established child (later ones win on reuse)."""
+        """Keys by SPI over every child, established or refused by the kernel (later ones win
+        on reuse)."""
         out: dict[str, EspKeys] = {}
         for child in self.children:
             out.update(child.keys)
@@ -61,8 +66,8 @@ class CharonKeyLog:
 
 
 def _finish_child(log: CharonKeyLog, pending: dict[str, str], name: str, uid: int,
-                  ike_uid: int, spi_in: str, spi_out: str) -> None:
-    child = CharonChild(name, uid, ike_uid, spi_in, spi_out)
+                  ike_uid: int, spi_in: str, spi_out: str, established: bool = True) -> None:
+    child = CharonChild(name, uid, ike_uid, spi_in, spi_out, established=established)
     seed_i = pending.get("initiator SA seed", "")
     # The initiator seed carries 03 | SPI-of-the-QM-initiator's-outbound-SA right before the
     # nonces; without PFS at its start, with PFS after g(qm)^xy (even hex offsets only).
@@ -84,8 +89,11 @@ def parse_charon_log(text: str) -> CharonKeyLog:
 
     Dumps are followed per thread (hex rows come from the thread that printed the header), so
     interleaved threads do not mix; key sets are attached per IKE_SA unique id to the child
-    established next on that IKE_SA."""
+    established next on that IKE_SA.  A child whose SAs the kernel refused ("unable to install",
+    no ESP here) is kept with ``established`` False and the SPIs of its "adding ... ESP SA"
+    lines."""
     log = CharonKeyLog()
+    adding: dict[int, dict[str, str]] = {}  # IKE uid -> {"inbound"/"outbound": SPI, "next": dir}
     dumping: dict[str, tuple[str, int, int, list[str]]] = {}  # thread -> name, size, uid, hex
     child_keys: dict[int, dict[str, str]] = {}  # IKE uid -> pending child key dumps
     for raw in text.splitlines():
@@ -114,8 +122,22 @@ def parse_charon_log(text: str) -> CharonKeyLog:
                 else:
                     dumping[thread] = (name, size, uid, [])
             continue
+        add = _ADDING.search(msg)
+        if add is not None:
+            adding.setdefault(uid, {})["next"] = add.group(1)
+            continue
+        spi_line = _ADDING_SPI.match(msg)
+        if spi_line is not None and "next" in adding.get(uid, {}):
+            adding[uid][adding[uid].pop("next")] = spi_line.group(1)
+            continue
+        if _INSTALL_FAILED.search(msg) and uid in child_keys:
+            seen = adding.pop(uid, {})
+            _finish_child(log, child_keys.pop(uid), "", 0, uid, seen.get("inbound", ""),
+                          seen.get("outbound", ""), established=False)
+            continue
         up = _CHILD_UP.search(msg)
         if up is not None:
+            adding.pop(uid, None)
             _finish_child(log, child_keys.pop(uid, {}), up.group(1), int(up.group(2)), uid,
                           up.group(3), up.group(4))
             continue

@@ -67,7 +67,8 @@ class Namespace:
         return run(self.argv(argv), check=check, timeout=timeout, env=env)
 
     def popen(self, argv: Sequence[str], *, log: str, env: Mapping[str, str] | None = None,
-              shell_prefix: str | None = None) -> subprocess.Popen[bytes]:
+              shell_prefix: str | None = None,
+              cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen[bytes]:
         """Start a long-running command inside the namespace, stdout and stderr to ``log``.
 
         ``shell_prefix`` is a /bin/sh snippet run first in the command's private mount
@@ -78,7 +79,7 @@ class Namespace:
             cmd = ["/bin/sh", "-c", f'{shell_prefix} && exec "$@"', "sh", *argv]
         with open(log, "wb") as out:
             return subprocess.Popen(self.argv(cmd), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL,
+                                    stdin=subprocess.DEVNULL, cwd=cwd,
                                     env=None if env is None else dict(env))
 
     def flush_xfrm(self) -> None:
