@@ -18,7 +18,7 @@ from typing import Any
 
 from ike.conf import Conf, ConfError, read_secret_file
 from ike.daemon import control, fifo, privsep
-from ike.daemon.log import DebugLevels, parse_debug_spec, setup_logging
+from ike.daemon.log import DebugLevels, log_print, parse_debug_spec, setup_logging
 from ike.daemon.options import HELP, USAGE, Options, UsageError, parse_args
 from ike.daemon.runtime import Daemon, DirectFiles, load_policy
 from ike.kernel import interface as k
@@ -183,6 +183,7 @@ def run(options: Options) -> int:
     for cls, level in options.debug_levels.items():
         levels.set(cls, level)
     handler = setup_logging(options.debug > 0, levels, options.verbose)
+    log_print(log, "isakmpd: starting")
     try:
         conf = load_initial_conf(options)
         _apply_general(conf, options, levels)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ike.conf import Conf, ConfError, read_secret_file
 from ike.daemon import fifo
-from ike.daemon.log import log_report, timestamp
+from ike.daemon.log import log_print, log_report, timestamp
 from ike.daemon.pcap import PcapWriter
 from ike.daemon.report import (
     SA_FLAG_ACTIVE_ONLY,
@@ -187,7 +187,7 @@ def reinit(daemon: Daemon) -> None:
     """SIGHUP / ``R``: reread configuration and policy; keep the old ones if either is broken."""
     from ike.daemon.runtime import load_policy
 
-    log.info("reinitializing: rereading %s", daemon.options.config_file)
+    log_print(log, "reinitializing: rereading %s", daemon.options.config_file)
     try:
         conf = load_conf(daemon)
         factory = daemon.policy_factory
@@ -205,7 +205,7 @@ def reinit(daemon: Daemon) -> None:
     engine.retransmits = conf.get_num("General", "Retransmits", 3)
     engine.exchange_max_time = float(conf.get_num("General", "Exchange-max-time", 120))
     reload_pki(daemon)
-    log.info("reinit: configuration and policy reloaded")
+    log_print(log, "reinit: configuration and policy reloaded")
     daemon.reset_connections()
     if conf.get_str("General", "Renegotiate-on-HUP") is not None:
         renegotiate(daemon)
@@ -239,7 +239,7 @@ def packet_log(daemon: Daemon, on: bool, path: str | None = None) -> None:
         daemon.pcap = None
     daemon.engine.capture_cleartext = on
     if not on:
-        log.info("packet capture stopped")
+        log_print(log, "packet capture stopped")
         return
     target = path or daemon.options.default_pcap_path
     try:
@@ -248,7 +248,7 @@ def packet_log(daemon: Daemon, on: bool, path: str | None = None) -> None:
         log.error("cannot capture to %s: %s", target, exc)
         daemon.engine.capture_cleartext = False
         return
-    log.info("packet capture to %s", target)
+    log_print(log, "packet capture to %s", target)
 
 
 # ---- FIFO commands ---------------------------------------------------------------------------
@@ -352,10 +352,10 @@ def handle(daemon: Daemon, cmd: fifo.Command) -> None:
             daemon.levels.toggle()
         else:
             daemon.levels.set(cmd.cls, cmd.level)
-        log.info("debug levels now %s", daemon.levels.levels)
+        log_print(log, "debug levels now %s", daemon.levels.levels)
     elif isinstance(cmd, fifo.Mode):
         daemon.passive_mode = cmd.passive
-        log.info("daemon mode: %s", "passive" if cmd.passive else "active")
+        log_print(log, "daemon mode: %s", "passive" if cmd.passive else "active")
     elif isinstance(cmd, fifo.PacketLog):
         packet_log(daemon, cmd.on, cmd.path)
     elif isinstance(cmd, fifo.Shutdown):

@@ -34,6 +34,9 @@ DEBUG_CLASSES: tuple[tuple[str, str], ...] = (
 LOG_MISC, LOG_TRANSPORT, LOG_MESSAGE, LOG_CRYPTO, LOG_TIMER, LOG_SYSDEP = range(6)
 LOG_SA, LOG_EXCHANGE, LOG_NEGOTIATION, LOG_POLICY, LOG_UI = range(6, 11)
 DEFAULT_DLEVEL = 50
+NOTICE = 25
+"""isakmpd's ``log_print``: plain messages shown whatever -v says (INFO is ``log_verbose``)."""
+logging.addLevelName(NOTICE, "NOTICE")
 MAX_LEVEL = 99
 
 # logger-name prefix -> debug class; the longest matching prefix wins
@@ -131,7 +134,7 @@ class IsakmpdHandler(logging.Handler):
 
     def wants(self, record: logging.LogRecord) -> bool:
         """Whether the record passes the verbosity and class level rules."""
-        if record.levelno >= logging.WARNING:
+        if record.levelno >= NOTICE:
             return True
         if record.levelno >= logging.INFO:
             return self.verbose or getattr(record, "report", False)
@@ -201,6 +204,11 @@ def setup_logging(
 def log_debug(logger: logging.Logger, cls: int, level: int, msg: str, *args: object) -> None:
     """``LOG_DBG((class, level, ...))``: a debug line for an explicit class and level."""
     logger.debug(msg, *args, extra={"dclass": cls, "dlevel": level})
+
+
+def log_print(logger: logging.Logger, msg: str, *args: object) -> None:
+    """``log_print``: a plain message, always shown (start, signals received, shutdown)."""
+    logger.log(NOTICE, msg, *args)
 
 
 def log_report(logger: logging.Logger, msg: str, *args: object) -> None:

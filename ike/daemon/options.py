@@ -130,11 +130,10 @@ def parse_args(argv: list[str]) -> Options:
     if rest:
         raise UsageError(f"unexpected argument {rest[0]!r}")
     o = Options()
+    families: set[str] = set()
     for opt, arg in pairs:
-        if opt == "-4":
-            o.inet4, o.inet6 = True, False
-        elif opt == "-6":
-            o.inet4, o.inet6 = False, True
+        if opt in ("-4", "-6"):
+            families.add(opt)  # OR-ed, as bind_family; neither means both
         elif opt == "-a":
             o.acquire_only = True
         elif opt == "-c":
@@ -183,6 +182,8 @@ def parse_args(argv: list[str]) -> Options:
             o.verbose = True
         elif opt == "--run-dir":
             o.run_dir = arg
+    if families:
+        o.inet4, o.inet6 = "-4" in families, "-6" in families
     if o.pcap_file == "":
         o.pcap_file = o.default_pcap_path
     return o

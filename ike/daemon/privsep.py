@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ike.auth import PeerKey
 from ike.daemon import wire_codec
+from ike.daemon.log import NOTICE
 from ike.kernel import interface as k
 
 log = logging.getLogger("ike.daemon.privsep")
@@ -124,7 +125,7 @@ class Monitor:
             if op == "auth":
                 return self._auth(request), []
             if op in ("init_done", "shutdown"):
-                log.info("monitor: child says %s", op)
+                log.debug("monitor: child says %s", op)
                 return {"ok": True}, []
             raise PermissionError(f"unknown request {op!r}")
         except (PermissionError, wire_codec.CodecError) as exc:
@@ -462,7 +463,7 @@ def start(
         preload()
         if user is not None:
             drop_privileges(user, chroot_dir)
-            log.info("privsep: child runs as %s (uid %d) chrooted to %s",
+            log.log(NOTICE, "privsep: child runs as %s (uid %d) chrooted to %s",
                      user.pw_name, user.pw_uid, chroot_dir)  # fmt: skip
         else:
             log.warning(

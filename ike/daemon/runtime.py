@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Protocol
 from ike.conf import Conf, ConfError, read_secret_file
 from ike.crypto.rand import RandomSource
 from ike.daemon.ifaddrs import listen_addresses
-from ike.daemon.log import LOG_SA, DebugLevels, IsakmpdHandler, log_debug
+from ike.daemon.log import LOG_SA, DebugLevels, IsakmpdHandler, log_debug, log_print
 from ike.daemon.options import Options
 from ike.daemon.pcap import PcapWriter
 from ike.engine import Engine
@@ -399,20 +399,26 @@ class Daemon:
         from ike.daemon import control
 
         assert self.loop is not None
-        self.loop.add_signal_handler(signal.SIGHUP, control.reinit, self)
-        self.loop.add_signal_handler(signal.SIGUSR1, control.report_to_file, self)
+        self.loop.add_signal_handler(signal.SIGHUP, self._signalled, "SIGHUP", control.reinit)
+        self.loop.add_signal_handler(
+            signal.SIGUSR1, self._signalled, "SIGUSR1", control.report_to_file
+        )
         self.loop.add_signal_handler(signal.SIGTERM, self.shutdown)
         if self.options.debug == 1:
             self.loop.add_signal_handler(signal.SIGINT, self.shutdown)
         else:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+    def _signalled(self, name: str, action: Callable[[Daemon], None]) -> None:
+        log_print(log, "%s received", name)
+        action(self)
+
     def shutdown(self) -> None:
         """Clean shutdown: DELETEs for every phase 2 then phase 1 SA, unless told not to."""
         if self.stopping:
             return
         self.stopping = True
-        log.info("shutting down")
+        log_print(log, "isakmpd: shutting down...")
         delete_sas = not self.options.passive and not (
             self.conf.get_str("General", "Delete-SAs") or "yes"
         ).startswith("no")
@@ -453,3 +459,4 @@ class Daemon:
         if self.pcap is not None:
             self.pcap.close()
             self.pcap = None
+        log_print(log, "isakmpd: exit")

@@ -58,6 +58,13 @@ def test_each_option(argv: list[str], attr: str, value: object) -> None:
     assert getattr(parse_args(argv), attr) == value
 
 
+def test_4_and_6_together_mean_both() -> None:
+    o = parse_args(["-4", "-6"])
+    assert (o.inet4, o.inet6) == (True, True)
+    o = parse_args(["-6", "-6"])
+    assert (o.inet4, o.inet6) == (False, True)
+
+
 def test_debug_classes() -> None:
     o = parse_args(["-D", "3=70", "-D", "10=5"])
     assert o.debug_levels == {3: 70, 10: 5}
