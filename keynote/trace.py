@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from keynote.compile import ClauseTrace
 
 _WS = re.compile(r"\s+")
+_MAX_INDENT = 12
 _COMMENT = re.compile(r'("(?:\\.|[^"\\])*")|#[^\n]*')
 
 
@@ -66,7 +67,9 @@ class Trace:
         stack = [(r, 0) for r in reversed(self.roots)]
         while stack:
             aid, depth = stack.pop()
-            pad = "  " * depth
+            pad = "  " * min(depth, _MAX_INDENT)
+            if depth > _MAX_INDENT:  # long delegation chains: keep lines short, say how deep
+                pad += f"[depth {depth}] "
             a = self.assertions[aid]
             if aid in shown:
                 lines.append(f"{pad}assertion {aid} ({a.where}) = {v[a.result]} (see above)")

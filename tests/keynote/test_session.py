@@ -308,3 +308,17 @@ def test_trace_and_fast_path_agree() -> None:
                 delegation("c", '"bob"'), delegation("b", '"a"'))
     v = ["false", "maybe", "true"]
     assert s.query(v).index == s.query(v, explain=True).index == 1
+
+
+def test_trace_of_a_failed_signature_and_a_deep_chain() -> None:
+    s = session(policy('"alice"'))
+    s.add_assertions(delegation("alice", '"bob"'), source="cred")
+    text = str(s.query(TF, explain=True).trace)
+    assert "credential" in text and "signature does not verify" in text
+    assert "Failed assertion 1: signature" in text
+    n = 300
+    chain = "\n".join([policy('"k0"')] + [delegation(f"k{i}", f'"k{i + 1}"') for i in range(n)]
+                      + [delegation(f"k{n}", '"bob"')])
+    lines = str(session(chain).query(TF, explain=True).trace).splitlines()
+    assert max(len(line) for line in lines) < 200
+    assert any("[depth 300]" in line for line in lines)
