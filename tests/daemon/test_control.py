@@ -113,3 +113,37 @@ def test_acquire_only_keeps_flows_out_of_the_kernel(tmp_path: Path) -> None:
     kernel.add_flow(k.AddFlow(k.TrafficSelector(net, net), k.Direction.OUT, a, b))
     assert spi and fake.flows == {}
     assert [type(c).__name__ for c in fake.commands] == ["GetSPI"]
+
+
+def test_reinit_refuses_a_broken_or_readable_policy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ike.daemon.runtime import load_policy
+
+    policy = tmp_path / "isakmpd.policy"
+    policy.write_text('Authorizer: "POLICY"\n')
+    policy.chmod(0o600)
+    conf_text = CONF.replace("[General]\n", f"[General]\nPolicy-file=\t{policy}\n")
+    conf_path = tmp_path / "isakmpd.conf"
+    conf_path.write_text(conf_text)
+    conf_path.chmod(0o600)
+    options = parse_args(["-d", "-n", "-c", str(conf_path), "--run-dir", str(tmp_path)])
+    factory = load_policy(str(policy), DirectFiles())
+    d = Daemon(options, Conf.from_text(conf_text), DirectFiles(), NoneKernel(), DebugLevels(),
+               policy_factory=factory)  # fmt: skip
+    d.loop = asyncio.new_event_loop()
+    try:
+        policy.write_text('Authorizer: "POLICY\n')  # unterminated string
+        control.reinit(d)
+        assert "reinit refused" in caplog.text and "isakmpd.policy" in caplog.text
+        assert d.policy_factory is factory
+        policy.write_text('Authorizer: "POLICY"\n')
+        policy.chmod(0o640)
+        caplog.clear()
+        control.reinit(d)
+        assert "mode 0640" in caplog.text and d.policy_factory is factory
+        policy.chmod(0o600)
+        control.reinit(d)
+        assert d.policy_factory is not factory
+    finally:
+        d.loop.close()
