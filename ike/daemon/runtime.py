@@ -337,7 +337,10 @@ class Daemon:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.engine.handle_timer(self.now)
+        try:
+            self.engine.handle_timer(self.now)
+        except Exception:  # the engine must not stop the daemon; say so and go on
+            log.exception("timer handling failed")
         self.pump()
 
     # ---- connections -------------------------------------------------------------------------
@@ -370,7 +373,10 @@ class Daemon:
                 if self.engine.sas.ipsec_by_name(name) or self._in_progress(name):
                     continue
                 log.debug("connection_checker: starting %s", name, extra={"dlevel": 20})
-                self.engine.connect(name, now)
+                try:
+                    self.engine.connect(name, now)
+                except Exception:
+                    log.exception("connection %s could not be started", name)
             self.pump()
         if not self.stopping:
             self.schedule_check(self.check_interval())
