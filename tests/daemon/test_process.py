@@ -271,6 +271,9 @@ def test_ipv6_and_connections_kept_up(
     west.command("t quick IPsec-west-east")  # west deletes; east's checker brings it back
     assert wait(lambda: east.log().count("phase 2 done") >= 2, 30), east.log()
     assert wait(lambda: "(Phase 2)" in west.sas())
+    east.command("t main ::1")  # phase 1 SAs with that peer address go
+    assert wait(lambda: "(Phase 1" not in east.sas())
+    assert "(Phase 2)" in east.sas()  # IPsec SAs outlive their ISAKMP SA, as in isakmpd
 
 
 def test_sigint_with_d_shuts_down(make_pair: Callable[..., Any]) -> None:
