@@ -124,6 +124,20 @@ def chunks(text: str) -> Iterator[Chunk]:
         pos = end if idx >= 0 else n
 
 
+def comment_only(text: str, chunk: Chunk) -> bool:
+    """True if a chunk holds only `#` comment lines: a file's header, not an assertion.
+
+    Policy files often start with a comment block followed by a blank line; the reference's
+    kn_read_asserts hands that block to kn_add_assertion, which fails it, and isakmpd goes on.
+    Here such a block is simply not an assertion.
+    """
+    for line in text[chunk.start : chunk.end].split("\n"):
+        stripped = line.lstrip(_SPACE)
+        if stripped and not stripped.startswith("#"):
+            return False
+    return True
+
+
 def split_assertion(text: str, chunk: Chunk, source: str, lines: LineMap) -> RawAssertion:
     """Split one chunk into fields; raise KeyNoteSyntaxError on a structural error."""
     e = chunk.end
@@ -189,4 +203,5 @@ def split_assertion(text: str, chunk: Chunk, source: str, lines: LineMap) -> Raw
 def split_assertions(text: str, source: str = "<string>") -> list[RawAssertion]:
     """Split a text holding one or more assertions; raise on the first structural error."""
     lines = LineMap(text)
-    return [split_assertion(text, c, source, lines) for c in chunks(text)]
+    return [split_assertion(text, c, source, lines) for c in chunks(text)
+            if not comment_only(text, c)]

@@ -45,7 +45,7 @@ from keynote.ast import (
     Unary,
 )
 from keynote.errors import KeyNoteError, KeyNoteSyntaxError
-from keynote.fields import Field, LineMap, RawAssertion, chunks, split_assertion
+from keynote.fields import Field, LineMap, RawAssertion, chunks, comment_only, split_assertion
 
 #: Deepest nesting of parentheses, braces and unary operators accepted (the reference's yacc
 #: stack allows far more, but no real policy comes close, and evaluation recurses per level).
@@ -514,6 +514,8 @@ def parse_text(text: str, source: str = "<string>") -> list[Assertion]:
     lines = LineMap(text)
     out = []
     for c in chunks(text):
+        if comment_only(text, c):
+            continue
         a = parse_assertion(split_assertion(text, c, source, lines))
         assert a is not None
         out.append(a)
@@ -525,6 +527,8 @@ def check_text(text: str, source: str = "<string>") -> list[KeyNoteSyntaxError]:
     lines = LineMap(text)
     errors: list[KeyNoteSyntaxError] = []
     for c in chunks(text):
+        if comment_only(text, c):
+            continue
         try:
             raw = split_assertion(text, c, source, lines)
         except KeyNoteSyntaxError as e:

@@ -24,7 +24,7 @@ from keynote.compile import (
     run_program_traced,
 )
 from keynote.errors import KeyNoteError, KeyNoteSyntaxError
-from keynote.fields import LineMap, chunks, split_assertion
+from keynote.fields import LineMap, chunks, comment_only, split_assertion
 from keynote.parse import parse_assertion
 from keynote.trace import AssertionTrace, Trace
 
@@ -143,6 +143,8 @@ class Session:
         lines = LineMap(text)
         staged: list[_Entry] = []
         for c in chunks(text):
+            if comment_only(text, c):
+                continue
             where = f"{source}:{lines.position(c.start)[0]}"
             try:
                 raw = split_assertion(text, c, source, lines)

@@ -96,3 +96,9 @@ def test_oversized_field_is_refused_before_parsing() -> None:
     text = 'Authorizer: "a"\nComment: ' + "x" * (MAX_FIELD_CHARS + 1) + "\n"
     with pytest.raises(KeyNoteSyntaxError, match="longer than"):
         split_assertions(text, "t")
+
+
+def test_comment_only_blocks_are_not_assertions() -> None:
+    text = '# isakmpd.policy\n#   header\n\n  # indented\n\nAuthorizer: "a"\n\n# trailer\n'
+    assert names(text) == [["Authorizer"]]
+    assert split_assertions(text, "t")[0].line == 6

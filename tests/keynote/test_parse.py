@@ -265,6 +265,7 @@ def test_check_text_returns_every_error() -> None:
     assert [(e.field, e.line) for e in errors] == [
         ("Authorizer", 1), ("Licensees", 2), ("Conditions", 3), ("", 7)]
     assert check_text('Authorizer: "ok"\nConditions: true;\n', "f") == []
+    assert check_text('# header only\n\nAuthorizer: "ok"\n', "f") == []
 
 
 # ---- pathological input

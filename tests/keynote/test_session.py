@@ -51,6 +51,12 @@ def test_ids_are_sequential_and_removable() -> None:
         s.remove_assertion(1)
 
 
+def test_policy_file_header_comments_are_skipped() -> None:
+    s = Session()
+    assert s.add_assertions("# isakmpd.policy\n# header\n\n" + policy('"bob"'), trusted=True) == [0]
+    assert s.add_assertions("# nothing but comments\n") == []
+
+
 def test_strict_add_is_atomic() -> None:
     s = Session()
     with pytest.raises(KeyNoteSyntaxError):
