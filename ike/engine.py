@@ -68,14 +68,23 @@ def _addr(text: str) -> k.Address:
 @functools.lru_cache(maxsize=1024)
 def _net(data: bytes, id_type: int, host: str) -> k.Network:
     """The network an ID payload's data (or, without one, the host) stands for."""
-    if id_type == 0:
-        return ipaddress.ip_network(host)
-    if id_type in (1, 5):
-        return ipaddress.ip_network(ipaddress.ip_address(data))
-    width = 4 if id_type == 4 else 16
-    addr = ipaddress.ip_address(data[:width])
-    mask = ipaddress.ip_address(data[width:2 * width])
-    return ipaddress.ip_network(f"{addr}/{mask}", strict=False)
+    width = 4 if id_type in (1, 4, 7) else 16
+    try:
+        if id_type in (1, 5):
+            return ipaddress.ip_network(ipaddress.ip_address(data[:width]))
+        low = ipaddress.ip_address(data[:width])
+        high = ipaddress.ip_address(data[width:2 * width])
+        if id_type in (4, 6):
+            return ipaddress.ip_network(f"{low}/{high}", strict=False)
+        if id_type in (7, 8):
+            # a range: the smallest network holding it (XFRM selectors are prefixes)
+            net = ipaddress.ip_network(low)
+            while high not in net:
+                net = net.supernet()
+            return net
+    except ValueError:
+        pass
+    return ipaddress.ip_network(host)  # names (FQDN, DN, ...) and malformed data: the host
 
 log = logging.getLogger("ike.engine")
 Addr = tuple[str, int]

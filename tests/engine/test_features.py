@@ -405,3 +405,15 @@ def test_certificate_from_an_untrusted_ca_is_refused(h: Any) -> None:
     [fail] = [e for e in pair.events("b") if isinstance(e, ExchangeFailed)]
     assert fail.notify == NotifyType.INVALID_CERTIFICATE
     assert not pair.b.sas.isakmp
+
+
+def test_selectors_from_every_client_id_type() -> None:
+    from ike.engine import _net
+
+    assert str(_net(bytes([10, 0, 0, 5]), 1, "h")) == "10.0.0.5/32"
+    assert str(_net(bytes([10, 1, 2, 3, 255, 255, 0, 0]), 4, "h")) == "10.1.0.0/16"
+    assert str(_net(bytes([10, 0, 0, 5, 10, 0, 0, 9]), 7, "h")) == "10.0.0.0/28"  # range
+    assert str(_net(b"peer.example.org", 2, "192.0.2.1")) == "192.0.2.1/32"  # names: the host
+    assert str(_net(bytes([10, 1, 0, 0, 255, 0, 255, 0]), 4, "192.0.2.1")) == "192.0.2.1/32"
+    v6 = bytes.fromhex("20010db8" + "00" * 12 + "ffffffff" + "00" * 12)
+    assert str(_net(v6, 6, "h")) == "2001:db8::/32"
