@@ -40,7 +40,8 @@ log = logging.getLogger("ike.daemon.privsep")
 
 PRIVSEP_USER = "_isakmpd"
 CHROOT_DIR = "/var/empty"
-MAX_MSG = 1 << 16
+MAX_MSG = 1 << 19
+"""The largest request or answer: room for a chain of certificates in hex."""
 ALLOWED_PORT = 500
 MAX_ID = 1024
 MAX_CERTS = 16
@@ -135,6 +136,10 @@ class Monitor:
         except (OSError, k.KernelError) as exc:
             log.warning("monitor: %s request failed: %s", op, exc)
             return {"ok": False, "error": str(exc)}, []
+        except Exception as exc:  # a malformed field: refuse, never die, always answer
+            self.refused += 1
+            log.warning("monitor: refused %s request: %s: %s", op, type(exc).__name__, exc)
+            return {"ok": False, "error": f"refused: {type(exc).__name__}"}, []
 
     def _open(self, path: str, write: bool) -> tuple[dict[str, Any], list[int]]:
         real = self.paths.check(path, write)
@@ -270,6 +275,15 @@ class Monitor:
 
 
 # --------------------------------------------------------------------------- the channel
+
+
+def channel() -> tuple[socket.socket, socket.socket]:
+    """The parent's and the child's ends: one message per packet, buffers for MAX_MSG."""
+    pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for sock in pair:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MSG)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * MAX_MSG)
+    return pair
 
 
 def send_message(
@@ -447,7 +461,7 @@ def start(
     ends calls *on_parent_exit* with its exit status (to remove the FIFO and pid file) and exits.
     *preload* runs in the child before the chroot (imports, syslog) since files vanish after it.
     """
-    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent_sock, child_sock = channel()
     is_root = os.geteuid() == 0
     user = ensure_user() if is_root else None
     if is_root:
@@ -652,7 +666,7 @@ class MonitorAuth:
     def _ask(self, what: str, ident: str, **extra: Any) -> dict[str, Any]:
         try:
             return self.client.raw_request({"op": "auth", "what": what, "id": ident, **extra})
-        except MonitorError as exc:
+        except (MonitorError, OSError, ValueError) as exc:
             log.warning("pki through the monitor: %s of %s: %s", what, ident, exc)
             return {}
 

@@ -119,7 +119,11 @@ def test_open_allowed_and_forged_requests_refused_and_logged(
         client.raw_request({"op": "kernel", "cmd": {"__t": "Popen", "args": "sh"}})
     with pytest.raises(MonitorError, match="not allowed"):
         client.kernel(k.Flush(everything=True))
-    assert monitor.refused == 6
+    with pytest.raises(MonitorError, match="refused"):
+        client.raw_request({"op": "bind", "family": "x", "port": []})
+    with pytest.raises(MonitorError, match="refused"):
+        client.raw_request({"op": "auth", "what": "private_key", "id": "x"})  # no PKI here
+    assert monitor.refused == 8
     text = caplog.text
     assert "/etc/shadow" in text and "port 25" in text and "exec" in text
 
