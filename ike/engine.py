@@ -75,7 +75,11 @@ def _net(data: bytes, id_type: int, host: str) -> k.Network:
         low = ipaddress.ip_address(data[:width])
         high = ipaddress.ip_address(data[width:2 * width])
         if id_type in (4, 6):
-            return ipaddress.ip_network(f"{low}/{high}", strict=False)
+            bits = 8 * width
+            mask = int(high)
+            prefix = bin(mask).count("1")
+            if mask == ((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1):
+                return ipaddress.ip_network((low, prefix), strict=False)
         if id_type in (7, 8):
             # a range: the smallest network holding it (XFRM selectors are prefixes)
             net = ipaddress.ip_network(low)
