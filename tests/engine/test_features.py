@@ -417,3 +417,30 @@ def test_selectors_from_every_client_id_type() -> None:
     assert str(_net(bytes([10, 1, 0, 0, 255, 0, 255, 0]), 4, "192.0.2.1")) == "192.0.2.1/32"
     v6 = bytes.fromhex("20010db8" + "00" * 12 + "ffffffff" + "00" * 12)
     assert str(_net(v6, 6, "h")) == "2001:db8::/32"
+
+
+def test_ipv6_subnet_client_ids(h: Any) -> None:
+    nets = """[net6-a]
+ID-type=                IPV6_ADDR_SUBNET
+Network=                2001:db8:a::
+Netmask=                ffff:ffff:ffff::
+[net6-b]
+ID-type=                IPV6_ADDR_SUBNET
+Network=                2001:db8:b::
+Netmask=                ffff:ffff:ffff::
+"""
+    addrs = ("fd00::1", "fd00::2")
+    conf_a = h.make_conf("a", more=nets, addrs=addrs)
+    conf_b = h.make_conf("b", more=nets, addrs=addrs)
+    for conf, local, remote in ((conf_a, "net6-a", "net6-b"), (conf_b, "net6-b", "net6-a")):
+        with conf.transaction() as t:
+            t.set("conn", "Local-ID", local, override=True)
+            t.set("conn", "Remote-ID", remote, override=True)
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    out = [c for c in pair.ka.commands if isinstance(c, AddSA) and not c.inbound]
+    assert out[0].selector is not None
+    assert str(out[0].selector.src) == "2001:db8:a::/48"
+    assert str(out[0].selector.dst) == "2001:db8:b::/48"
