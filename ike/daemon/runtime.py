@@ -264,6 +264,19 @@ class Daemon:
         ``capture_cleartext`` is on (``Engine.cleartext(data)``); a message it could not decrypt
         is written in its wire form, ENC flag kept.
         """
+        try:
+            self._capture_one(src, dst, data)
+        except (OSError, ValueError) as exc:
+            log.error("packet capture stopped: %s", exc)
+            if self.pcap is not None:
+                try:
+                    self.pcap.close()
+                except OSError:
+                    pass
+            self.pcap = None
+            self.engine.capture_cleartext = False
+
+    def _capture_one(self, src: Addr, dst: Addr, data: bytes) -> None:
         assert self.pcap is not None
         encrypted = len(data) > 19 and data[19] & 0x01
         if not encrypted:

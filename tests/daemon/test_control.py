@@ -147,3 +147,14 @@ def test_reinit_refuses_a_broken_or_readable_policy(
         assert d.policy_factory is not factory
     finally:
         d.loop.close()
+
+
+def test_a_failing_capture_stops_without_harm(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    control.packet_log(daemon, True)
+    assert daemon.pcap is not None and daemon.engine.capture_cleartext
+    daemon.pcap.stream.close()  # as if the disk went away
+    daemon._capture(("127.0.0.1", 500), ("127.0.0.1", 501), bytes(28))
+    assert daemon.pcap is None and not daemon.engine.capture_cleartext
+    assert "packet capture stopped" in caplog.text
