@@ -179,3 +179,15 @@ def test_daemons_remove_what_they_installed_on_shutdown(cases: dict[str, dict[st
     assert "error" not in c, c
     assert c["rc"] == [0, 0]
     assert c["left_after_stop"] == ["", "", "", ""]
+
+
+def test_daemon_on_demand_from_acquire(cases: dict[str, dict[str, Any]]) -> None:
+    """Flows from elsewhere, daemon a with -a: a ping's ACQUIRE starts the negotiation, the
+    SAs replace the larval state, later pings cross; stopping removes the daemons' SAs only."""
+    c = cases["daemons-on-demand"]
+    assert "error" not in c, c
+    assert c["ready"] and c["phase2_a"], c.get("log_a", "")
+    assert c["received"] >= 8, c.get("log_a", "")
+    assert c["esp_states_a"] == 2 and not c["larval_left"]
+    assert c["rc"] == [0, 0] and c["states_left"] == ["", ""]
+    assert c["policies_left_a"] == 2  # -a: the flows were not the daemon's to remove
