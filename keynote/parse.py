@@ -378,6 +378,10 @@ def _get_parser() -> Any:
     if _parser is None:
         grammar = _GRAMMAR.read_text()
         cache = _cache_path(grammar)
+        # The basic lexer: one scanner for all fields. The contextual lexer gives the same tokens
+        # for KeyNote (the only overlap, `2-of` in Conditions, is a type error either way) but
+        # compiles a scanner per parser state at start-up, which `keynote verify` pays for.
+        # Positions come from the tokens the callbacks see, so propagate_positions is not needed.
         _parser = Lark(
             grammar,
             parser="lalr",
