@@ -12,6 +12,7 @@ from ike.conf import Conf
 from ike.daemon import control, fifo
 from ike.daemon.log import DebugLevels
 from ike.daemon.options import parse_args
+from ike.daemon.pcap import PcapWriter
 from ike.daemon.runtime import Daemon, DirectFiles
 from ike.kernel.none import NoneKernel
 
@@ -149,12 +150,18 @@ def test_reinit_refuses_a_broken_or_readable_policy(
         d.loop.close()
 
 
+def _writer(daemon: Daemon) -> PcapWriter | None:
+    return daemon.pcap
+
+
 def test_a_failing_capture_stops_without_harm(
     daemon: Daemon, caplog: pytest.LogCaptureFixture
 ) -> None:
     control.packet_log(daemon, True)
-    assert daemon.pcap is not None and daemon.engine.capture_cleartext
-    daemon.pcap.stream.close()  # as if the disk went away
+    writer = _writer(daemon)
+    assert writer is not None and daemon.engine.capture_cleartext
+    writer.stream.close()  # as if the disk went away
     daemon._capture(("127.0.0.1", 500), ("127.0.0.1", 501), bytes(28))
-    assert daemon.pcap is None and not daemon.engine.capture_cleartext
+    assert _writer(daemon) is None
+    assert not daemon.engine.capture_cleartext
     assert "packet capture stopped" in caplog.text
