@@ -154,14 +154,18 @@ def _writer(daemon: Daemon) -> PcapWriter | None:
     return daemon.pcap
 
 
+def _capturing(daemon: Daemon) -> bool:
+    return bool(daemon.engine.capture_cleartext)
+
+
 def test_a_failing_capture_stops_without_harm(
     daemon: Daemon, caplog: pytest.LogCaptureFixture
 ) -> None:
     control.packet_log(daemon, True)
     writer = _writer(daemon)
-    assert writer is not None and daemon.engine.capture_cleartext
+    assert writer is not None and _capturing(daemon)
     writer.stream.close()  # as if the disk went away
     daemon._capture(("127.0.0.1", 500), ("127.0.0.1", 501), bytes(28))
     assert _writer(daemon) is None
-    assert not daemon.engine.capture_cleartext
+    assert not _capturing(daemon)
     assert "packet capture stopped" in caplog.text
