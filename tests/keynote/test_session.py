@@ -328,3 +328,20 @@ def test_trace_of_a_failed_signature_and_a_deep_chain() -> None:
     lines = str(session(chain).query(TF, explain=True).trace).splitlines()
     assert max(len(line) for line in lines) < 200
     assert any("[depth 300]" in line for line in lines)
+
+
+def test_each_assertion_of_a_multi_assertion_text_is_verified_alone() -> None:
+    # isakmpd's keynote_cert_validate verifies the whole payload for every assertion in it
+    # (reference/keynote.md 7.3), accepting unsigned assertions that follow a signed one.
+    cred = (SIGNED / "cred-rsa-sha1-hex").read_text()
+    authorizer = cred[cred.index("Authorizer:") : cred.index("Licensees:")]
+    forged = authorizer + 'Licensees: "eve"\n'
+    s = signed_session()
+    s.clear_authorizers()
+    s.add_authorizer("eve")
+    ids = s.add_assertions(cred.rstrip("\n") + "\n\n" + forged, source="payload")
+    r = s.query(TF)
+    assert (r.value, r.failed) == ("false", [(ids[1], FAILED_SIGNATURE)])
+    s.clear_authorizers()
+    s.add_authorizer("bob")
+    assert s.query(TF).value == "true"
