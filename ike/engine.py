@@ -13,9 +13,7 @@ injected RandomSource, kernel work goes to the injected backend as command datac
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -34,16 +32,16 @@ from ike.events import (
     Phase2Done,
     SADeleted,
 )
-from ike.exchange import informational, rules
+from ike.exchange import connections, informational, rules
 from ike.exchange.aggressive import AggressiveMode
 from ike.exchange.base import Exchange, cleartext_of
 from ike.exchange.confcache import ConfCache
 from ike.exchange.errors import ExchangeError
 from ike.exchange.main import MainMode
 from ike.exchange.phase1 import Phase1
-from ike.exchange.quick import QuickMode, client_id
+from ike.exchange.quick import QuickMode
 from ike.kernel import interface as k
-from ike.policy import IdentityData, PolicySession
+from ike.policy import PolicySession
 from ike.sa import IPsecSA, IsakmpSA, SAState, SATable
 from ike.wire import (
     Delete,
@@ -57,38 +55,6 @@ from ike.wire import (
 from ike.wire.constants import Doi
 
 __all__ = ["Datagram", "Engine"]
-
-
-@functools.lru_cache(maxsize=1024)
-def _addr(text: str) -> k.Address:
-    """An address object for a text address (memoised: the same few peers recur)."""
-    return ipaddress.ip_address(text)
-
-
-@functools.lru_cache(maxsize=1024)
-def _net(data: bytes, id_type: int, host: str) -> k.Network:
-    """The network an ID payload's data (or, without one, the host) stands for."""
-    width = 4 if id_type in (1, 4, 7) else 16
-    try:
-        if id_type in (1, 5):
-            return ipaddress.ip_network(ipaddress.ip_address(data[:width]))
-        low = ipaddress.ip_address(data[:width])
-        high = ipaddress.ip_address(data[width:2 * width])
-        if id_type in (4, 6):
-            bits = 8 * width
-            mask = int(high)
-            prefix = bin(mask).count("1")
-            if mask == ((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1):
-                return ipaddress.ip_network((low, prefix), strict=False)
-        if id_type in (7, 8):
-            # a range: the smallest network holding it (XFRM selectors are prefixes)
-            net = ipaddress.ip_network(low)
-            while high not in net:
-                net = net.supernet()
-            return net
-    except ValueError:
-        pass
-    return ipaddress.ip_network(host)  # names (FQDN, DN, ...) and malformed data: the host
 
 log = logging.getLogger("ike.engine")
 Addr = tuple[str, int]
@@ -140,7 +106,8 @@ class Engine:
         self.contacted: set[str] = set()
         self.pending: dict[bytes, list[tuple[str, int]]] = {}
         """Connections waiting for the Phase 1 SA with these cookies."""
-        self._client_ids: dict[str, Identification | None] = {}
+        self.client_ids: dict[str, Identification | None] = {}
+        """Client ID payloads built from IPsec-ID sections, by section (cleared by reload)."""
         self.capture_cleartext = False
         """Keep the cleartext of recent encrypted messages for ``cleartext()`` (pcap)."""
         self._cleartext: dict[bytes, bytes] = {}
@@ -278,7 +245,7 @@ class Engine:
     def reload(self, conf: Conf | None = None) -> None:
         """Use a new configuration, or forget cached reads after the old one changed (a FIFO
         transaction, SIGHUP).  Running exchanges keep what they already read."""
-        self._client_ids.clear()
+        self.client_ids.clear()
         if conf is not None:
             self.conf = ConfCache(conf)
         elif isinstance(self.conf, ConfCache):
@@ -307,8 +274,9 @@ class Engine:
         low, high = ((k.IPCOMP_CPI_LOW, k.IPCOMP_CPI_HIGH) if protocol == 4
                      else (k.IPSEC_SPI_LOW, k.IPSEC_SPI_HIGH))
         try:
-            return int(self.kernel.get_spi(k.GetSPI(_addr(src), _addr(dst), protocol,
-                                                    seq, low, high)))
+            cmd = k.GetSPI(connections.address(src), connections.address(dst), protocol, seq,
+                           low, high)
+            return int(self.kernel.get_spi(cmd))
         except k.KernelError as e:
             raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, f"kernel: no SPI: {e}") from None
 
@@ -323,48 +291,7 @@ class Engine:
     def passive_connection(self, sa: IsakmpSA, idci: Identification | None,
                            idcr: Identification | None) -> str:
         """The passive connection whose IDs match the peer's (isakmpd.md 6.3 responder)."""
-        names = self.conf.get_list("Phase 2", "Connections") + self.conf.get_list(
-            "Phase 2", "Passive-Connections")
-        ids = [i for i in (idci, idcr) if i is not None]
-
-        def built(section: str | None) -> Identification | None:
-            if section is None:
-                return None
-            if section not in self._client_ids:
-                try:
-                    self._client_ids[section] = client_id(self, section)
-                except (ExchangeError, ValueError):
-                    self._client_ids[section] = None
-            return self._client_ids[section]
-
-        def same(a: Identification | None, b: Identification | None) -> bool:
-            return a is not None and b is not None and (a.id_type, a.protocol, a.port,
-                                                        bytes(a.data)) == (
-                b.id_type, b.protocol, b.port, bytes(b.data))
-
-        if len(ids) == 2:
-            for name in names:
-                local = built(self.conf.get_str(name, "Local-ID"))
-                remote = built(self.conf.get_str(name, "Remote-ID"))
-                if (same(local, idci) and same(remote, idcr)) or (
-                        same(local, idcr) and same(remote, idci)):
-                    return name
-            for name in names:
-                if self.conf.get_str(name, "Remote-ID") is None:
-                    continue
-                local = built(self.conf.get_str(name, "Local-ID"))
-                if same(local, idci) or same(local, idcr):
-                    return name
-        else:
-            for name in names:
-                peer = self.conf.get_str(name, "ISAKMP-peer")
-                if peer is not None and self.conf.get_str(peer, "Address") == sa.peer[0] and \
-                        self.conf.get_str(name, "Local-ID") is None:
-                    return name
-        if not self.use_keynote:
-            raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
-                                "peer proposed invalid phase 2 IDs")
-        return f"peer-{sa.peer[0]}"
+        return connections.passive_lookup(self, sa, idci, idcr)
 
     def phase1_established(self, ex: Phase1, now: float, *, initial_contact: bool) -> None:
         """Phase 1 done: report, honour INITIAL-CONTACT, start waiting Quick Modes."""
@@ -392,10 +319,10 @@ class Engine:
     def phase2_established(self, ex: QuickMode, bundle: IPsecSA, now: float) -> None:
         """Quick Mode done: install the SAs and flows, start lifetimes, retire a rekeyed SA."""
         old = [s for s in self.sas.ipsec_by_name(bundle.name) if s.peer == bundle.peer]
-        local_net, remote_net, proto, lport, rport = self._selector_parts(bundle)
+        local_net, remote_net, proto, lport, rport = connections.selector_parts(bundle)
         selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
         lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
-        local, peer = _addr(bundle.local), _addr(bundle.peer)
+        local, peer = connections.address(bundle.local), connections.address(bundle.peer)
         try:
             for p in bundle.protocols:
                 values = dict(p.choice.attributes)
@@ -644,8 +571,8 @@ class Engine:
         self.exchanges.pop(ex.key, None)
         if isinstance(ex, QuickMode):
             for proto, spi in ex.spis:
-                self._kernel(k.DeleteSA(proto, spi, _addr(sa.peer[0]),
-                                        _addr(sa.local[0])))
+                self._kernel(k.DeleteSA(proto, spi, connections.address(sa.peer[0]),
+                                        connections.address(sa.local[0])))
             ex.spis.clear()
         elif sa.state is SAState.LARVAL:
             self.sas.remove_isakmp(sa)
@@ -672,7 +599,7 @@ class Engine:
 
     def _delete_ipsec(self, ipsa: IPsecSA, now: float, *, notify_peer: bool,
                       reason: str) -> None:
-        local, peer = _addr(ipsa.local), _addr(ipsa.peer)
+        local, peer = connections.address(ipsa.local), connections.address(ipsa.peer)
         if notify_peer:
             sa = next(self.sas.ready_isakmp(ipsa.peer), None)
             if sa is not None:
@@ -749,13 +676,3 @@ class Engine:
             ex.start(now, name)
         except ExchangeError as e:
             self._fail(ex, ExchangeError(e.notify, e.reason, send=False), now)
-
-    def _selector_parts(self, bundle: IPsecSA) -> tuple[k.Network, k.Network, int, int, int]:
-        def net(ident: IdentityData | None, host: str) -> tuple[k.Network, int, int]:
-            if ident is None:
-                return _net(b"", 0, host), 0, 0
-            return _net(ident.data, ident.id_type, host), ident.protocol, ident.port
-
-        local_net, proto, lport = net(bundle.local_ids, bundle.local)
-        remote_net, rproto, rport = net(bundle.remote_ids, bundle.peer)
-        return local_net, remote_net, proto or rproto, lport, rport

@@ -408,7 +408,7 @@ def test_certificate_from_an_untrusted_ca_is_refused(h: Any) -> None:
 
 
 def test_selectors_from_every_client_id_type() -> None:
-    from ike.engine import _net
+    from ike.exchange.connections import network as _net
 
     assert str(_net(bytes([10, 0, 0, 5]), 1, "h")) == "10.0.0.5/32"
     assert str(_net(bytes([10, 1, 2, 3, 255, 255, 0, 0]), 4, "h")) == "10.1.0.0/16"

@@ -1,0 +1,112 @@
+"""Connections and selectors: which configured connection a peer's Quick Mode IDs name (isakmpd's
+``connection_passive_lookup_by_ids``), and the kernel selector a negotiated bundle stands for.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import TYPE_CHECKING
+
+from ike.exchange.errors import ExchangeError
+from ike.exchange.quick import client_id
+from ike.kernel import interface as k
+from ike.policy import IdentityData
+from ike.sa import IPsecSA, IsakmpSA
+from ike.wire import Identification, NotifyType
+
+if TYPE_CHECKING:
+    from ike.engine import Engine
+
+__all__ = ["address", "network", "passive_lookup", "selector_parts"]
+
+
+@functools.lru_cache(maxsize=1024)
+def address(text: str) -> k.Address:
+    """An address object for a text address (memoised: the same few peers recur)."""
+    return ipaddress.ip_address(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def network(data: bytes, id_type: int, host: str) -> k.Network:
+    """The network an ID payload's data (or, without one, the host) stands for."""
+    width = 4 if id_type in (1, 4, 7) else 16
+    try:
+        if id_type in (1, 5):
+            return ipaddress.ip_network(ipaddress.ip_address(data[:width]))
+        low = ipaddress.ip_address(data[:width])
+        high = ipaddress.ip_address(data[width:2 * width])
+        if id_type in (4, 6):
+            bits = 8 * width
+            mask = int(high)
+            prefix = bin(mask).count("1")
+            if mask == ((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1):
+                return ipaddress.ip_network((low, prefix), strict=False)
+        if id_type in (7, 8):
+            # a range: the smallest network holding it (XFRM selectors are prefixes)
+            net = ipaddress.ip_network(low)
+            while high not in net:
+                net = net.supernet()
+            return net
+    except ValueError:
+        pass
+    return ipaddress.ip_network(host)  # names (FQDN, DN, ...) and malformed data: the host
+
+
+
+def passive_lookup(engine: Engine, sa: IsakmpSA, idci: Identification | None,
+                   idcr: Identification | None) -> str:
+    """The passive connection whose IDs match the peer's (isakmpd.md 6.3 responder)."""
+    names = engine.conf.get_list("Phase 2", "Connections") + engine.conf.get_list(
+        "Phase 2", "Passive-Connections")
+    ids = [i for i in (idci, idcr) if i is not None]
+
+    def built(section: str | None) -> Identification | None:
+        if section is None:
+            return None
+        if section not in engine.client_ids:
+            try:
+                engine.client_ids[section] = client_id(engine, section)
+            except (ExchangeError, ValueError):
+                engine.client_ids[section] = None
+        return engine.client_ids[section]
+
+    def same(a: Identification | None, b: Identification | None) -> bool:
+        return a is not None and b is not None and (a.id_type, a.protocol, a.port,
+                                                    bytes(a.data)) == (
+            b.id_type, b.protocol, b.port, bytes(b.data))
+
+    if len(ids) == 2:
+        for name in names:
+            local = built(engine.conf.get_str(name, "Local-ID"))
+            remote = built(engine.conf.get_str(name, "Remote-ID"))
+            if (same(local, idci) and same(remote, idcr)) or (
+                    same(local, idcr) and same(remote, idci)):
+                return name
+        for name in names:
+            if engine.conf.get_str(name, "Remote-ID") is None:
+                continue
+            local = built(engine.conf.get_str(name, "Local-ID"))
+            if same(local, idci) or same(local, idcr):
+                return name
+    else:
+        for name in names:
+            peer = engine.conf.get_str(name, "ISAKMP-peer")
+            if peer is not None and engine.conf.get_str(peer, "Address") == sa.peer[0] and \
+                    engine.conf.get_str(name, "Local-ID") is None:
+                return name
+    if not engine.use_keynote:
+        raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
+                            "peer proposed invalid phase 2 IDs")
+    return f"peer-{sa.peer[0]}"
+
+
+def selector_parts(bundle: IPsecSA) -> tuple[k.Network, k.Network, int, int, int]:
+    def net(ident: IdentityData | None, host: str) -> tuple[k.Network, int, int]:
+        if ident is None:
+            return network(b"", 0, host), 0, 0
+        return network(ident.data, ident.id_type, host), ident.protocol, ident.port
+
+    local_net, proto, lport = net(bundle.local_ids, bundle.local)
+    remote_net, rproto, rport = net(bundle.remote_ids, bundle.peer)
+    return local_net, remote_net, proto or rproto, lport, rport
