@@ -285,7 +285,11 @@ class Engine:
         if sa.policy_session is None:
             if self.policy_factory is None:
                 raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "no policy loaded")
-            sa.policy_session = self.policy_factory()
+            try:
+                sa.policy_session = self.policy_factory()
+            except Exception as e:  # whatever the policy source raises, the SA is refused
+                raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
+                                    f"policy unavailable: {e}") from None
         return cast(PolicySession, sa.policy_session)
 
     def passive_connection(self, sa: IsakmpSA, idci: Identification | None,

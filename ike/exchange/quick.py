@@ -206,7 +206,11 @@ class QuickMode(Exchange):
             utc_offset=self.engine.utc_offset,
         )
         session = self.engine.policy_session(self.sa)
-        decision = check_policy(session, self.sa.principals, build_attributes(ctx))
+        try:
+            decision = check_policy(session, self.sa.principals, build_attributes(ctx))
+        except Exception as e:  # a policy that cannot answer refuses
+            raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, f"policy query failed: {e}") \
+                from None
         trace = decision.trace
         for principal in self.sa.principals:
             if principal.startswith("passphrase:"):

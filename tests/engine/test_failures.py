@@ -264,3 +264,31 @@ def test_peer_delete(h: Any) -> None:
     pair.flush()
     assert [e.kind for e in pair.events("b") if isinstance(e, SADeleted)] == ["isakmp"]
     assert not pair.a.sas.isakmp and not pair.b.sas.isakmp
+
+
+def test_policy_sees_filters_from_each_side(h: Any) -> None:
+    def side(remote: str, local: str, initiator: str) -> str:
+        return ('Authorizer: "POLICY"\nLicensees: "passphrase:mekmitasdigoat"\n'
+                f'Conditions: remote_filter == "{remote}" && local_filter == "{local}" && '
+                f'initiator == "{initiator}" && phase_1 == "main" && pfs == "no" && '
+                'remote_negotiation_address ~= "^010\\\\.000\\\\.000\\\\.00[12]$" -> "true";\n')
+
+    net_a, net_b = "192.168.001.000-192.168.001.255", "192.168.002.000-192.168.002.255"
+    pair = h.make_pair(h.make_conf("a"), h.make_conf("b"), use_keynote=True,
+                       policy_factory=policy(side(net_b, net_a, "yes")))
+    pair.b.policy_factory = policy(side(net_a, net_b, "no"))
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("a")] == [Phase1Done, Phase2Done]
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+
+
+def test_broken_policy_refuses_without_crashing(h: Any, caplog: pytest.LogCaptureFixture) -> None:
+    pair = h.make_pair(h.make_conf("a"), h.make_conf("b"), use_keynote=True,
+                       policy_factory=policy('Authorizer: "POLICY"\nConditions: a ==== b;\n'))
+    pair.a.use_keynote = False
+    pair.a.start(pair.now)
+    pair.flush()
+    [fail] = _failed(pair.events("b"))
+    assert fail.notify == NotifyType.NO_PROPOSAL_CHOSEN and "policy" in fail.reason
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
