@@ -230,7 +230,7 @@ def run_on_demand() -> dict[str, Any]:
         result["ready"] = a.wait_log(r"listening on", 30) and b.wait_log(r"listening on", 30)
         time.sleep(1)
         t0 = time.monotonic()
-        out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", "16", "-i", "0.5",
+        out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", "12", "-i", "0.4",
                  "-W", "1", "-I", inner(n, "a"), inner(n, "b"), check=False).stdout
         result["ping_seconds"] = round(time.monotonic() - t0, 2)
         result["received"] = next(
