@@ -71,6 +71,9 @@ class _Entry:
         return self.compiled.assertion if self.compiled else None
 
 
+_NO_CLAUSES: list[ClauseTrace] = []  # shared, never appended to (untraced queries)
+
+
 class _Index:
     """What queries need from the assertion set; rebuilt after assertions change."""
 
@@ -312,13 +315,14 @@ class Session:
                             cyclic = True
                         continue
                     comp = compiled[todo]
-                    clauses: list[ClauseTrace] = []
+                    clauses: list[ClauseTrace] = _NO_CLAUSES
                     if comp.run is None:
                         c = maxi
                     elif traces is None:
                         c = comp.run(env, vindex)
                     else:
                         assert comp.conditions is not None
+                        clauses = []
                         c = run_program_traced(comp.conditions, env, vindex,
                                                comp.assertion.local_constants, clauses)
                     signature = ""
@@ -338,8 +342,8 @@ class Session:
                     if traces is not None:
                         entry = self._entries[todo]
                         traces[todo] = AssertionTrace(
-                            todo, entry.where, comp.authorizer(env), entry.trusted, c, clauses,
-                            signature=signature, children=list(children),
+                            todo, entry.where, comp.authorizer(env), entry.trusted, c,
+                            list(clauses), signature=signature, children=list(children),
                             text=comp.assertion.raw.text)
                     iters.append(iter(children))
                     path.append((todo, comp, c))
