@@ -6,6 +6,7 @@ depth-first walk (no recursion, so 10,000-deep delegation chains are fine) memoi
 assertion's Conditions value, then assertion values are computed in post-order. When the walk
 met a cycle, passes repeat until nothing changes, which gives the least fixpoint: unlike the
 reference (reference/keynote.md 2.2), the answer never depends on traversal order.
+Untrusted assertions are authenticated (signature, once, cached) before their Conditions run.
 """
 
 from __future__ import annotations
@@ -316,7 +317,16 @@ class Session:
                         continue
                     comp = compiled[todo]
                     clauses: list[ClauseTrace] = _NO_CLAUSES
-                    if comp.run is None:
+                    # A credential is authenticated before its Conditions run: they are the
+                    # sender's text (a costly regular expression, say) until the signature
+                    # says otherwise. The reference checks after, and only if they held.
+                    signature = ""
+                    if todo in untrusted:
+                        signature = self._check_signature(todo)
+                    if signature and signature != "verified":
+                        failed.append((todo, FAILED_SIGNATURE))
+                        c = 0
+                    elif comp.run is None:
                         c = maxi
                     elif traces is None:
                         c = comp.run(env, vindex)
@@ -325,12 +335,6 @@ class Session:
                         clauses = []
                         c = run_program_traced(comp.conditions, env, vindex,
                                                comp.assertion.local_constants, clauses)
-                    signature = ""
-                    if c and todo in untrusted:
-                        signature = self._check_signature(todo)
-                        if signature != "verified":
-                            failed.append((todo, FAILED_SIGNATURE))
-                            c = 0
                     children: Sequence[int] = ()
                     if c and comp.licensees is not None:
                         pre = kids_all.get(todo)

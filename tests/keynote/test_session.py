@@ -264,9 +264,17 @@ def test_signed_credentials_from_the_reference(cred: str) -> None:
 def test_tampered_credential_fails_its_signature() -> None:
     s = signed_session()
     (aid,) = s.add_assertions((SIGNED / "cred-rsa-sha1-hex-tampered").read_text())
-    # As in the reference, a credential whose Conditions give _MIN_TRUST is not checked.
-    assert (s.query(TF).value, s.query(TF).failed) == ("false", [])
-    s.set_attribute("esp_present", "no")  # now the edited Conditions hold
+    r = s.query(TF)
+    assert (r.value, r.failed) == ("false", [(aid, FAILED_SIGNATURE)])
+
+
+def test_credentials_are_authenticated_before_their_conditions_run() -> None:
+    # Difference from the reference (reference/keynote.md 2.2 step 4): libkeynote evaluates a
+    # reached credential's Conditions first and checks its signature only if they held, so a
+    # forged credential gets its (attacker-written) Conditions run; here they never run.
+    s = session(policy('"alice"'))
+    s.set_attribute_provider(lambda name: pytest.fail(f"forged Conditions read {name}"))
+    (aid,) = s.add_assertions(delegation("alice", '"bob"', 'secret == "x";'))
     r = s.query(TF)
     assert (r.value, r.failed) == ("false", [(aid, FAILED_SIGNATURE)])
 
