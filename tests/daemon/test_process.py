@@ -237,7 +237,7 @@ def test_seeded_runs_send_identical_bytes(make_pair: Callable[..., Any]) -> None
     assert first == second
 
 
-def test_garbage_flood_then_negotiation(make_pair: Callable[..., Any]) -> None:
+def test_garbage_floods_then_negotiation(make_pair: Callable[..., Any]) -> None:
     pair = make_pair()
     pair.west.start()
     rng = __import__("random").Random(5)
@@ -256,6 +256,16 @@ def test_garbage_flood_then_negotiation(make_pair: Callable[..., Any]) -> None:
             s.sendto(junk, ("127.0.0.1", pair.west.port))
             if i % 500 == 0:
                 time.sleep(0.01)
+    fd = os.open(pair.west.fifo, os.O_WRONLY)
+    try:
+        for i in range(1000):
+            os.write(fd, f"{'xCDMp'[i % 5]} {'[' * (i % 3)}garbage {i}\n".encode())
+    finally:
+        os.close(fd)
+    pair.west.wait_log(r"garbage 999")
+    fifo_errors = re.findall(r"ui_\w+: (?:command '.*' malformed|unrecognized command)",
+                             pair.west.log())  # fmt: skip
+    assert len(fifo_errors) == 1000
     pair.east.start()
     pair.east.wait_log("phase 2 done", timeout=60)
     assert "(Phase 2)" in pair.west.sas()
