@@ -282,14 +282,8 @@ class Daemon:
         if not encrypted:
             self.pcap.record(src, dst, data, cleartext=True)
             return
-        hook = getattr(self.engine, "cleartext", None)
-        clear: object = None
-        if callable(hook):
-            try:
-                clear = hook(data)
-            except Exception:
-                clear = None
-        if isinstance(clear, bytes):
+        clear = self.engine.cleartext(data)
+        if clear is not None:
             self.pcap.record(src, dst, clear, cleartext=True)
         else:
             self.pcap.record(src, dst, data, cleartext=False)
