@@ -212,6 +212,8 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     ns_a, ns_b = f"ke-a-{tag}", f"ke-b-{tag}"
     veth_a, veth_b = f"kea{tag}", f"keb{tag}"
     lab = Lab(ns_a, ns_b, tmp_path)
+    for ns in (ns_a, ns_b):  # left over by a run that was killed
+        run("ip", "netns", "del", ns, check=False)
     try:
         run("ip", "netns", "add", ns_a)
         run("ip", "netns", "add", ns_b)
