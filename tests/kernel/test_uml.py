@@ -174,6 +174,19 @@ def test_two_daemons_negotiate_and_ping_crosses(cases: dict[str, dict[str, Any]]
     assert min(c["packets_a"] + c["packets_b"]) >= 3
 
 
+def test_soft_expiry_rekeys_without_losing_the_ping_stream(
+        cases: dict[str, dict[str, Any]]) -> None:
+    """Quick Mode lifetime 15 s: at the soft expiry (90 %) the initiator rekeys, traffic moves to
+    the new SAs, the old ones go at their hard expiry; a ping stream across it loses nothing."""
+    c = cases["daemons"]
+    assert "error" not in c, c
+    sent, received = c["stream"]
+    assert received >= sent - 1, c.get("log_a", "")
+    assert c["rekeyed"]
+    before, after, common = c["spis"]
+    assert before == after == 2 * len(c["suites"]) and common == 0
+
+
 def test_daemons_remove_what_they_installed_on_shutdown(cases: dict[str, dict[str, Any]]) -> None:
     c = cases["daemons"]
     assert "error" not in c, c

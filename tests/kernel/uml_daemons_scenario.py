@@ -28,6 +28,7 @@ SUITES = {
     "aes-gcm-16": "QM-ESP-AESGCM-128-SUITE",
     "3des-sha1": "QM-ESP-3DES-SHA-SUITE",
 }
+LIFETIME = 15  # seconds, Quick Mode SAs
 SIDES = {"a": ("10.88.0.1", "10.88.0.2"), "b": ("10.88.0.2", "10.88.0.1")}
 
 POLICY = """KeyNote-Version: 2
@@ -42,7 +43,7 @@ Listen-on=\t\t{me}
 Retransmits=\t\t3
 Check-interval=\t\t5
 Policy-file=\t\t{dir}/isakmpd.policy
-
+{general}
 [Phase 1]
 {peer}=\t\tISAKMP-peer
 
@@ -99,8 +100,8 @@ class Daemon:
     """One isakmpd in a namespace, with its own directory, log and FIFO."""
 
     def __init__(self, side: str, base: Path, initiator: bool,
-                 conns: dict[int, tuple[str, str]] | None = None, args: tuple[str, ...] = ()
-                 ) -> None:
+                 conns: dict[int, tuple[str, str]] | None = None, args: tuple[str, ...] = (),
+                 general: str = "") -> None:
         self.ns = f"kx-{side}"
         self.dir = base / side
         self.dir.mkdir(mode=0o700)
@@ -110,7 +111,7 @@ class Daemon:
         if conns is None:
             conns = {n: item for n, item in enumerate(SUITES.items(), start=1)}
         names = ",".join(f"IPsec-{name}" for name, _suite in conns.values())
-        conf = CONF_HEAD.format(me=me, peer=peer, dir=self.dir, connections=(
+        conf = CONF_HEAD.format(me=me, peer=peer, dir=self.dir, general=general, connections=(
             f"Connections=\t\t{names}" if initiator else f"Passive-Connections=\t{names}"))
         for n, (name, suite) in conns.items():
             conf += CONF_CONN.format(name=name, suite=suite, inner_me=inner(n, side),
@@ -174,9 +175,11 @@ def esp_packets(ns: str) -> list[int]:
 def run_pair() -> dict[str, Any]:
     """Both daemons negotiate every connection; ping through each; stop (which must clean)."""
     base = Path(tempfile.mkdtemp(prefix="kx-d-"))
-    b = Daemon("b", base, initiator=False)
-    a = Daemon("a", base, initiator=True)
-    result: dict[str, Any] = {"case": "daemons", "suites": SUITES}
+    # short Quick Mode lifetimes (soft at 90 %, as isakmpd): the SAs get rekeyed during the run
+    life = f"Default-phase-2-lifetime=\t{LIFETIME},10:86400\n"
+    b = Daemon("b", base, initiator=False, general=life)
+    a = Daemon("a", base, initiator=True, general=life)
+    result: dict[str, Any] = {"case": "daemons", "suites": SUITES, "lifetime": LIFETIME}
     try:
         t0 = time.monotonic()
         b.start()
@@ -193,11 +196,25 @@ def run_pair() -> dict[str, Any]:
         result["policies_a"] = sh("ip", "-n", "kx-a", "xfrm", "policy").stdout
         result["packets_a"] = esp_packets("kx-a")
         result["packets_b"] = esp_packets("kx-b")
+        if ok:
+            # a ping stream across the soft expiry (rekey) and the old SAs' hard expiry
+            before = set(re.findall(r"spi (0x[0-9a-f]+)", result["states_a"]))
+            count = int((LIFETIME + 3) / 0.3)
+            out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", str(count), "-i",
+                     "0.3", "-W", "1", "-I", inner(1, "a"), inner(1, "b"), check=False).stdout
+            after = set(re.findall(r"spi (0x[0-9a-f]+)",
+                                   sh("ip", "-n", "kx-a", "xfrm", "state").stdout))
+            result["stream"] = [count, next(
+                (int(p.split()[0]) for p in out.split(",") if "received" in p), 0)]
+            result["rekeyed"] = "rekeying" in a.log()
+            result["spis"] = [len(before), len(after), len(before & after)]
     finally:
         result["rc"] = [a.stop(), b.stop()]
         result["left_after_stop"] = [sh("ip", "-n", ns, "xfrm", what).stdout.strip()
                                      for ns in ("kx-a", "kx-b") for what in ("state", "policy")]
-        if not result.get("negotiated") or 0 in result.get("received", {}).values():
+        stream = result.get("stream", [1, 0])
+        if (not result.get("negotiated") or 0 in result.get("received", {}).values()
+                or stream[1] < stream[0] - 1):
             result["log_a"] = a.log()[-4000:]
             result["log_b"] = b.log()[-4000:]
         shutil.rmtree(base, ignore_errors=True)

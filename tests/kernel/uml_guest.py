@@ -38,6 +38,18 @@ def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "")
         raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
 
 
+def tmp_tops(paths: list[str], run: str) -> list[str]:
+    """The host directories directly under /tmp that these paths need (the tmpfs hides them)."""
+    tops: list[str] = []
+    for path in paths:
+        parts = os.path.abspath(path).split("/")
+        if len(parts) > 2 and parts[1] == "tmp":
+            top = "/tmp/" + parts[2]
+            if top != run and top not in tops:
+                tops.append(top)
+    return tops
+
+
 def load_modules(names: list[str], kver: str) -> list[str]:
     """Load modules and their dependencies (modules.dep); returns the names that failed."""
     base = f"/usr/lib/uml/modules/{kver}"
@@ -90,6 +102,8 @@ def main() -> None:
     mount("none", run, "hostfs", 0, run)
     with open(f"{run}/conf.json") as f:
         conf = json.load(f)
+    for host_dir in tmp_tops([conf["cwd"], sys.prefix, sys.executable, __file__], run):
+        mount("none", host_dir, "hostfs", MS_RDONLY, host_dir)  # a checkout under /tmp (CI)
     with open("/proc/sys/kernel/modprobe", "w") as f:
         f.write("\n")  # empty: requests fail at once; every module we need is loaded below
     t0 = uptime()
