@@ -26,7 +26,7 @@ from keynote.compile import (
 )
 from keynote.errors import KeyNoteError, KeyNoteSyntaxError
 from keynote.fields import LineMap, chunks, comment_only, split_assertion
-from keynote.parse import parse_assertion
+from keynote.parse import load_cached, parse_assertion, store_cached
 from keynote.trace import AssertionTrace, Trace
 
 _ATTR_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_]*")
@@ -107,7 +107,10 @@ class Result:
 class Session:
     """One KeyNote session (kn_init): parse once with add_assertions, query many times."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: bool = False) -> None:
+        """`cache=True` keeps parsed assertions in a private on-disk cache (keynote.parse):
+        for short-lived processes such as `keynote verify`, which then skip Lark entirely."""
+        self._disk_cache = cache
         self._entries: dict[int, _Entry] = {}
         self._next_id = 0
         self._attrs = Attributes()
@@ -144,23 +147,34 @@ class Session:
         in every Result.failed as a syntax failure (the reference's kn_add_assertion with
         lazily parsed fields behaves much like this).
         """
-        lines = LineMap(text)
         staged: list[_Entry] = []
-        for c in chunks(text):
-            if comment_only(text, c):
-                continue
-            where = f"{source}:{lines.position(c.start)[0]}"
-            try:
-                raw = split_assertion(text, c, source, lines)
-                where = f"{source}:{raw.line}"
-                a = parse_assertion(raw)
-                assert a is not None
+        cached = load_cached(text, source) if self._disk_cache else None
+        if cached is not None:
+            for a in cached:
                 comp = compile_assertion(a, self.canonical, self._attrs)
-                staged.append(_Entry(-1, comp, trusted, raw.raw, where))
-            except KeyNoteSyntaxError as e:
-                if strict:
-                    raise
-                staged.append(_Entry(-1, None, trusted, text[c.start : c.end], where, str(e)))
+                staged.append(_Entry(-1, comp, trusted, a.raw.raw, f"{source}:{a.raw.line}"))
+        else:
+            lines = LineMap(text)
+            parsed: list[Assertion] = []
+            for c in chunks(text):
+                if comment_only(text, c):
+                    continue
+                where = f"{source}:{lines.position(c.start)[0]}"
+                try:
+                    raw = split_assertion(text, c, source, lines)
+                    where = f"{source}:{raw.line}"
+                    parsed_one = parse_assertion(raw)
+                    assert parsed_one is not None
+                    parsed.append(parsed_one)
+                    comp = compile_assertion(parsed_one, self.canonical, self._attrs)
+                    staged.append(_Entry(-1, comp, trusted, raw.raw, where))
+                except KeyNoteSyntaxError as e:
+                    if strict:
+                        raise
+                    staged.append(_Entry(-1, None, trusted, text[c.start : c.end], where,
+                                         str(e)))
+            if self._disk_cache and len(parsed) == len(staged):
+                store_cached(text, source, parsed)
         ids = []
         for entry in staged:
             entry.aid = self._next_id

@@ -353,3 +353,43 @@ def test_each_assertion_of_a_multi_assertion_text_is_verified_alone() -> None:
     s.clear_authorizers()
     s.add_authorizer("bob")
     assert s.query(TF).value == "true"
+
+
+def test_disk_cache_gives_the_same_assertions_without_parsing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keynote.parse
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = "# header\n\n" + policy('"alice"', 'x == "1" -> "true";') + "\n" + \
+        delegation("alice", '"bob"')
+    first = Session(cache=True)
+    assert first.add_assertions(text, trusted=True, source="p") == [0, 1]
+    assert len(list((tmp_path / "keynote-py").glob("ast-*.pickle"))) == 1
+
+    def no_parsing(*args: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(keynote.parse, "parse_assertion", no_parsing)
+    monkeypatch.setattr("keynote.session.parse_assertion", no_parsing)
+    again = Session(cache=True)
+    again.add_assertions(text, trusted=True, source="p")
+    again.add_authorizer("bob")
+    again.set_attribute("x", "1")
+    r = again.query(TF, explain=True)
+    assert r.value == "true" and "p:3" in str(r.trace)
+    with pytest.raises(AssertionError, match="parsed again"):
+        again.add_assertions(text, trusted=True, source="other-name")
+
+
+def test_disk_cache_ignores_corrupt_entries(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = policy('"bob"')
+    Session(cache=True).add_assertions(text, trusted=True)
+    (entry,) = (tmp_path / "keynote-py").glob("ast-*.pickle")
+    entry.write_bytes(b"garbage")
+    s = session()
+    s2 = Session(cache=True)
+    s2.add_authorizer("bob")
+    s2.add_assertions(text, trusted=True)
+    assert s2.query(TF).value == "true" and s.query(TF).value == "false"
