@@ -17,7 +17,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-__all__ = ["AuthSource", "MemoryAuth", "PeerKey", "dn_oneline", "pkcs1_der"]
+__all__ = [
+    "AuthSource",
+    "Identity",
+    "IdentityAuthSource",
+    "MemoryAuth",
+    "PeerKey",
+    "dn_oneline",
+    "pkcs1_der",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,40 @@ class AuthSource(Protocol):
 
     def peer_key(self, peer_id: str, certificates: Sequence[bytes]) -> PeerKey | None:
         """The peer's trusted public key, or None when nothing trusted matches."""
+        ...
+
+
+class Identity(Protocol):
+    """A Phase 1 identity as pki.ids.Identity carries it: the ID type and its data."""
+
+    id_type: int
+    data: bytes
+
+
+class IdentityAuthSource(Protocol):
+    """The richer source pki.PKIAuth offers, used when present: identities with their type,
+    every CERT payload (X.509 and KeyNote credentials), the peer's CERTREQ authorities and the
+    time; ``authenticate`` raises (pki.errors.PKIError) saying why a peer is refused."""
+
+    def signing_key(self, local: Identity) -> rsa.RSAPrivateKey:
+        """Our signing key (raises when there is none)."""
+        ...
+
+    def cert_payloads(self, local: Identity, requested_cas: Sequence[bytes] = ()) -> list[bytes]:
+        """DER certificates for our CERT payloads, chosen by the peer's CERTREQ authorities."""
+        ...
+
+    def keynote_payload(self, local: Identity) -> bytes | None:
+        """Our KeyNote credentials as a CERT payload body (encoding 11), or None."""
+        ...
+
+    def certreq_authorities(self) -> list[bytes]:
+        """DER CA names for our CERTREQ payloads."""
+        ...
+
+    def authenticate(self, peer: Identity, payloads: Sequence[tuple[int, bytes]],
+                     now: float) -> object:
+        """The peer's verified key (public_key, principals, subject_dn, prime(session))."""
         ...
 
 

@@ -286,7 +286,11 @@ class Engine:
             if self.policy_factory is None:
                 raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "no policy loaded")
             try:
-                sa.policy_session = self.policy_factory()
+                session = self.policy_factory()
+                prime = getattr(sa.peer_key, "prime", None)
+                if callable(prime):  # chain assertions and the peer's KeyNote credentials
+                    prime(session)
+                sa.policy_session = session
             except Exception as e:  # whatever the policy source raises, the SA is refused
                 raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
                                     f"policy unavailable: {e}") from None

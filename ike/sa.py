@@ -58,6 +58,9 @@ class IsakmpSA:
     peer_id: IdentityData | None = None
     peer_dn: str = ""
     principals: tuple[str, ...] = ()
+    peer_key: object | None = None
+    """What authenticated the peer (pki's PeerKey primes the KeyNote session with its chain
+    assertions and credentials)."""
     policy_session: object | None = None
     vendor_ids: set[str] = field(default_factory=set)
     created: float = 0.0

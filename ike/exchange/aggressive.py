@@ -42,6 +42,7 @@ class AggressiveMode(Phase1):
 
     def process(self, msg: Message, now: float) -> None:
         """Dispatch on (role, step)."""
+        self.note_certreqs(msg)
         sa_payload = msg.get(SecurityAssociation)
         if self.initiator and self.step == 2:
             assert sa_payload is not None
@@ -50,7 +51,7 @@ class AggressiveMode(Phase1):
             self.take_ke_nonce(msg)
             self.take_identity(msg)
             self.derive_keys()
-            self.verify_auth(msg)
+            self.verify_auth(msg, now)
             self.send(self.auth_payloads(), now, encrypt=True, retransmit=False)
             self.established(now, None)
         elif self.step == 1:
@@ -67,5 +68,5 @@ class AggressiveMode(Phase1):
             self.step = 3
             self.set_state("sa-ke-auth-sent")
         elif self.step == 3:
-            self.verify_auth(msg)
+            self.verify_auth(msg, now)
             self.established(now, None)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ike.doi.constants import IkeAuth
 from ike.exchange.phase1 import Phase1
-from ike.wire import CertEncoding, CertificateRequest, ExchangeType, Message, SecurityAssociation
+from ike.wire import CertificateRequest, ExchangeType, Message, Payload, SecurityAssociation
 
 __all__ = ["MainMode"]
 
@@ -26,6 +26,7 @@ class MainMode(Phase1):
 
     def process(self, msg: Message, now: float) -> None:
         """Dispatch on (role, step)."""
+        self.note_certreqs(msg)
         sa_payload = msg.get(SecurityAssociation)
         if self.initiator and self.step == 2:
             assert sa_payload is not None
@@ -44,7 +45,7 @@ class MainMode(Phase1):
             self.set_state("auth-sent")
         elif self.initiator and self.step == 6:
             self.take_identity(msg)
-            self.verify_auth(msg)
+            self.verify_auth(msg, now)
             self.established(now, msg)
         elif self.step == 1:
             assert sa_payload is not None
@@ -63,13 +64,13 @@ class MainMode(Phase1):
             self.set_state("ke-sent")
         elif self.step == 5:
             self.take_identity(msg)
-            self.verify_auth(msg)
+            self.verify_auth(msg, now)
             self.send([self.id_local, *self.auth_payloads(), *self.initial_contact()], now,
                       encrypt=True, retransmit=False)
             self.established(now, msg)
 
-    def _certreq(self) -> list[CertificateRequest]:
+    def _certreq(self) -> list[Payload]:
         assert self.choice is not None
         if self.choice.auth_method != IkeAuth.RSA_SIG:
             return []
-        return [CertificateRequest(CertEncoding.X509_SIG)]
+        return self.certreq_payloads()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ike.conf import Conf
 from ike.crypto import dh, rsa
@@ -23,6 +23,7 @@ from ike.sa import IsakmpSA, SAState
 from ike.wire import (
     CertEncoding,
     Certificate,
+    CertificateRequest,
     Hash,
     Identification,
     KeyExchange,
@@ -43,6 +44,7 @@ __all__ = ["Phase1", "id_text", "identity_from_conf"]
 
 log = logging.getLogger("ike.exchange")
 NONCE_SIZE = 16
+KEYNOTE_ENCODING = 11  # CERT payload encoding of KeyNote credentials (isakmpd)
 
 
 @functools.lru_cache(maxsize=256)
@@ -120,6 +122,7 @@ class Phase1(Exchange):
         self.id_peer: Identification | None = None
         self.keys: Phase1Keys | None = None
         self.peer_certs: list[bytes] = []
+        self.requested_cas: list[bytes] = []
         self.psk: bytes | None = None
 
     def learn_local(self, local: tuple[str, int]) -> None:
@@ -280,12 +283,54 @@ class Phase1(Exchange):
         assert ident is not None
         return hash_r(*args, ident.encode_body())
 
+    def _rich(self) -> Any:
+        """The auth source when it offers pki's identity API (see ike.auth), else None."""
+        auth = self.engine.auth
+        return auth if auth is not None and hasattr(auth, "authenticate") else None
+
+    def note_certreqs(self, msg: Message) -> None:
+        """Remember the CA names the peer asked for (our CERT choice follows them)."""
+        for req in msg.all(CertificateRequest):
+            if req.cert_type == CertEncoding.X509_SIG:
+                self.requested_cas.append(bytes(req.authority))
+
+    def certreq_payloads(self) -> list[Payload]:
+        """Our CERTREQs: one per CA we trust (pki), else one naming no CA."""
+        rich = self._rich()
+        names = rich.certreq_authorities() if rich is not None else []
+        return [CertificateRequest(CertEncoding.X509_SIG, bytes(n)) for n in names] or [
+            CertificateRequest(CertEncoding.X509_SIG)]
+
+    def _identity(self, ident: Identification) -> Any:
+        from pki.ids import Identity
+
+        return Identity(int(ident.id_type), bytes(ident.data))
+
+    def _rich_auth_payloads(self, rich: Any, digest: bytes) -> list[Payload]:
+        from pki.errors import PKIError
+
+        local = self._identity(self.id_local)
+        try:
+            key = rich.signing_key(local)
+            certs = rich.cert_payloads(local, self.requested_cas)
+            creds = rich.keynote_payload(local)
+        except PKIError as e:
+            raise ExchangeError(NotifyType.AUTHENTICATION_FAILED, str(e)) from None
+        out: list[Payload] = [Certificate(CertEncoding.X509_SIG, der) for der in certs]
+        if creds:
+            out.append(Certificate(CertEncoding(KEYNOTE_ENCODING), creds))
+        out.append(Signature(rsa.sign(key, digest)))
+        return out
+
     def auth_payloads(self) -> list[Payload]:
         """Our HASH (pre-shared key) or CERTs and SIG (RSA signature)."""
         assert self.choice is not None
         digest = self.auth_hash(mine=True)
         if self.choice.auth_method == IkeAuth.PRE_SHARED:
             return [Hash(digest)]
+        rich = self._rich()
+        if rich is not None:
+            return self._rich_auth_payloads(rich, digest)
         local = id_text(self.id_local)
         key = self.engine.auth.private_key(local) if self.engine.auth else None
         if key is None:
@@ -314,7 +359,7 @@ class Phase1(Exchange):
         self.sa.peer_id = as_identity(ident)
         self.sa.local_id = as_identity(self.id_local)
 
-    def verify_auth(self, msg: Message) -> None:
+    def verify_auth(self, msg: Message, now: float = 0.0) -> None:
         """Check the peer's HASH or SIG; remember its KeyNote principals."""
         assert self.choice is not None and self.id_peer is not None
         expected = self.auth_hash(mine=False)
@@ -333,6 +378,26 @@ class Phase1(Exchange):
             raise ExchangeError(NotifyType.PAYLOAD_MALFORMED, "no SIG payload")
         self.peer_certs = [bytes(c.data) for c in msg.all(Certificate)
                            if c.encoding == CertEncoding.X509_SIG]
+        rich = self._rich()
+        if rich is not None:
+            from pki.errors import PKIError
+
+            payloads = [(int(c.encoding), bytes(c.data)) for c in msg.all(Certificate)]
+            # Validity is judged at the source's own time when it keeps one (PKIAuth's clock),
+            # else at the engine's wall-clock time.
+            clock = getattr(rich, "clock", None)
+            when = clock() if callable(clock) else now + self.engine.wall_offset
+            try:
+                found = rich.authenticate(self._identity(self.id_peer), payloads, when)
+            except PKIError as e:
+                raise ExchangeError(NotifyType.INVALID_CERTIFICATE, str(e)) from None
+            if not rsa.verify(found.public_key, expected, bytes(sig.data)):
+                raise ExchangeError(NotifyType.INVALID_SIGNATURE,
+                                    "peer's signature does not verify")
+            self.sa.principals = tuple(found.principals)
+            self.sa.peer_dn = found.subject_dn
+            self.sa.peer_key = found
+            return
         peer = (self.engine.auth.peer_key(id_text(self.id_peer), self.peer_certs)
                 if self.engine.auth else None)
         if peer is None:
