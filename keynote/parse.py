@@ -115,7 +115,11 @@ def _parser_digest() -> str:
 def _ast_cache_file(text: str, source: str) -> str:
     if len(text) > MAX_CACHED_CHARS:
         return ""
-    return cache_file("ast", f"{_parser_digest()}\0{source}\0{text}", "pickle")
+    try:
+        digest = _parser_digest()
+    except OSError:  # sources not readable as files (a zip import): no AST cache
+        return ""
+    return cache_file("ast", f"{digest}\0{source}\0{text}", "pickle")
 
 
 def load_cached(text: str, source: str) -> list[Assertion] | None:
