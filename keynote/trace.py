@@ -78,31 +78,41 @@ class Trace:
             kind = "trusted" if a.trusted else "credential"
             lines.append(f"{pad}assertion {aid} ({a.where}, {kind}) Authorizer "
                          f"{_short(a.authorizer, 40)!r} = {v[a.result]}")
-            lines.append(f"{pad}  Conditions = {v[a.conditions]}")
-            for c in a.clauses:
-                cpad = pad + "    " + "  " * c.depth
-                snippet = a.text[c.node.pos.offset : c.node.end]
-                if c.node.block is not None:
-                    snippet = snippet.split("{", 1)[0] + "{ ... }"
-                if c.value == ClauseTrace.ERROR:
-                    outcome = f"runtime error ({c.error}): test is false"
-                elif c.value == ClauseTrace.FALSE:
-                    outcome = "test is false"
-                else:
-                    outcome = f"-> {v[c.value]}"
-                lines.append(f"{cpad}line {c.node.pos.line}: {_short(snippet)} {outcome}")
-                if c.attributes and c.value < 0:
-                    reads = ", ".join(f"{n} = {_short(val, 30)!r}" for n, val in c.attributes[:6])
-                    lines.append(f"{cpad}  where {reads}")
             if a.signature:
                 lines.append(f"{pad}  Signature: {a.signature}")
+            if a.signature and a.signature != "verified":
+                lines.append(f"{pad}  Conditions and Licensees not evaluated")
+            else:
+                lines.append(f"{pad}  Conditions = {v[a.conditions]}")
+                lines.extend(self._clauses(a, pad))
             if a.licensees is not None:
                 lines.append(f"{pad}  Licensees {_short(a.licensees_text)} = {v[a.licensees]}")
                 for p, pv in a.principals:
                     lines.append(f"{pad}    {_short(p, 50)!r} = {v[pv]}")
-            elif a.conditions == 0:
+            elif a.conditions == 0 and a.signature in ("", "verified"):
                 lines.append(f"{pad}  Licensees not needed (Conditions gave the lowest value)")
             stack.extend((c, depth + 1) for c in reversed(a.children))
         for aid, why in self.failed:
             lines.append(f"Failed assertion {aid}: {why}")
         return "\n".join(lines)
+
+    def _clauses(self, a: AssertionTrace, pad: str) -> list[str]:
+        """One line per evaluated clause, and the attributes a failed test read."""
+        v = self.values
+        lines = []
+        for c in a.clauses:
+            cpad = pad + "    " + "  " * c.depth
+            snippet = a.text[c.node.pos.offset : c.node.end]
+            if c.node.block is not None:
+                snippet = snippet.split("{", 1)[0] + "{ ... }"
+            if c.value == ClauseTrace.ERROR:
+                outcome = f"runtime error ({c.error}): test is false"
+            elif c.value == ClauseTrace.FALSE:
+                outcome = "test is false"
+            else:
+                outcome = f"-> {v[c.value]}"
+            lines.append(f"{cpad}line {c.node.pos.line}: {_short(snippet)} {outcome}")
+            if c.attributes and c.value < 0:
+                reads = ", ".join(f"{n} = {_short(val, 30)!r}" for n, val in c.attributes[:6])
+                lines.append(f"{cpad}  where {reads}")
+        return lines
