@@ -212,14 +212,13 @@ class Engine:
                 self._delete_isakmp(sa, now, notify_peer=True, reason="deleted by request")
 
     def acquire(self, event: k.Acquire, now: float) -> None:
-        """A kernel ACQUIRE: negotiate the connection whose IDs match, or the peer's default."""
-        for name in self.conf.get_list("Phase 2", "Connections") + self.conf.get_list(
-                "Phase 2", "Passive-Connections"):
-            peer = self.conf.get_str(name, "ISAKMP-peer")
-            if peer is not None and self.conf.get_str(peer, "Address") == str(event.dst):
-                self.connect(name, now, acquire_seq=event.seq)
-                return
-        log.warning("%s acquire for %s: no connection", self.tag, event.dst)
+        """A kernel ACQUIRE: negotiate the connection to that peer whose IDs cover the flow's
+        selector, else the first connection to that peer."""
+        name = connections.for_acquire(self, event)
+        if name is None:
+            log.warning("%s acquire for %s: no connection", self.tag, event.dst)
+            return
+        self.connect(name, now, acquire_seq=event.seq)
 
     def expire(self, event: k.Expire, now: float) -> None:
         """A kernel EXPIRE: soft renegotiates, hard removes the SA and tells the peer."""

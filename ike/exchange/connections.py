@@ -18,7 +18,7 @@ from ike.wire import Identification, NotifyType
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["address", "network", "passive_lookup", "selector_parts"]
+__all__ = ["address", "for_acquire", "network", "passive_lookup", "selector_parts"]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -110,3 +110,35 @@ def selector_parts(bundle: IPsecSA) -> tuple[k.Network, k.Network, int, int, int
     local_net, proto, lport = net(bundle.local_ids, bundle.local)
     remote_net, rproto, rport = net(bundle.remote_ids, bundle.peer)
     return local_net, remote_net, proto or rproto, lport, rport
+
+
+def for_acquire(engine: Engine, event: k.Acquire) -> str | None:
+    """The connection an ACQUIRE asks for: to the flow's peer, Local-ID/Remote-ID covering the
+    flow's selector when they are configured; else the first connection to that peer."""
+    conf = engine.conf
+    fallback: str | None = None
+    for name in conf.get_list("Phase 2", "Connections") + conf.get_list(
+            "Phase 2", "Passive-Connections"):
+        peer = conf.get_str(name, "ISAKMP-peer")
+        if peer is None or conf.get_str(peer, "Address") != str(event.dst):
+            continue
+        fallback = fallback or name
+        ids = [conf.get_str(name, "Local-ID"), conf.get_str(name, "Remote-ID")]
+        if None in ids:
+            continue
+        try:
+            local, remote = (client_id(engine, section) for section in ids if section)
+        except (ExchangeError, ValueError):
+            continue
+        local_net = network(bytes(local.data), int(local.id_type), str(event.src))
+        remote_net = network(bytes(remote.data), int(remote.id_type), str(event.dst))
+        if _within(event.selector.src, local_net) and _within(event.selector.dst, remote_net):
+            return name
+    return fallback
+
+
+def _within(inner: k.Network, outer: k.Network) -> bool:
+    """Whether network ``inner`` lies inside ``outer`` (False across address families)."""
+    return (inner.version == outer.version
+            and outer.network_address <= inner.network_address  # type: ignore[operator]
+            and inner.broadcast_address <= outer.broadcast_address)  # type: ignore[operator]

@@ -444,3 +444,36 @@ Netmask=                ffff:ffff:ffff::
     assert out[0].selector is not None
     assert str(out[0].selector.src) == "2001:db8:a::/48"
     assert str(out[0].selector.dst) == "2001:db8:b::/48"
+
+
+def test_acquire_picks_the_connection_whose_ids_cover_the_flow(h: Any) -> None:
+    more = """[conn2]
+Phase=                  2
+ISAKMP-peer=            peer
+Configuration=          qmconf
+Local-ID=               net-{mine}2
+Remote-ID=              net-{theirs}2
+[net-a2]
+ID-type=                IPV4_ADDR_SUBNET
+Network=                172.16.1.0
+Netmask=                255.255.255.0
+[net-b2]
+ID-type=                IPV4_ADDR_SUBNET
+Network=                172.16.2.0
+Netmask=                255.255.255.0
+"""
+    conf_a = h.make_conf("a", more=more.format(mine="a", theirs="b"))
+    conf_b = h.make_conf("b", more=more.format(mine="b", theirs="a"))
+    with conf_a.transaction() as t:
+        t.set("Phase 2", "Connections", "conn,conn2", override=True)
+    with conf_b.transaction() as t:
+        t.set("Phase 2", "Passive-Connections", "conn,conn2", override=True)
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    sel = TrafficSelector(ipaddress.ip_network("172.16.1.5/32"),
+                          ipaddress.ip_network("172.16.2.9/32"), 6, 0, 80)
+    pair.a.acquire(Acquire(7, sel, sel, ipaddress.ip_address(h.A),
+                           ipaddress.ip_address(h.B), 3), pair.now)
+    pair.flush()
+    done = [e for e in pair.events("a") if isinstance(e, Phase2Done)]
+    assert [e.name for e in done] == ["conn2"]
+    assert [e.name for e in pair.events("b") if isinstance(e, Phase2Done)] == ["conn2"]
