@@ -440,6 +440,7 @@ class Session:
                       roots: list[int], failed: list[tuple[int, str]]) -> Trace:
         for aid, t in traces.items():
             t.result = acv.get(aid, 0)
+            t.key = self.canonical(t.authorizer)
             comp = self._entries[aid].compiled
             assert comp is not None
             if t.conditions and comp.licensees is not None:
@@ -450,5 +451,6 @@ class Session:
                 raw = comp.assertion.raw
                 lic = raw.field("Licensees")
                 t.licensees_text = raw.value(lic) if lic is not None else ""
-        return Trace(vals, result, tuple(self._authorizers), list(roots), traces, list(failed))
+        return Trace(vals, result, tuple(self._authorizers), list(roots), traces, list(failed),
+                     self._authorizer_state()[1])
 

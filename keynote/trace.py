@@ -39,6 +39,7 @@ class AssertionTrace:
     children: list[int] = field(default_factory=list)
     text: str = ""  # the source text the clause offsets refer to
     licensees_text: str = ""
+    key: str = ""  # the canonical authorizer (as principals are listed)
 
 
 @dataclass(slots=True)
@@ -51,16 +52,57 @@ class Trace:
     roots: list[int]
     assertions: dict[int, AssertionTrace]
     failed: list[tuple[int, str]]
+    direct: frozenset[str] = frozenset()  # canonical action authorizers
 
     def value(self, index: int) -> str:
         """The compliance value string at an index."""
         return self.values[index]
+
+    def because(self) -> list[str]:
+        """One delegation path that carries the answer: POLICY -> ... -> an action authorizer.
+
+        At each step it follows a licensee whose value reaches the assertion's value (for
+        `&&` every licensee does; for `||` and K-of, at least one), preferring an action
+        authorizer, then an assertion by that licensee with that value.
+        """
+        if self.result == 0:
+            return []
+        by_key: dict[str, list[AssertionTrace]] = {}
+        for t in self.assertions.values():
+            by_key.setdefault(t.key, []).append(t)
+        cur = next((self.assertions[r] for r in self.roots
+                    if self.assertions[r].result == self.result), None)
+        steps: list[str] = []
+        seen: set[int] = set()
+        while cur is not None and cur.aid not in seen:
+            seen.add(cur.aid)
+            steps.append(f"assertion {cur.aid} ({cur.where}) by {_short(cur.authorizer, 40)!r}"
+                         f" = {self.values[cur.result]}")
+            if cur.licensees is None:
+                steps.append("(no Licensees field: the assertion itself grants the value)")
+                break
+            good = [p for p, pv in cur.principals if pv >= cur.result]
+            direct = [p for p in good if p in self.direct]
+            if direct:
+                steps.append(f"licenses action authorizer {_short(direct[0], 40)!r}")
+                break
+            nxt = None
+            for p in good:
+                nxt = next((t for t in by_key.get(p, ()) if t.result >= cur.result), None)
+                if nxt is not None:
+                    break
+            cur = nxt
+        return steps
 
     def __str__(self) -> str:
         v = self.values
         lines = [f"Query result = {v[self.result]} (values, lowest first: {', '.join(v)})"]
         auth = ", ".join(_short(a, 40) for a in self.authorizers) or "(none)"
         lines.append(f"Action authorizers: {auth}")
+        path = self.because()
+        if path:
+            lines.append("Because: " + path[0])
+            lines.extend("  " + step for step in path[1:])
         if not self.roots:
             lines.append("No trusted POLICY assertion: the answer is the lowest value.")
         shown: set[int] = set()

@@ -77,6 +77,11 @@ def test_trace_shows_the_intermediate_values() -> None:
                        "test-assertion5": "false", "test-assertion6": "false",
                        "test-assertion7": "true"}
     assert "runtime error (integer division by zero)" in str(r.trace)
+    assert r.trace.because() == [
+        "assertion 0 (test-assertion1:1) by 'POLICY' = true",
+        "assertion 2 (test-assertion3:1) by 'Key3' = true",
+        "licenses action authorizer 'KeyE'",
+    ]
 
 
 def test_trailing_text_of_test_assertion7_is_a_second_assertion() -> None:

@@ -317,6 +317,19 @@ def test_trace_explains_the_answer() -> None:
     assert s.query(TF).trace is None
 
 
+def test_trace_names_a_path_that_carries_the_answer() -> None:
+    s = session(policy('"a" || "b"'), delegation("a", '"c"'), delegation("b", '"x"'),
+                delegation("c", '"bob"'))
+    r = s.query(TF, explain=True)
+    assert r.trace is not None
+    assert [step.split(" (")[0] for step in r.trace.because()] == [
+        "assertion 0", "assertion 1", "assertion 3", "licenses action authorizer 'bob'"]
+    assert "Because: assertion 0 (t:1) by 'POLICY' = true" in str(r.trace)
+    s.clear_authorizers()
+    r = s.query(TF, explain=True)
+    assert r.trace is not None and r.trace.because() == []
+
+
 def test_trace_and_fast_path_agree() -> None:
     s = session(policy('"a" || "b"'), delegation("a", '"c"', 'true -> "maybe";'),
                 delegation("c", '"bob"'), delegation("b", '"a"'))
