@@ -35,6 +35,11 @@ from keynote.regex import compile_ere
 
 SPECIAL_NAMES = ("_MIN_TRUST", "_MAX_TRUST", "_VALUES", "_ACTION_AUTHORIZERS")
 _TEMP_RE = re.compile(r"_[0-9]+")
+
+
+def _temp_index(name: str) -> int:
+    """The group number of `_N` (absurdly long numbers are just past every group)."""
+    return int(name[1:]) if len(name) <= 6 else 1 << 20
 _FLOATSTR = re.compile(r"[0-9]*\.?[0-9]*")
 _INT_MIN = -(1 << 31)
 
@@ -189,7 +194,7 @@ def lookup(e: Env, consts: Mapping[str, str], name: str) -> str:
         if name == "_ACTION_AUTHORIZERS":
             return e.authorizers
         if _TEMP_RE.fullmatch(name):
-            i = int(name[1:])
+            i = _temp_index(name)
             g = e.groups
             return g[i] if i < len(g) else ""
     v = consts.get(name)
@@ -255,7 +260,7 @@ class Compiler:
         if name == "_ACTION_AUTHORIZERS":
             return (lambda e: e.authorizers), _NC
         if _TEMP_RE.fullmatch(name):
-            i = int(name[1:])
+            i = _temp_index(name)
             return (lambda e: e.groups[i] if i < len(e.groups) else ""), _NC
         if name in self.consts:
             v = self.consts[name]

@@ -114,7 +114,9 @@ class _Build(Transformer[Any, Any]):
         return Name(str(tok), self.pos(tok))
 
     def int_lit(self, tok: Any) -> Expr:
-        v = min(int(str(tok)), (1 << 63) - 1)  # atoi: strtol saturates, then int truncates
+        digits = str(tok).lstrip("0") or "0"
+        # atoi: strtol saturates at LONG_MAX, then the int conversion truncates to 32 bits
+        v = min(int(digits), (1 << 63) - 1) if len(digits) <= 19 else (1 << 63) - 1
         return Int(((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31), self.pos(tok))
 
     def float_lit(self, tok: Any) -> Expr:
@@ -243,10 +245,12 @@ class _Build(Transformer[Any, Any]):
 
     def kof(self, tok: Any, items: tuple[Expr, ...]) -> Expr:
         pos = self.pos(tok)
-        k = int(str(tok)[:-3])
+        digits = str(tok)[:-3]
+        k = int(digits) if len(digits) <= 9 else 10**9
         if k > len(items):
-            raise self.error(f"{k}-of needs at least {k} principals, got {len(items)}", pos,
-                             str(tok))
+            shown = str(k) if len(digits) <= 9 else "K"
+            raise self.error(f"{shown}-of needs at least {shown} principals, got {len(items)}",
+                             pos, str(tok))
         return KOf(k, items, pos, "lic", self.deeper(pos, *items))
 
     def l_list(self, *items: Expr) -> tuple[Expr, ...]:

@@ -93,6 +93,8 @@ def translate(p: str) -> str:
             i += 1
         elif c == "{" and (m := _INTERVAL.match(p, i)):
             lo, hi = m.group(1), m.group(3)
+            if len(lo) > 6 or len(hi or "") > 6:
+                raise ValueError("interval bound too large")
             if hi and int(hi) < int(lo):
                 raise ValueError("invalid interval")
             quant = m.group()

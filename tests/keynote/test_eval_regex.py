@@ -40,7 +40,7 @@ def test_translation(pattern: str, subject: str, matches: bool) -> None:
 
 
 @pytest.mark.parametrize("pattern", ["(", ")", "a**b(", "[a", "[[:nope:]]", "*a", "a|*",
-                                     "\\", "[b-a]", "a{3,1}", "(?i)a"])
+                                     "\\", "[b-a]", "a{3,1}", "(?i)a", "a{99999999}"])
 def test_invalid_patterns_raise_value_error(pattern: str) -> None:
     with pytest.raises(ValueError):
         compile_ere(pattern)

@@ -214,6 +214,15 @@ def test_type_errors_match_the_reference(expr: str, message: str) -> None:
     assert e.field == "Conditions" and e.source == "t"
 
 
+def test_huge_numbers_are_no_crash() -> None:
+    # Python refuses int() of more than 4300 digits; KeyNote saturates like strtol.
+    big = "1" + "0" * 5000
+    t = cond(f"{big} == 1")
+    assert isinstance(t, Binary) and t.left == Int(-1, t.left.pos)
+    e = syntax_error(f'Authorizer: "a"\nLicensees: {big}-of("a")\n')
+    assert "K-of needs at least K principals" in e.message
+
+
 def test_integer_literals_wrap_like_atoi() -> None:
     assert cond("2147483648 == 0").left == Int(-2147483648, cond("2147483648 == 0").left.pos)
 
