@@ -211,6 +211,8 @@ class Session:
     # -- action authorizers and attributes
     def add_authorizer(self, principal: str) -> None:
         """Add an action authorizer (kn_add_authorizer; listed first in _ACTION_AUTHORIZERS)."""
+        if not isinstance(principal, str):
+            raise KeyNoteError(f"an action authorizer is a string, not {principal!r}")
         self._auth_state = None
         self._authorizers.insert(0, principal)
 
@@ -229,8 +231,10 @@ class Session:
 
     def set_attribute(self, name: str, value: str) -> None:
         """Set an action attribute; names starting with '_' are reserved (RFC 2704 s. 3)."""
-        if not _ATTR_NAME.fullmatch(name):
+        if not isinstance(name, str) or not _ATTR_NAME.fullmatch(name):
             raise KeyNoteError(f"invalid action attribute name {name!r}")
+        if not isinstance(value, str):
+            raise KeyNoteError(f"action attribute {name} must be a string, not {value!r}")
         self._attrs[name] = value
 
     def remove_attribute(self, name: str) -> None:
@@ -284,6 +288,8 @@ class Session:
         vals = tuple(values)
         if not vals:
             raise KeyNoteError("a query needs at least one compliance value")
+        if not all(type(v) is str for v in vals):
+            raise KeyNoteError("compliance values must be strings")
         maxi = len(vals) - 1
         vindex = self._vindex.get(vals)
         if vindex is None:

@@ -104,6 +104,17 @@ def test_query_needs_values() -> None:
         Session().query([])
 
 
+def test_non_strings_are_keynote_errors() -> None:
+    s = Session()
+    bad: object = 1
+    with pytest.raises(KeyNoteError):
+        s.query(["false", bad])  # type: ignore[list-item]
+    with pytest.raises(KeyNoteError):
+        s.set_attribute("x", bad)  # type: ignore[arg-type]
+    with pytest.raises(KeyNoteError):
+        s.add_authorizer(bad)  # type: ignore[arg-type]
+
+
 def test_no_policy_gives_min_trust() -> None:
     assert session(delegation("a", '"bob"')).query(TF).value == "false"
 
