@@ -281,11 +281,31 @@ class XfrmKernel:
             try:
                 for msg in netlink.split_messages(buf):
                     event = netlink.decode_event(msg)
-                    if event is not None:
+                    if event is not None and not self._stale(event):
                         self._track(event)
                         events.append(event)
             except netlink.NetlinkDecodeError as e:
                 log.warning("undecodable XFRM event ignored: %s", e)
+
+    def _stale(self, event: KernelEvent) -> bool:
+        """A hard EXPIRE of one of our SAs that the kernel still has is about a predecessor
+        with the same (dst, spi, proto): the larval state from ALLOCSPI that timed out just
+        before the inbound SA was installed by NEWSA.  Passing it on would tear down the live
+        SA, so it is dropped."""
+        if not (isinstance(event, Expire) and event.hard):
+            return False
+        key = (event.dst, event.spi, int(event.proto))
+        if key not in self.sas:
+            return False
+        try:
+            alive = self.query_sa(QuerySA(event.proto, event.spi, event.src, event.dst))
+        except KernelError:
+            return False
+        if alive is not None:
+            self.larval.pop(key, None)
+            log.debug("ignoring the expiry of a predecessor of SA spi 0x%08x", event.spi)
+            return True
+        return False
 
     def _track(self, event: KernelEvent) -> None:
         """A hard expiry means the kernel deleted the SA: stop tracking it."""

@@ -125,6 +125,14 @@ def test_soft_then_hard_expire_of_a_real_sa(cases: dict[str, dict[str, Any]]) ->
     assert not c["tracked_after"] and c["flushed"]
 
 
+def test_inbound_sa_after_its_larval_spi_expired(cases: dict[str, dict[str, Any]]) -> None:
+    c = cases["updsa-fallback"]
+    assert "error" not in c, c
+    assert c["kernel_sent_expiry"]  # the larval SA did expire, as the witness socket saw
+    assert c["installed"] and c["still_tracked"] and not c["stale_expiry_passed_on"]
+    assert c["flushed"]
+
+
 def test_every_ipsec_module_loaded(cases: dict[str, dict[str, Any]]) -> None:
     assert cases["_timing"]["modules_failed"] == []
 
