@@ -147,6 +147,8 @@ class Session:
         in every Result.failed as a syntax failure (the reference's kn_add_assertion with
         lazily parsed fields behaves much like this).
         """
+        if not isinstance(text, str) or not isinstance(source, str):
+            raise KeyNoteError("assertion text and source must be strings (decode files first)")
         staged: list[_Entry] = []
         cached = load_cached(text, source) if self._disk_cache else None
         if cached is not None:

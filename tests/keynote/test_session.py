@@ -113,6 +113,8 @@ def test_non_strings_are_keynote_errors() -> None:
         s.set_attribute("x", bad)  # type: ignore[arg-type]
     with pytest.raises(KeyNoteError):
         s.add_authorizer(bad)  # type: ignore[arg-type]
+    with pytest.raises(KeyNoteError):
+        s.add_assertions(b'Authorizer: "a"\n')  # type: ignore[arg-type]
 
 
 def test_no_policy_gives_min_trust() -> None:
