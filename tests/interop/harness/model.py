@@ -50,7 +50,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           "aes128-sha2_256;dh19", "aes128-sha2_256", "dh19",
           "AES-128-SHA2-256-GRP19", "AES-128-SHA2-256", "GRP19"),
     Suite("aes128gcm16", "aes128-sha1-modp2048", "aes128gcm16", "modp2048",
-          "aes128-sha1;modp2048", "aes_gcm16_128-null", "modp2048",
+          "aes128-sha1;modp2048", "aes_gcm128-null", "modp2048",
           "AES-128-SHA-GRP14", "AESGCM-128", "GRP14"),
 )}
 

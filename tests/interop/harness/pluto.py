@@ -67,9 +67,19 @@ def _missing_packages() -> list[str]:
             != "install ok installed"]
 
 
+_ensured: list[Path] = []
+
+
 def ensure_libreswan() -> Path:
     """Unpack libreswan into the cache (and install missing runtime libraries); the root of
-    the unpacked tree.  HarnessError when apt cannot deliver."""
+    the unpacked tree (checked once per process).  HarnessError when apt cannot deliver."""
+    if _ensured:
+        return _ensured[0]
+    _ensured.append(_ensure_libreswan())
+    return _ensured[0]
+
+
+def _ensure_libreswan() -> Path:
     with _locked(CACHE / "libreswan.lock"):
         missing = _missing_packages()
         if missing:
