@@ -36,24 +36,17 @@ FAILED_SYNTAX = "syntax"
 FAILED_SIGNATURE = "signature"
 
 
-def _identity(text: str) -> str:
-    return text
-
-
 def _load_canonical() -> Callable[[str], str]:
-    """keynote.keys.canonical_principal (kn-cli's), imported lazily; identity if absent."""
-    try:
-        from keynote.keys import canonical_principal
-    except ImportError:
-        return _identity
+    """keynote.keys.canonical_principal, imported on first use (it loads cryptography)."""
+    from keynote.keys import canonical_principal
+
     return canonical_principal
 
 
-def _load_verifier() -> Callable[[str], bool] | None:
-    try:
-        from keynote.sign import verify_assertion
-    except ImportError:
-        return None
+def _load_verifier() -> Callable[[str], bool]:
+    """keynote.sign.verify_assertion, imported when a credential first needs checking."""
+    from keynote.sign import verify_assertion
+
     return verify_assertion
 
 
@@ -436,7 +429,7 @@ class Session:
         if entry.signature_ok is None:
             verify = _load_verifier()
             try:
-                entry.signature_ok = bool(verify is not None and verify(entry.raw))
+                entry.signature_ok = bool(verify(entry.raw))
             except (KeyNoteError, ValueError):
                 entry.signature_ok = False
         if entry.signature_ok:
