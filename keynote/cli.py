@@ -139,7 +139,7 @@ def cmd_verify(args: Sequence[str]) -> int:
     from keynote.envfile import EnvFileError, parse_env_file, read_key_file
     from keynote.keys import canonical_principal
 
-    session = Session()
+    session = Session(cache=True)  # a one-shot process: reuse ASTs parsed by earlier runs
     values: list[str] | None = None
     explain = False
     have_env = have_key = have_local = False
@@ -481,3 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.status
     except BrokenPipeError:
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
