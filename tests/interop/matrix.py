@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -104,7 +105,8 @@ def cell(sink: Sink, *, peer: str, role: str, phase1: str,
         yield c
         outcome = "pass"
     except BaseException as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = re.sub(r"/\S*/", "", first)[:120]  # temporary paths say nothing in the doc
         c.note = f"{c.note}; {first}" if c.note else first
         raise
     finally:

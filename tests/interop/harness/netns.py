@@ -6,7 +6,8 @@ Layouts (reference/interop.md 4), addresses private to our namespaces, so parall
     plain: [a] a0 10.77.0.1/26 <-veth-> b0 10.77.0.2/26 [b]
     nat:   [a] a0 10.77.0.65/26 -- n0 10.77.0.126/26 [n] n1 10.77.0.3/26 -- b0 10.77.0.2/26 [b]
            n masquerades what leaves n1 with nftables "masquerade random" (random ports too)
-    both:  lo of a has 10.77.0.201/32, lo of b 10.77.0.202/32 (tunnel-mode selectors)
+    both:  lo of a has 10.77.0.201/32, lo of b 10.77.0.202/32 (tunnel-mode selectors);
+           plain also routes each inner address via the other side's outer one
 
 Every name starts with "ki" and carries the creating process id, so a crashed run's leftovers
 can be told from a live run's (:func:`remove_stale`).
@@ -168,6 +169,10 @@ def create(kind: str = "plain", tag: str | None = None) -> Topology:
         _add(topo, topo.b.name)
         if kind == "plain":
             _veth(topo.a.name, "a0", f"{NET}.1/26", topo.b.name, "b0", f"{NET}.2/26")
+            # routes to the other side's inner address: a kernel-ESP tunnel needs one (the
+            # XFRM policy then encapsulates; without SAs the policy drops, nothing leaks)
+            run(["ip", "-n", topo.a.name, "route", "add", f"{NET}.202/32", "via", f"{NET}.2"])
+            run(["ip", "-n", topo.b.name, "route", "add", f"{NET}.201/32", "via", f"{NET}.1"])
         else:
             topo.router = Namespace(f"{PREFIX}n-{tag}", f"{NET}.3")
             n = topo.router.name

@@ -1,0 +1,152 @@
+"""One matrix cell, run the same way on the host and inside User-Mode Linux.
+
+The peer (charon or pluto) sits in namespace a, our daemon in b.  A cell checks that both sides
+report the Phase 1 SA (same cookies where the peer shows them) and the Phase 2 SAs with the same
+SPIs, that the ESP keys our daemon installed equal the peer's, and, where the kernel has ESP
+(``where="uml"``), that a ping between the inner addresses crosses the tunnel with the ESP
+counters moving on both sides.
+
+Host: SA installs are answered by the fakesa shim (ours and pluto), charon logs its keys;
+charon with kernel-netlink refuses to install (reference/interop.md 5.2), which still lets our
+keys be compared when we initiate.  UML: real XFRM SAs everywhere, keys read from
+``ip xfrm state`` (ours) and from the peer's log (charon) or ``ip xfrm state`` (pluto).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import matrix
+
+from . import charon, isakmpd, netns, pluto
+from .model import SUITES, Connection, EspKeys, Pki
+from .scenario import pair
+
+PLUTO = "libreswan 4.10"
+CHARON_NETLINK = "strongSwan 5.9 (kernel-netlink)"
+CHARON_LIBIPSEC = "strongSwan 5.9 (kernel-libipsec)"
+NAT_T_MISSING = "needs NAT-T in our daemon (issue 8): kernel-libipsec always encapsulates"
+NETLINK_ON_HOST = "charon cannot install here (no kernel ESP) and deletes the SA"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cell: peer kind, our role, Phase 1, Phase 2, suite, topology."""
+
+    peer: str
+    role: str
+    phase1: str = "main-psk"
+    phase2: str = "tunnel"
+    suite: str = "aes128-sha1-modp2048"
+    topology: str = "plain"
+
+    @property
+    def id(self) -> str:
+        """Test id."""
+        peer = {PLUTO: "pluto", CHARON_NETLINK: "charon", CHARON_LIBIPSEC: "libipsec"}[self.peer]
+        nat = "-nat" if self.topology != "plain" else ""
+        return f"{peer}-{self.role}-{self.phase1}-{self.phase2}-{self.suite}{nat}"
+
+
+def _same_keys(ours: dict[str, EspKeys], theirs: dict[str, EspKeys], spis: set[str]) -> bool:
+    return bool(spis) and all(spi in ours and spi in theirs and ours[spi] == theirs[spi]
+                              for spi in spis)
+
+
+def _esp_packets(ns: netns.Namespace) -> int:
+    """Packets counted by the namespace's ESP SAs (``ip -s xfrm state``)."""
+    text = ns.run(["ip", "-s", "xfrm", "state"], check=False).stdout
+    return sum(int(p) for p in re.findall(r"\d+\(bytes\), (\d+)\(packets\)", text))
+
+
+def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki],
+             sink: matrix.Sink, *, where: str = "host") -> None:
+    """Run one cell and send its result to ``sink``; AssertionError/HarnessError on failure
+    (after the failure was recorded)."""
+    uml = where == "uml"
+    mode, auth = case.phase1.split("-")
+    their_conn, our_conn = pair(topo, auth=auth, aggressive=mode == "aggressive",
+                                suite=SUITES[case.suite], pfs=case.phase2.endswith("+pfs"),
+                                tunnel=case.phase2 != "transport")
+    rsa = auth == "rsa"
+    peer = _peer(case, topo, workdir, their_conn, pki["a"] if rsa else None, uml)
+    ours = isakmpd.IsakmpdPeer("ours", topo.b, workdir / "ours", [our_conn],
+                               pki=pki["b"] if rsa else None,
+                               kernel="xfrm" if uml else "fakesa")
+    netlink_refuses = case.peer == CHARON_NETLINK and not uml
+    note = NETLINK_ON_HOST if netlink_refuses else ""
+    if case.peer == CHARON_LIBIPSEC:
+        note = NAT_T_MISSING
+    phase2 = case.phase2 + (", behind NAT" if case.topology == "nat" else "")
+    # the cells waiting for NAT-T fail fast instead of sitting out the retransmits
+    limit = 4.0 if case.peer == CHARON_LIBIPSEC else (40.0 if uml else 15.0)
+    try:
+        with matrix.cell(sink, peer=case.peer, role=case.role, phase1=case.phase1,
+                         phase2=phase2, suite=case.suite, where=where, note=note) as c:
+            ours.launch()
+            peer.launch()
+            ours.ready(timeout=60 if uml else 10)
+            peer.ready(timeout=60 if uml else 10)
+            if case.role == "initiator":
+                assert ours.initiate("ki", timeout=limit), (
+                    "our phase 2 did not finish\n" + ours.log_path.read_text()[-3000:])
+            else:
+                peer.initiate("ki", timeout=limit)
+                ours.wait_log(r"phase 2 done: ki,", min(limit, 10))
+            if isinstance(peer, pluto.PlutoPeer):
+                peer.wait_log(r"IPsec SA established", 5)
+                theirs = isakmpd.xfrm_state_keys(peer.ns) if uml else peer.installed_keys()
+            elif netlink_refuses:
+                peer.wait_log(r"unable to install inbound and outbound IPsec SA", 5)
+                theirs = peer.esp_keys()
+            else:
+                peer.wait_log(r"CHILD_SA ki\{\d+\} established", 5)
+                theirs = peer.esp_keys()
+            their_child = peer.child_sas()
+            [our_ike] = ours.ike_sas()
+            [our_child] = ours.child_sas()
+            spis = {our_child.spi_in, our_child.spi_out}
+            if isinstance(peer, charon.CharonPeer):
+                [their_ike] = peer.ike_sas()
+                assert (their_ike.cookie_i, their_ike.cookie_r) == (our_ike.cookie_i,
+                                                                    our_ike.cookie_r)
+            if netlink_refuses:
+                # charon's refused child has no --list-sas entry; its key log has the SPIs
+                c.spis_agree = spis == set(theirs)
+            else:
+                [tc] = their_child
+                c.spis_agree = (tc.spi_in, tc.spi_out) == (our_child.spi_out,
+                                                           our_child.spi_in)
+            assert c.spis_agree, (our_child, their_child, sorted(theirs))
+            c.keys_agree = _same_keys(ours.esp_keys(), theirs, spis)
+            assert c.keys_agree, (ours.esp_keys(), theirs)
+            if uml:
+                c.ping = _ping(topo, case.phase2 != "transport")
+                assert c.ping, "no ping across the tunnel, or the ESP counters did not move"
+    finally:
+        ours.stop()
+        peer.stop()
+
+
+def _ping(topo: netns.Topology, tunnel: bool) -> bool:
+    """Ping b from a (inner addresses in tunnel mode, outer in transport): replies arrive and
+    both sides' ESP SAs counted the packets."""
+    src, dst = (topo.a.inner, topo.b.inner) if tunnel else (topo.a.addr, topo.b.addr)
+    time.sleep(0.3)  # a responder may install its outbound flow right after its log line
+    got = topo.a.run(["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "2", "-I", str(src),
+                      str(dst)], check=False)
+    received = re.search(r"(\d+) received", got.stdout)
+    return (received is not None and int(received.group(1)) >= 2
+            and _esp_packets(topo.a) >= 4 and _esp_packets(topo.b) >= 4)
+
+
+def _peer(case: Case, topo: netns.Topology, workdir: Path, conn: Connection,
+          pki: Pki | None, uml: bool) -> charon.CharonPeer | pluto.PlutoPeer:
+    if case.peer == PLUTO:
+        return pluto.PlutoPeer("lsb", topo.a, workdir / "lsb", [conn], pki=pki,
+                               fake_sa=not uml)
+    ipsec = "libipsec" if case.peer == CHARON_LIBIPSEC else "netlink"
+    return charon.CharonPeer("swa", topo.a, workdir / "swa", [conn], ipsec=ipsec, pki=pki)
