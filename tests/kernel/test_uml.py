@@ -192,7 +192,8 @@ def test_soft_expiry_rekeys_without_losing_the_ping_stream(
     assert received >= sent - 1, c.get("log_a", "")
     assert c["rekeyed"]
     before, after, common = c["spis"]
-    assert before == after == 2 * len(c["suites"]) and common == 0
+    # every original SA is gone; the new ones are there (a third generation may be starting)
+    assert before == 2 * len(c["suites"]) and after >= before and common == 0
 
 
 def test_daemons_remove_what_they_installed_on_shutdown(cases: dict[str, dict[str, Any]]) -> None:
