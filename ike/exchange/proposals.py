@@ -233,7 +233,7 @@ def choice_of(t: Transform) -> Phase1Choice:
 
 
 def phase1_select(
-    conf: Conf, configuration: str, proposals: Sequence[Proposal], *, aggressive: bool = False
+    conf: Conf, configuration: str, proposals: Sequence[Proposal]
 ) -> tuple[Proposal, Phase1Choice]:
     """The responder's choice: the first peer transform one configured transform accepts."""
     if len(proposals) != 1:
