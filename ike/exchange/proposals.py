@@ -209,7 +209,7 @@ def _phase1_accepts(conf: Conf, section: str, t: Transform) -> str | None:
     if life_type is not None and not _life_ok(conf, section, life_type, None):
         return "lifetime type refused"
     for tag in ("ENCRYPTION_ALGORITHM", "HASH_ALGORITHM", "AUTHENTICATION_METHOD",
-                "GROUP_DESCRIPTION"):
+                "GROUP_DESCRIPTION", "KEY_LENGTH"):
         if tag not in seen and conf.get_str(section, tag) is not None:
             return f"leftover tag {tag}"
     return None

@@ -305,3 +305,19 @@ def test_broken_policy_refuses_without_crashing(h: Any, caplog: pytest.LogCaptur
     [fail] = _failed(pair.events("b"))
     assert fail.notify == NotifyType.NO_PROPOSAL_CHOSEN and "policy" in fail.reason
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_leftover_key_length_refuses_phase1(h: Any) -> None:
+    more = """[aes-nokl]
+ENCRYPTION_ALGORITHM=   AES_CBC
+HASH_ALGORITHM=         SHA
+AUTHENTICATION_METHOD=  PRE_SHARED
+GROUP_DESCRIPTION=      MODP_2048
+Life=                   LIFE_MAIN_MODE
+"""
+    pair = h.make_pair(h.make_conf("a", p1="aes-nokl", more=more),
+                       h.make_conf("b", p1="AES-128-SHA-GRP14"), use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    [fail] = _failed(pair.events("b"))
+    assert fail.notify == NotifyType.NO_PROPOSAL_CHOSEN and "KEY_LENGTH" in fail.reason
