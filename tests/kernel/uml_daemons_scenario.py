@@ -207,6 +207,7 @@ def run_pair() -> dict[str, Any]:
             result["stream"] = [count, next(
                 (int(p.split()[0]) for p in out.split(",") if "received" in p), 0)]
             result["rekeyed"] = "rekeying" in a.log()
+            result["rekey_lines"] = len(re.findall("rekeying", a.log()))
             result["spis"] = [len(before), len(after), len(before & after)]
     finally:
         result["rc"] = [a.stop(), b.stop()]
