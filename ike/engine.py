@@ -635,7 +635,11 @@ class Engine:
             log.info("%s kernel: %s for %s", self.tag, e, cmd)
 
     def _soft_expire(self, ipsa: IPsecSA, now: float) -> None:
+        """First soft limit (ours or the kernel's, whichever comes first): renegotiate once."""
+        if ipsa.state is not SAState.READY:
+            return
         ipsa.set_state(SAState.FADING)
+        ipsa.soft_at = None
         if ipsa.name in self.conf.get_list("Phase 2", "Connections") and ipsa.initiator:
             log.info("%s rekeying %s before it expires", self.tag, ipsa.name)
             self.connect(ipsa.name, now)

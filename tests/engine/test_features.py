@@ -477,3 +477,18 @@ Netmask=                255.255.255.0
     done = [e for e in pair.events("a") if isinstance(e, Phase2Done)]
     assert [e.name for e in done] == ["conn2"]
     assert [e.name for e in pair.events("b") if isinstance(e, Phase2Done)] == ["conn2"]
+
+
+def test_kernel_and_engine_soft_expiry_rekey_once(h: Any) -> None:
+    pair = _up(h, suites="qm-short")
+    [ia] = pair.a.sas.ipsec
+    spi = ia.protocols[0].spi_in
+    src, dst = ipaddress.ip_address(h.B), ipaddress.ip_address(h.A)
+    out = ia.protocols[0].spi_out
+    # the kernel reports the soft limit of both SAs of the bundle, one after the other
+    pair.a.expire(Expire(3, spi, src, dst, hard=False), pair.now)
+    pair.a.expire(Expire(3, out, dst, src, hard=False), pair.now)
+    pair.flush()
+    pair.advance(30)
+    rekeys = [e for e in pair.events("a") if isinstance(e, Phase2Done)]
+    assert len(rekeys) == 1
