@@ -103,7 +103,7 @@ def main() -> int:
     subprocess.run(["ip", "netns", "add", ns], check=True)
     home = os.open("/proc/self/ns/net", os.O_RDONLY)
     try:
-        sh(ns, "sysctl", "-qw", "net.core.xfrm_acq_expires=2")
+        sh(ns, "sh", "-c", "echo 2 > /proc/sys/net/core/xfrm_acq_expires")
         sh(ns, "ip", "link", "add", "kxv0", "type", "veth", "peer", "name", "kxv1")
         sh(ns, "ip", "addr", "add", "10.88.0.1/24", "dev", "kxv0")
         for dev in ("lo", "kxv0", "kxv1"):

@@ -50,8 +50,9 @@ class NetNS:
                               capture_output=True)
 
     def sysctl(self, key: str, value: str) -> None:
-        """Set a per-namespace sysctl."""
-        self.run("sysctl", "-qw", f"{key}={value}")
+        """Set a per-namespace sysctl (through /proc/sys: procps may be missing)."""
+        path = "/proc/sys/" + key.replace(".", "/")
+        self.run("sh", "-c", f"echo {value} > {path}")
 
     def veth(self, addr: str = "10.88.0.1/24") -> None:
         """A veth pair with ``addr`` on kxv0, so routes and ACQUIREs work."""

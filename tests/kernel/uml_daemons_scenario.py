@@ -239,7 +239,7 @@ def run_on_demand() -> dict[str, Any]:
     sh("ip", "-n", "kx-a", "xfrm", "policy", "add", *back, "dir", "in", "tmpl", "src",
        "10.88.0.2", "dst", "10.88.0.1", "proto", "esp", "mode", "tunnel")
     result: dict[str, Any] = {"case": "daemons-on-demand"}
-    sh("ip", "netns", "exec", "kx-a", "sysctl", "-qw", "net.core.xfrm_acq_expires=3")
+    sh("ip", "netns", "exec", "kx-a", "sh", "-c", "echo 3 > /proc/sys/net/core/xfrm_acq_expires")
     try:
         b.start()
         a.start()

@@ -334,7 +334,7 @@ def case_expire(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
 def case_updsa_fallback(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
     """The larval SPI timed out before the inbound SA came: UPDSA finds nothing (ESRCH) and the
     backend installs it with NEWSA instead, as strongSwan does."""
-    sh("ip", "netns", "exec", "kx-a", "sysctl", "-qw", "net.core.xfrm_acq_expires=1")
+    sh("ip", "netns", "exec", "kx-a", "sh", "-c", "echo 1 > /proc/sys/net/core/xfrm_acq_expires")
     with entered("kx-a"):
         witness = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_XFRM)
     witness.bind((0, netlink.XFRMGRP_EXPIRE))
@@ -346,7 +346,7 @@ def case_updsa_fallback(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
     # the backend must not report that predecessor's expiry as the live SA's
     passed_on = [e for e in ka.read_events(0.5) if isinstance(e, Expire) and e.spi == spi]
     listing = sh("ip", "-n", "kx-a", "xfrm", "state").stdout
-    sh("ip", "netns", "exec", "kx-a", "sysctl", "-qw", "net.core.xfrm_acq_expires=30")
+    sh("ip", "netns", "exec", "kx-a", "sh", "-c", "echo 30 > /proc/sys/net/core/xfrm_acq_expires")
     witness.settimeout(0.2)
     sent: list[Any] = []
     with contextlib.suppress(TimeoutError):
