@@ -163,7 +163,7 @@ class Lab:
     ns_a: str
     ns_b: str
     dir: Path
-    charon_pid: int = 0
+    charon: subprocess.Popen[bytes] | None = None
 
     def swanctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, SWANCTL_DIR=str(self.dir / "swanctl"),
@@ -227,15 +227,13 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         run("ip", "-n", ns_b, "addr", "add", f"{NET}.202/32", "dev", "lo")
         yield lab
     finally:
-        if lab.charon_pid:
+        if lab.charon is not None:  # ip and sh exec, so this is charon itself
+            lab.charon.terminate()
             try:
-                os.kill(lab.charon_pid, 15)
-                for _ in range(50):
-                    os.kill(lab.charon_pid, 0)
-                    time.sleep(0.1)
-                os.kill(lab.charon_pid, 9)
-            except ProcessLookupError:
-                pass
+                lab.charon.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                lab.charon.kill()
+                lab.charon.wait()
         run("ip", "netns", "del", ns_a, check=False)
         run("ip", "netns", "del", ns_b, check=False)
 
@@ -256,7 +254,7 @@ def start_charon(lab: Lab, esp: str, aggressive: bool = False) -> None:
         ["ip", "netns", "exec", lab.ns_b, "/bin/sh", "-c",
          'mount --bind "$1/run" /run && exec "$2"', "sh", str(d), CHARON],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    lab.charon_pid = proc.pid
+    lab.charon = proc
     for _ in range(100):
         if (d / "charon.vici").exists():
             break
