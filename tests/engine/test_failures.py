@@ -184,9 +184,12 @@ def test_bad_signature(h: Any) -> None:
     {2, 5, 8},  # MM2 (answered again on MM1's repeat), MM5, QM2
     {1, 4, 7},  # MM1, MM4, QM1 (the first of each lost in turn)
     {6, 9},  # MM6 (resent on MM5's repeat) and QM3 (resent on QM2's repeat)
+    {3, 6},  # Aggressive: AM3 (resent on AM2's repeat) and QM3
 ])
-def test_lost_messages_recovered_by_retransmission(h: Any, lost: set[int]) -> None:
-    pair = h.make_pair(h.make_conf("a"), h.make_conf("b"), use_keynote=False)
+@pytest.mark.parametrize("mode", ["ID_PROT", "AGGRESSIVE"])
+def test_lost_messages_recovered_by_retransmission(h: Any, lost: set[int], mode: str) -> None:
+    pair = h.make_pair(h.make_conf("a", mode=mode), h.make_conf("b", mode=mode),
+                       use_keynote=False)
     distinct: list[bytes] = []
 
     def drop(side: str, n: int, data: bytes) -> bool:
