@@ -75,7 +75,8 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
     peer = _peer(case, topo, workdir, their_conn, pki["a"] if rsa else None, uml)
     ours = isakmpd.IsakmpdPeer("ours", topo.b, workdir / "ours", [our_conn],
                                pki=pki["b"] if rsa else None,
-                               kernel="xfrm" if uml else "fakesa")
+                               kernel="xfrm" if uml else "fakesa",
+                               transport_ids=case.peer != PLUTO)
     netlink_refuses = case.peer == CHARON_NETLINK and not uml
     note = NETLINK_ON_HOST if netlink_refuses else ""
     if case.peer == CHARON_LIBIPSEC:

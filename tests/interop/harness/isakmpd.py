@@ -64,8 +64,10 @@ def qm_suite(c: Connection) -> str:
 
 @dataclass
 class IsakmpdPeer(DaemonBase):
-    """One of our daemons.  ``passive`` lists connections it only answers for (the others it
-    may start with :meth:`initiate`); ``extra_args`` go to the command line (e.g. ``-T``)."""
+    """One of our daemons.  ``passive`` lists its connections as Passive-Connections (started
+    only by :meth:`initiate`) instead of Connections (kept up from the start);
+    ``transport_ids`` names the hosts as Quick Mode IDs in transport mode (see conf_text);
+    ``extra_args`` go to the command line (e.g. ``-T``)."""
 
     name: str
     ns: Namespace
@@ -74,6 +76,7 @@ class IsakmpdPeer(DaemonBase):
     kernel: str = "fakesa"
     pki: Pki | None = None
     passive: bool = True
+    transport_ids: bool = True
     extra_args: list[str] = field(default_factory=list)
     pid: int = 0
 
@@ -122,10 +125,16 @@ class IsakmpdPeer(DaemonBase):
                        f"Transforms=\t\t{transform}\n")
             conn = [f"[{c.name}]", "Phase=\t\t\t2", f"ISAKMP-peer=\t\tpeer-{c.name}",
                     f"Configuration=\t\tqm-{c.name}"]
-            if c.local_ts is not None and c.remote_ts is not None:
+            # transport mode: charon sends the two hosts as Quick Mode IDs, pluto sends none;
+            # with -K a responder whose IDs differ refuses (INVALID_ID_INFORMATION), so the
+            # hosts are named only when ``transport_ids`` says the peer sends them
+            local_ts, remote_ts = c.local_ts, c.remote_ts
+            if not c.tunnel and self.transport_ids and c.remote != "%any":
+                local_ts, remote_ts = f"{c.local}/32", f"{c.remote}/32"
+            if local_ts is not None and remote_ts is not None:
                 conn += [f"Local-ID=\t\tnet-local-{c.name}", f"Remote-ID=\t\tnet-remote-{c.name}"]
-                out.append(_net_section(f"net-local-{c.name}", c.local_ts))
-                out.append(_net_section(f"net-remote-{c.name}", c.remote_ts))
+                out.append(_net_section(f"net-local-{c.name}", local_ts))
+                out.append(_net_section(f"net-remote-{c.name}", remote_ts))
             out.append("\n".join(conn) + "\n")
             out.append(f"[qm-{c.name}]\nEXCHANGE_TYPE=\t\tQUICK_MODE\nSuites=\t\t\t"
                        f"{qm_suite(c)}\n")

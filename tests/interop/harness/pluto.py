@@ -80,6 +80,8 @@ def ensure_libreswan() -> Path:
 
 
 def _ensure_libreswan() -> Path:
+    if PLUTO.exists() and WHACK.exists() and ADDCONN.exists() and not _missing_packages():
+        return ROOT  # nothing to do (and nothing written: the UML guest sees it read-only)
     with _locked(CACHE / "libreswan.lock"):
         missing = _missing_packages()
         if missing:

@@ -1,0 +1,46 @@
+"""The matrix cells that need a kernel with ESP, run inside User-Mode Linux (as root, by
+tests/interop/test_matrix_uml.py through tests/kernel/uml.py).
+
+    python uml_matrix_guest.py CASES-JSON
+
+CASES-JSON is a JSON list of harness.cells.Case fields.  One plain topology is made; for each case
+our daemon (XFRM backend, real SAs) and the peer (charon kernel-netlink, or pluto without the
+fakesa shim) negotiate, then a ping crosses the tunnel.  Prints one JSON object per line: the
+CellResult of each case ("where": "uml"), failures included.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import matrix
+from harness import netns
+from harness.cells import Case, run_cell
+from harness.certs import make_pki
+from harness.netns import HarnessError
+
+
+def main() -> int:
+    """Run every case, print the results."""
+    cases = [Case(**c) for c in json.loads(sys.argv[1])]
+    base = Path(tempfile.mkdtemp(prefix="ki-uml-"))
+    pki = make_pki(base / "pki", {"a": [f"{netns.NET}.1"], "b": [f"{netns.NET}.2"]})
+    results: list[matrix.CellResult] = []
+    with netns.topology("plain") as topo:
+        for n, case in enumerate(cases):
+            try:
+                run_cell(case, topo, base / f"cell{n}", pki, results.append, where="uml")
+            except (AssertionError, HarnessError, OSError, ValueError) as e:
+                print(f"{case.id}: {e}"[:2000], file=sys.stderr)
+    for r in results:
+        print(json.dumps(asdict(r), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
