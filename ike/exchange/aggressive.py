@@ -63,8 +63,9 @@ class AggressiveMode(Phase1):
             self.take_identity(msg)
             ke_nonce = self.make_ke_nonce(len(self.n_peer))
             self.derive_keys()
+            # The answer to message 1 is not retransmitted (isakmpd's MSG_DONTRETRANSMIT).
             self.send([answer, *ke_nonce, self.id_local, *self.auth_payloads(),
-                       *self.vendor_ids()], now, encrypt=False)
+                       *self.vendor_ids()], now, encrypt=False, retransmit=False)
             self.step = 3
             self.set_state("sa-ke-auth-sent")
         elif self.step == 3:
