@@ -249,6 +249,8 @@ class Engine:
             self.conf = ConfCache(conf)
         elif isinstance(self.conf, ConfCache):
             self.conf.invalidate()
+        self.retransmits = self.conf.get_num("General", "Retransmits", 3)
+        self.exchange_max_time = float(self.conf.get_num("General", "Exchange-max-time", 120))
 
     # ================================================================ services for tasks
 
