@@ -83,7 +83,7 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
         note = NAT_T_MISSING
     phase2 = case.phase2 + (", behind NAT" if case.topology == "nat" else "")
     # the cells waiting for NAT-T fail fast instead of sitting out the retransmits
-    limit = 4.0 if case.peer == CHARON_LIBIPSEC else (40.0 if uml else 15.0)
+    limit = 3.0 if case.peer == CHARON_LIBIPSEC else (40.0 if uml else 15.0)
     try:
         with matrix.cell(sink, peer=case.peer, role=case.role, phase1=case.phase1,
                          phase2=phase2, suite=case.suite, where=where, note=note) as c:
@@ -95,8 +95,8 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
                 assert ours.initiate("ki", timeout=limit), (
                     "our phase 2 did not finish\n" + ours.log_path.read_text()[-3000:])
             else:
-                peer.initiate("ki", timeout=limit)
-                ours.wait_log(r"phase 2 done: ki,", min(limit, 10))
+                peer.initiate("ki", timeout=limit)  # returns once the peer is done
+                ours.wait_log(r"phase 2 done: ki,", 2.0 if case.peer == CHARON_LIBIPSEC else 10)
             if isinstance(peer, pluto.PlutoPeer):
                 peer.wait_log(r"IPsec SA established", 5)
                 theirs = isakmpd.xfrm_state_keys(peer.ns) if uml else peer.installed_keys()
