@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto.cipher import Keystate
 from ike.sa import IsakmpSA
-from ike.wire import ExchangeType, Flags, Message, Payload, encode_payloads
+from ike.wire import ExchangeType, Flags, Message, Payload, decode_chain, encode_payloads
 
 if TYPE_CHECKING:
     from ike.engine import Engine
@@ -138,11 +138,13 @@ class Exchange:
         assert self.keystate is not None
         raw = msg.encode() if self.engine.capture_cleartext else b""
         plain = self.keystate.decrypt(msg.ciphertext)
-        out = msg.with_plaintext(plain)
+        payloads, end = decode_chain(msg.first_payload, plain)
+        out = Message(msg.icookie, msg.rcookie, msg.exchange_type, msg.flags, msg.message_id,
+                      payloads, msg.version, plain[end:])
         self.keystate.update_iv()
         if len(plain) >= 4:
             # the payloads after the first, as sent: the input of QM/informational HASHes
-            self.rest_in = plain[int.from_bytes(plain[2:4], "big"):len(plain) - len(out.trailer)]
+            self.rest_in = plain[int.from_bytes(plain[2:4], "big"):end]
         if raw:
             self.engine.remember_cleartext(raw, cleartext_of(out))
         return out
