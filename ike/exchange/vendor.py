@@ -27,13 +27,14 @@ KNOWN: dict[bytes, str] = {
 }
 
 
+_WITH_NATT = (VendorId(OPENBSD), VendorId(NATT_DRAFT_02), VendorId(NATT_DRAFT_03),
+              VendorId(NATT_RFC3947), VendorId(DPD))
+_WITHOUT_NATT = (VendorId(OPENBSD), VendorId(DPD))
+
+
 def vendor_payloads(nat_traversal: bool) -> list[VendorId]:
-    """The VIDs of our first message, in isakmpd's order."""
-    vids = [OPENBSD]
-    if nat_traversal:
-        vids += [NATT_DRAFT_02, NATT_DRAFT_03, NATT_RFC3947]
-    vids.append(DPD)
-    return [VendorId(v) for v in vids]
+    """The VIDs of our first message, in isakmpd's order (shared payloads: never mutated)."""
+    return list(_WITH_NATT if nat_traversal else _WITHOUT_NATT)
 
 
 def recognise(data: bytes) -> str | None:
