@@ -330,6 +330,7 @@ class Engine:
         old = [s for s in self.sas.ipsec_by_name(bundle.name) if s.peer == bundle.peer]
         local_net, remote_net, proto, lport, rport = connections.selector_parts(bundle)
         selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
+        inbound_selector = selector.reversed()
         lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
         local, peer = connections.address(bundle.local), connections.address(bundle.peer)
         try:
@@ -342,7 +343,7 @@ class Engine:
                 }
                 self.kernel.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
                                            enc_key=p.enc_in, auth_key=p.auth_in,
-                                           selector=selector.reversed(), **common))
+                                           selector=inbound_selector, **common))
                 self.kernel.add_sa(k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False,
                                            enc_key=p.enc_out, auth_key=p.auth_out,
                                            selector=selector, acquire_seq=ex.acquire_seq,
@@ -357,7 +358,7 @@ class Engine:
                 outer = bundle.protocols[-1].choice.protocol_id
                 for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer,
                                        bundle.tunnel),
-                             k.AddFlow(selector.reversed(), k.Direction.IN, peer, local, outer,
+                             k.AddFlow(inbound_selector, k.Direction.IN, peer, local, outer,
                                        bundle.tunnel)):
                     self.kernel.add_flow(flow)
                     bundle.flows.append(flow)
