@@ -216,6 +216,12 @@ class AddFlow:
     remote network is ``src``).  ``src``/``dst`` are the SA endpoints (tunnel mode: the gateways;
     transport mode: the hosts).  ``proto`` is the DOI protocol; ``bypass`` instead installs an
     allow-without-IPsec flow, as isakmpd's bypass flows.
+
+    A two-protocol bundle (IPComp under ESP, ESP under AH) gives the inner protocol in
+    ``inner_proto``.  Linux applies the inner one first and, in tunnel mode, tunnels there: the
+    inner SA must then be the tunnel-mode one and the outer SA transport mode (as strongSwan
+    installs them); an inbound IPComp template is optional, since small packets come
+    uncompressed (the kernel refuses optional templates in outbound policies).
     """
 
     selector: TrafficSelector
@@ -228,6 +234,7 @@ class AddFlow:
     priority: int = 0
     bypass: bool = False
     optional: bool = False
+    inner_proto: int = 0
 
 
 @dataclass(frozen=True)

@@ -294,18 +294,28 @@ def _userpolicy_info(sel: TrafficSelector, priority: int, direction: int, action
 
 
 def encode_add_flow(cmd: AddFlow, update: bool = False, seq: int = 0) -> bytes:
-    """NEWPOLICY (UPDPOLICY) with one template, or none for a bypass flow."""
+    """NEWPOLICY (UPDPOLICY) with one template (two for a bundle, innermost first; only the
+    first may be tunnel mode), or none for a bypass flow."""
     if cmd.src.version != cmd.dst.version or cmd.src.version != cmd.selector.src.version:
         raise KernelError("flow mixes address families", errno_value=errno.EINVAL, command=cmd)
     body = _userpolicy_info(cmd.selector, cmd.priority, cmd.direction, XFRM_POLICY_ALLOW)
     if not cmd.bypass:
-        tmpl = USER_TMPL.pack(
-            XFRM_ID.pack(pack_addr(cmd.dst), bytes(4), _xfrm_proto(cmd.proto)),
-            family_of(cmd.dst), pack_addr(cmd.src), cmd.reqid,
-            XFRM_MODE_TUNNEL if cmd.tunnel else XFRM_MODE_TRANSPORT, 0, int(cmd.optional),
-            0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF,
-        )
-        body += nla(XfrmAttr.TMPL, tmpl)
+        layers: list[tuple[int, bool]] = []
+        if cmd.inner_proto:
+            # IPComp is optional inbound (small packets come uncompressed); the kernel refuses
+            # optional templates in outbound policies
+            layers.append((cmd.inner_proto, cmd.inner_proto == ProtocolId.IPCOMP
+                           and cmd.direction != Direction.OUT))
+        layers.append((cmd.proto, cmd.optional))
+        tmpls = b""
+        for i, (proto, optional) in enumerate(layers):
+            tmpls += USER_TMPL.pack(
+                XFRM_ID.pack(pack_addr(cmd.dst), bytes(4), _xfrm_proto(proto)),
+                family_of(cmd.dst), pack_addr(cmd.src), cmd.reqid,
+                XFRM_MODE_TUNNEL if cmd.tunnel and i == 0 else XFRM_MODE_TRANSPORT, 0,
+                int(optional), 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF,
+            )
+        body += nla(XfrmAttr.TMPL, tmpls)
     kind = XfrmMsg.UPDPOLICY if update else XfrmMsg.NEWPOLICY
     return nlmsg(kind, NLM_F_REQUEST | NLM_F_ACK, body, seq)
 

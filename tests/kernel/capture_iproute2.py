@@ -81,6 +81,16 @@ CASES: dict[str, str] = {
         f"policy add src {A6}/128 dst {B6}/128 dir out "
         f"tmpl src {A6} dst {B6} proto ah mode transport"
     ),
+    "newpolicy_out_ipcomp_esp_bundle": (
+        f"policy add src 10.1.0.0/24 dst 10.2.0.0/24 dir out "
+        f"tmpl src {A} dst {B} proto comp reqid 3 mode tunnel "
+        f"tmpl src {A} dst {B} proto esp reqid 3 mode transport"
+    ),
+    "newpolicy_in_ipcomp_esp_bundle": (
+        f"policy add src 10.2.0.0/24 dst 10.1.0.0/24 dir in "
+        f"tmpl src {B} dst {A} proto comp reqid 3 mode tunnel level use "
+        f"tmpl src {B} dst {A} proto esp reqid 3 mode transport"
+    ),
     "newpolicy_bypass": f"policy add src {A}/32 dst {B}/32 proto udp dport 500 dir out priority 1",
     "delpolicy_out": "policy delete src 10.1.0.0/24 dst 10.2.0.0/24 dir out",
     "delpolicy_in_udp": (

@@ -89,6 +89,12 @@ def built() -> dict[str, bytes]:
             Direction.IN, B, A, reqid=5)),
         "newpolicy_out_ah_v6": netlink.encode_add_flow(AddFlow(
             TrafficSelector.host_pair(A6, B6), Direction.OUT, A6, B6, proto=AH)),
+        "newpolicy_out_ipcomp_esp_bundle": netlink.encode_add_flow(AddFlow(
+            TrafficSelector(NET1, NET2), Direction.OUT, A, B, tunnel=True, reqid=3,
+            inner_proto=COMP)),
+        "newpolicy_in_ipcomp_esp_bundle": netlink.encode_add_flow(AddFlow(
+            TrafficSelector(NET2, NET1), Direction.IN, B, A, tunnel=True, reqid=3,
+            inner_proto=COMP)),
         "newpolicy_bypass": netlink.encode_add_flow(AddFlow(
             TrafficSelector(network("10.88.0.1/32"), network("10.88.0.2/32"), 17, 0, 500),
             Direction.OUT, A, B, bypass=True, priority=1)),

@@ -97,6 +97,16 @@ def test_ah_transport(cases: dict[str, dict[str, Any]]) -> None:
     assert c["received"] == 3 and c["in_packets"] >= 3 and c["align4"] and c["flushed"]
 
 
+def test_ipcomp_under_esp_bundle(cases: dict[str, dict[str, Any]]) -> None:
+    """IPComp+ESP in tunnel mode: CPIs from the 16-bit range, both SAs count the pings, and the
+    ESP SA carried far fewer bytes than the 1200-byte zero-filled pings: they were compressed."""
+    c = cases["ipcomp-esp-bundle"]
+    assert "error" not in c, c
+    assert c["received"] == 3 and c["comp_packets"] >= 3 and c["esp_packets"] >= 3
+    assert 0 < c["esp_bytes"] < 3 * 1200
+    assert all(0x100 <= cpi <= 0xEFFF for cpi in c["cpis"]) and c["flushed"]
+
+
 def test_tunnel_with_natt_encapsulation(cases: dict[str, dict[str, Any]]) -> None:
     c = cases["aes-gcm-16-tunnel-natt"]
     assert "error" not in c, c

@@ -45,7 +45,7 @@ from ike.kernel.interface import (
 )
 from ike.kernel.xfrm import XfrmKernel
 
-ESP, AH = ProtocolId.IPSEC_ESP, ProtocolId.IPSEC_AH
+ESP, AH, COMP = ProtocolId.IPSEC_ESP, ProtocolId.IPSEC_AH, ProtocolId.IPCOMP
 A, B = address("10.88.0.1"), address("10.88.0.2")
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -261,6 +261,45 @@ def case_tunnel_natt(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
             "flushed": clean(ka, kb)}
 
 
+def case_ipcomp_bundle(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
+    """IPComp (DEFLATE) under ESP, tunnel mode between 10.1.0.1 and 10.2.0.1: the IPComp SAs
+    (CPIs from GetSPI) are the tunnel-mode ones, ESP transport over them; the flows carry both
+    templates.  Big compressible pings go through compressed."""
+    for ns, dev, host, far in (("kx-a", "kxa", "10.1.0.1", "10.2.0.0/24"),
+                               ("kx-b", "kxb", "10.2.0.1", "10.1.0.0/24")):
+        sh("ip", "-n", ns, "addr", "add", host + "/32", "dev", "lo", check=False)
+        sh("ip", "-n", ns, "route", "replace", far, "dev", dev, "src", host)
+    cpi_ab = kb.get_spi(GetSPI(src=A, dst=B, proto=COMP))
+    cpi_ba = ka.get_spi(GetSPI(src=B, dst=A, proto=COMP))
+    spi_ab = kb.get_spi(GetSPI(src=A, dst=B))
+    spi_ba = ka.get_spi(GetSPI(src=B, dst=A))
+    for k_out, k_in, cpi, spi, src, dst in ((ka, kb, cpi_ab, spi_ab, A, B),
+                                            (kb, ka, cpi_ba, spi_ba, B, A)):
+        comp = AddSA(COMP, cpi, src, dst, inbound=False, transform_id=2, tunnel=True, reqid=4,
+                     replay_window=0)
+        out, inbound = (replace(sa, reqid=4)
+                        for sa in sa_pair("aes-cbc-sha2-256", f"bundle/{src}", spi, src, dst))
+        for sa, k in ((comp, k_out), (replace(comp, inbound=True), k_in), (out, k_out),
+                      (inbound, k_in)):
+            k.add_sa(sa)
+    sel = TrafficSelector(network("10.1.0.0/24"), network("10.2.0.0/24"))
+    for k, me, peer, ts in ((ka, A, B, sel), (kb, B, A, sel.reversed())):
+        for d, fsel, fsrc, fdst in ((Direction.OUT, ts, me, peer),
+                                    (Direction.IN, ts.reversed(), peer, me),
+                                    (Direction.FWD, ts.reversed(), peer, me)):
+            k.add_flow(AddFlow(fsel, d, fsrc, fdst, tunnel=True, reqid=4, inner_proto=COMP))
+    text = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W",
+              "2", "-s", "1200", "-p", "00", "-I", "10.1.0.1", "10.2.0.1", check=False).stdout
+    received = next((int(p.split()[0]) for p in text.split(",") if "received" in p), 0)
+    comp_in = kb.query_sa(QuerySA(COMP, cpi_ab, A, B))
+    esp_in = kb.query_sa(QuerySA(ESP, spi_ab, A, B))
+    esp_bytes = esp_in.bytes if esp_in else -1
+    return {"case": "ipcomp-esp-bundle", "received": received,
+            "comp_packets": comp_in.packets if comp_in else -1,
+            "esp_packets": esp_in.packets if esp_in else -1, "esp_bytes": esp_bytes,
+            "cpis": [cpi_ab, cpi_ba], "flushed": clean(ka, kb)}
+
+
 def case_nat_mapping(ka: XfrmKernel) -> dict[str, Any]:
     """A's ESP-in-UDP leaves from port 4501 while B's inbound SA expects the peer on 4500: a
     backend asked for NAT-T mapping events reports the move."""
@@ -380,6 +419,7 @@ def main() -> int:
         ("tampered-salt", functools.partial(case_tampered, ka, kb, "aes-gcm-16", "salt")),
         ("ah", functools.partial(case_ah, ka, kb)),
         ("tunnel-natt", functools.partial(case_tunnel_natt, ka, kb)),
+        ("ipcomp-bundle", functools.partial(case_ipcomp_bundle, ka, kb)),
         ("nat-mapping", functools.partial(case_nat_mapping, ka)),
         ("on-demand", functools.partial(case_on_demand, ka, kb)),
         ("expire", functools.partial(case_expire, ka, kb)),
