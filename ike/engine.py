@@ -61,6 +61,8 @@ Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
 ISAKMP_PROTO = 1
+_LAYER = {4: 0, 3: 1, 2: 2}
+"""Nesting of a bundle's protocols, innermost first: IPComp, ESP, AH."""
 
 
 class Engine:
@@ -333,13 +335,20 @@ class Engine:
         inbound_selector = selector.reversed()
         lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
         local, peer = connections.address(bundle.local), connections.address(bundle.peer)
+        # Bundles nest IPComp inside ESP inside AH (RFC 2401); in tunnel mode only the
+        # innermost pair's inner SA tunnels and the outer one is transport (as Linux wants).
+        layers = sorted((p.choice.protocol_id for p in bundle.protocols),
+                        key=lambda proto: _LAYER.get(proto, 1))
+        outer = layers[-1] if layers else 0
+        inner = layers[-2] if len(layers) > 1 else 0
         try:
             for p in bundle.protocols:
                 values = dict(p.choice.attributes)
                 common: dict[str, Any] = {
                     "proto": p.choice.protocol_id, "transform_id": p.choice.transform_id,
                     "auth_alg": values.get(5), "key_length": values.get(6),
-                    "tunnel": bundle.tunnel, "lifetime": lifetime,
+                    "tunnel": bundle.tunnel and (p.choice.protocol_id != outer or not inner),
+                    "lifetime": lifetime,
                 }
                 self.kernel.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
                                            enc_key=p.enc_in, auth_key=p.auth_in,
@@ -355,11 +364,10 @@ class Engine:
                 for stale in old:
                     stale.flows = []
             elif not ex.acquire_seq and bundle.protocols:
-                outer = bundle.protocols[-1].choice.protocol_id
                 for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer,
-                                       bundle.tunnel),
+                                       bundle.tunnel, inner_proto=inner),
                              k.AddFlow(inbound_selector, k.Direction.IN, peer, local, outer,
-                                       bundle.tunnel)):
+                                       bundle.tunnel, inner_proto=inner)):
                     self.kernel.add_flow(flow)
                     bundle.flows.append(flow)
         except k.KernelError as e:

@@ -102,6 +102,10 @@ def test_ah_plus_esp_bundle_several_transforms_kilobytes(h: Any) -> None:
     assert ia.life_kbytes == 100000 and ia.life_seconds == 1200
     adds = [c for c in pair.ka.commands if isinstance(c, AddSA)]
     assert len(adds) == 4 and all(c.lifetime.hard_bytes == 100000 * 1024 for c in adds)
+    # ESP inside AH: the inner ESP SAs tunnel, the outer AH SAs are transport (Linux nesting)
+    assert {(c.proto, c.tunnel) for c in adds} == {(2, False), (3, True)}
+    flows = [c for c in pair.ka.commands if isinstance(c, AddFlow)]
+    assert {(f.proto, f.inner_proto) for f in flows} == {(2, 3)}
 
 
 def test_ipcomp_with_esp(h: Any) -> None:
@@ -109,6 +113,8 @@ def test_ipcomp_with_esp(h: Any) -> None:
     _agree(pair)
     [ia] = pair.a.sas.ipsec
     assert ia.protocols[0].choice.protocol_id == 4 and ia.protocols[0].spi_in < 0x10000
+    flows = [c for c in pair.ka.commands if isinstance(c, AddFlow)]
+    assert {(f.proto, f.inner_proto) for f in flows} == {(3, 4)}  # IPComp inside ESP
 
 
 def test_several_proposals_first_supported_wins(h: Any) -> None:
