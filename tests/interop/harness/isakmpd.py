@@ -67,7 +67,8 @@ class IsakmpdPeer(DaemonBase):
     """One of our daemons.  ``passive`` lists its connections as Passive-Connections (started
     only by :meth:`initiate`) instead of Connections (kept up from the start);
     ``transport_ids`` names the hosts as Quick Mode IDs in transport mode (see conf_text);
-    ``extra_args`` go to the command line (e.g. ``-T``)."""
+    ``policy`` is a KeyNote policy (isakmpd.policy(5)); without one the daemon runs with -K
+    (no policy checks); ``extra_args`` go to the command line (e.g. ``-T``)."""
 
     name: str
     ns: Namespace
@@ -77,6 +78,7 @@ class IsakmpdPeer(DaemonBase):
     pki: Pki | None = None
     passive: bool = True
     transport_ids: bool = True
+    policy: str | None = None
     extra_args: list[str] = field(default_factory=list)
     pid: int = 0
 
@@ -94,7 +96,8 @@ class IsakmpdPeer(DaemonBase):
         """isakmpd.conf for the connections."""
         first = self.conns[0]
         out = [f"[General]\nListen-on=\t\t{first.local}\nRetransmits=\t\t3\n"
-               "Exchange-max-time=\t30\nCheck-interval=\t\t5\n"]
+               "Exchange-max-time=\t30\nCheck-interval=\t\t5\n"
+               + (f"Policy-file=\t\t{self.dir}/isakmpd.policy\n" if self.policy else "")]
         if self.pki is not None:
             out.append(f"[X509-certificates]\nCA-directory=\t\t{self.dir}/ca/\n"
                        f"Cert-directory=\t\t{self.dir}/certs/\n"
@@ -146,6 +149,10 @@ class IsakmpdPeer(DaemonBase):
         conf = self.dir / "isakmpd.conf"
         conf.write_text(self.conf_text())
         conf.chmod(0o600)
+        if self.policy is not None:
+            policy = self.dir / "isakmpd.policy"
+            policy.write_text(self.policy)
+            policy.chmod(0o600)
         if self.pki is not None:
             for sub in ("ca", "certs", "private"):
                 (self.dir / sub).mkdir(exist_ok=True)
@@ -156,8 +163,10 @@ class IsakmpdPeer(DaemonBase):
 
     def argv(self) -> list[str]:
         """The daemon's command line."""
-        args = [*DAEMON, "-d", "-v", "-K", "-c", str(self.dir / "isakmpd.conf"), "-f",
+        args = [*DAEMON, "-d", "-v", "-c", str(self.dir / "isakmpd.conf"), "-f",
                 str(self.fifo), "--run-dir", str(self.dir)]
+        if self.policy is None:
+            args.append("-K")
         if self.kernel == "none":
             args.append("-n")
         return args + self.extra_args

@@ -207,6 +207,39 @@ class DaemonBase:
         """Wait for a line matching ``pattern`` in the daemon's log."""
         return wait_for_log(self.log_path, pattern, timeout)
 
+    def crash(self) -> None:
+        """SIGKILL the daemon and every process it started (a crash: no DELETEs leave)."""
+        if not self.pid:
+            return
+        for pid in [*descendants(self.pid), self.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        stop_pid(self.pid)
+        self.pid = 0
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children first found through /proc), deepest last."""
+    parent_of: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        parent_of[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        kids = [p for p, pp in parent_of.items() if pp in frontier]
+        found += kids
+        frontier = kids
+    return found
+
 
 def wait_for_log(path: Path, pattern: str, timeout: float = 15) -> re.Match[str]:
     """Poll a log file until ``pattern`` (a regex) matches; HarnessError with the log's tail
