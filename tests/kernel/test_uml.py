@@ -107,6 +107,12 @@ def test_ipcomp_under_esp_bundle(cases: dict[str, dict[str, Any]]) -> None:
     assert all(0x100 <= cpi <= 0xEFFF for cpi in c["cpis"]) and c["flushed"]
 
 
+def test_ipv6_transport(cases: dict[str, dict[str, Any]]) -> None:
+    c = cases["ipv6-aes-gcm-16"]
+    assert "error" not in c, c
+    assert c["received"] == 3 and c["in_packets"] >= 3 and c["flushed"]
+
+
 def test_tunnel_with_natt_encapsulation(cases: dict[str, dict[str, Any]]) -> None:
     c = cases["aes-gcm-16-tunnel-natt"]
     assert "error" not in c, c

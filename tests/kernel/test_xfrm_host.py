@@ -196,3 +196,18 @@ def test_kernel_validation_errors_carry_its_message(netns: NetNS, xfrm: XfrmKern
     finally:
         del algorithms.ENC_ALGS[250]
     assert e.value.errno == errno.ENOSYS and "algorithm not found" in e.value.extack
+
+
+def test_ipv6_flows_and_spis(netns: NetNS, xfrm: XfrmKernel) -> None:
+    a6, b6 = address("fd00:88::1"), address("fd00:88::2")
+    sel = TrafficSelector(network("fd00:1::/64"), network("fd00:2::/64"), 58)
+    xfrm.add_flow(AddFlow(sel, Direction.OUT, a6, b6, tunnel=True, reqid=6))
+    xfrm.add_flow(AddFlow(sel.reversed(), Direction.IN, b6, a6, tunnel=True, reqid=6))
+    listing = netns.ip("xfrm", "policy")
+    assert "src fd00:1::/64 dst fd00:2::/64 proto ipv6-icmp" in listing
+    assert "tmpl src fd00:88::1 dst fd00:88::2" in listing
+    spi = xfrm.get_spi(GetSPI(src=b6, dst=a6))
+    states = netns.ip("xfrm", "state")
+    assert f"src fd00:88::2 dst fd00:88::1\n\tproto esp spi 0x{spi:08x}" in states
+    xfrm.flush(Flush())
+    assert netns.ip("xfrm", "policy").strip() == "" and netns.ip("xfrm", "state").strip() == ""

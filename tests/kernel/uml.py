@@ -30,10 +30,10 @@ LINUX_UML = "/usr/bin/linux.uml"
 MODULE_ROOT = "/usr/lib/uml/modules"
 GUEST = str(Path(__file__).with_name("uml_guest.py"))
 GUEST_INIT = str(Path(__file__).with_name("uml_init.sh"))
-#: the IPsec set: XFRM, ESP/AH/IPComp, veth, and the crypto templates the suites use
+#: the IPsec set: XFRM, ESP/AH/IPComp (esp6 brings ipv6), veth, and the crypto the suites use
 IPSEC_MODULES = [
-    "xfrm_user", "esp4", "ah4", "xfrm_ipcomp", "ipcomp", "xfrm4_tunnel", "veth", "cbc", "ctr",
-    "gcm", "ghash-generic", "ccm", "authenc", "echainiv", "seqiv", "hmac", "sha512_generic",
+    "xfrm_user", "esp4", "esp6", "ah4", "xfrm_ipcomp", "ipcomp", "xfrm4_tunnel", "veth", "cbc",
+    "ctr", "gcm", "ghash-generic", "ccm", "authenc", "echainiv", "seqiv", "hmac", "sha512_generic",
     "des_generic", "deflate", "cmac", "xcbc", "jitterentropy_rng", "drbg",
 ]
 

@@ -300,6 +300,27 @@ def case_ipcomp_bundle(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
             "cpis": [cpi_ab, cpi_ba], "flushed": clean(ka, kb)}
 
 
+def case_ipv6(ka: XfrmKernel, kb: XfrmKernel) -> dict[str, Any]:
+    """ESP (AES-GCM-16) in transport mode between fd00:88::1 and fd00:88::2."""
+    a6, b6 = address("fd00:88::1"), address("fd00:88::2")
+    sh("ip", "-n", "kx-a", "addr", "add", "fd00:88::1/64", "dev", "kxa", "nodad")
+    sh("ip", "-n", "kx-b", "addr", "add", "fd00:88::2/64", "dev", "kxb", "nodad")
+    spi_ab = kb.get_spi(GetSPI(src=a6, dst=b6))
+    spi_ba = ka.get_spi(GetSPI(src=b6, dst=a6))
+    for k_out, k_in, spi, src, dst in ((ka, kb, spi_ab, a6, b6), (kb, ka, spi_ba, b6, a6)):
+        out, inbound = sa_pair("aes-gcm-16", f"v6/{src}", spi, src, dst)
+        k_out.add_sa(out)
+        k_in.add_sa(inbound)
+    sel = TrafficSelector.host_pair(a6, b6)
+    for k, me, peer, ts in ((ka, a6, b6, sel), (kb, b6, a6, sel.reversed())):
+        k.add_flow(AddFlow(ts, Direction.OUT, me, peer, reqid=1))
+        k.add_flow(AddFlow(ts.reversed(), Direction.IN, peer, me, reqid=1))
+    received = ping("kx-a", "fd00:88::2")
+    inb = kb.query_sa(QuerySA(ESP, spi_ab, a6, b6))
+    return {"case": "ipv6-aes-gcm-16", "received": received,
+            "in_packets": inb.packets if inb else -1, "flushed": clean(ka, kb)}
+
+
 def case_nat_mapping(ka: XfrmKernel) -> dict[str, Any]:
     """A's ESP-in-UDP leaves from port 4501 while B's inbound SA expects the peer on 4500: a
     backend asked for NAT-T mapping events reports the move."""
@@ -420,6 +441,7 @@ def main() -> int:
         ("ah", functools.partial(case_ah, ka, kb)),
         ("tunnel-natt", functools.partial(case_tunnel_natt, ka, kb)),
         ("ipcomp-bundle", functools.partial(case_ipcomp_bundle, ka, kb)),
+        ("ipv6", functools.partial(case_ipv6, ka, kb)),
         ("nat-mapping", functools.partial(case_nat_mapping, ka)),
         ("on-demand", functools.partial(case_on_demand, ka, kb)),
         ("expire", functools.partial(case_expire, ka, kb)),
