@@ -4,7 +4,12 @@ This is the Python counterpart of isakmpd's ``sysdep_ipsec_*`` / ``pf_key_v2_*``
 builds command dataclasses carrying IPsec DOI values (RFC 2407) and hands them to a
 :class:`KernelBackend`; the backend (``xfrm`` on Linux, ``none`` for ``-n``, ``fake`` in tests)
 translates them and delivers kernel events (:class:`Acquire`, :class:`Expire`,
-:class:`PolicyExpire`) to one handler.  Only the backends speak netlink.
+:class:`PolicyExpire`, and on request :class:`NatMapping`) to one handler.  Only the backends
+speak netlink.
+
+Conventions: protocols, transforms and attributes are DOI numbers (``ike.doi.constants``);
+addresses are ``ipaddress`` objects; SPIs are ints; selectors are given in the direction of the
+traffic they match; errors are :class:`KernelError` with the errno and the kernel's own message.
 """
 
 from __future__ import annotations
