@@ -61,6 +61,8 @@ Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
 ISAKMP_PROTO = 1
+_UDP_ENCAP = frozenset({3, 4, 61443, 61444})
+"""ENCAPSULATION_MODE values of ESP in UDP (RFC 3947 and the drafts)."""
 _LAYER = {4: 0, 3: 1, 2: 2}
 """Nesting of a bundle's protocols, innermost first: IPComp, ESP, AH."""
 
@@ -350,6 +352,8 @@ class Engine:
                     "tunnel": bundle.tunnel and (p.choice.protocol_id != outer or not inner),
                     "lifetime": lifetime,
                 }
+                if values.get(4) in _UDP_ENCAP and p.choice.protocol_id == 3:
+                    common["encap"] = k.NatTEncap(ex.sa.local[1], ex.sa.peer[1])
                 self.kernel.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
                                            enc_key=p.enc_in, auth_key=p.auth_in,
                                            selector=inbound_selector, **common))
@@ -431,7 +435,7 @@ class Engine:
             sa.message_ids.add(msg.message_id)
             ex = QuickMode(self, sa, msg.message_id, False, now, "")
             self.exchanges[ex.key] = ex
-        self._run(ex, msg, data, now)
+        self._run(ex, msg, data, now, src, dst)
 
     def _receive_phase1(self, msg: Message, data: bytes, src: Addr, dst: Addr,
                         now: float) -> None:
@@ -461,7 +465,7 @@ class Engine:
             return
         if sa.local[0] in ("0.0.0.0", "::") and isinstance(ex, Phase1):
             ex.learn_local(dst)
-        self._run(ex, msg, data, now)
+        self._run(ex, msg, data, now, src, dst)
 
     def _respond_phase1(self, msg: Message, data: bytes, src: Addr, dst: Addr,
                         now: float) -> None:
@@ -478,9 +482,10 @@ class Engine:
             return
         self.sas.add_isakmp(sa)
         self.exchanges[ex.key] = ex
-        self._run(ex, msg, data, now)
+        self._run(ex, msg, data, now, src, dst)
 
-    def _run(self, ex: Exchange, msg: Message, data: bytes, now: float) -> None:
+    def _run(self, ex: Exchange, msg: Message, data: bytes, now: float, src: Addr,
+             dst: Addr) -> None:
         if ex.last_in == data:
             if ex.last_out is not None and ex.answers == data:
                 log.debug("%s repeated message: resending our last one", self.tag)
@@ -503,6 +508,8 @@ class Engine:
             ex.seen.add(data)
             ex.last_in = data
             ex.retransmit_at = None
+            if msg.ciphertext is not None and (src, dst) != (ex.sa.peer, ex.sa.local):
+                self._moved(ex.sa, src, dst)
             ex.process(plain, now)
         except ExchangeError as e:
             if not e.fatal:
@@ -513,6 +520,12 @@ class Engine:
             self._fail(ex, ExchangeError(e.notify, e.message), now)
         except CipherError as e:
             self._fail(ex, ExchangeError(NotifyType.PAYLOAD_MALFORMED, str(e)), now)
+
+    def _moved(self, sa: IsakmpSA, src: Addr, dst: Addr) -> None:
+        """An encrypted message of this SA came from elsewhere: the NAT-T float, or a NAT
+        mapping that changed.  Answer where it came from; the SAs stay."""
+        log.info("%s peer %s:%d now at %s:%d", self.tag, sa.peer[0], sa.peer[1], *src)
+        sa.peer, sa.local = src, dst
 
     def _receive_info(self, sa: IsakmpSA, msg: Message, src: Addr, now: float) -> None:
         if sa.keys is None or sa.state not in (SAState.READY, SAState.FADING):

@@ -11,9 +11,13 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from ike.crypto.keymat import Phase1Keys
 from ike.policy import ChosenProtocol, IdentityData
+
+if TYPE_CHECKING:
+    from ike.exchange.natt import NatState
 
 __all__ = ["IPsecSA", "IsakmpSA", "ProtoSA", "SAState", "SATable"]
 
@@ -63,6 +67,8 @@ class IsakmpSA:
     assertions and credentials)."""
     policy_session: object | None = None
     vendor_ids: set[str] = field(default_factory=set)
+    nat: NatState | None = None
+    """NAT-T state when both sides speak it (ike.exchange.natt)."""
     created: float = 0.0
     soft_at: float | None = None
     hard_at: float | None = None

@@ -48,26 +48,33 @@ class AggressiveMode(Phase1):
             assert sa_payload is not None
             self.accept_answer(sa_payload)
             self.note_vendor_ids(msg)
+            self.natt_start()
             self.take_ke_nonce(msg)
             self.take_identity(msg)
             self.derive_keys()
             self.verify_auth(msg, now)
-            self.send(self.auth_payloads(), now, encrypt=True, retransmit=False)
+            self.natd_check(msg)
+            self.natt_float()  # message 3 already goes from port 4500, its NAT-D says so
+            self.send([*self.auth_payloads(), *self.natd()], now, encrypt=True,
+                      retransmit=False)
             self.established(now, None)
         elif self.step == 1:
             assert sa_payload is not None
             self._common_group(sa_payload)
             answer = self.choose(sa_payload)
             self.note_vendor_ids(msg)
+            self.natt_start()
             self.take_ke_nonce(msg)
             self.take_identity(msg)
             ke_nonce = self.make_ke_nonce(len(self.n_peer))
             self.derive_keys()
             # The answer to message 1 is not retransmitted (isakmpd's MSG_DONTRETRANSMIT).
             self.send([answer, *ke_nonce, self.id_local, *self.auth_payloads(),
-                       *self.vendor_ids()], now, encrypt=False, retransmit=False)
+                       *self.vendor_ids(), *self.natd()], now, encrypt=False,
+                      retransmit=False)
             self.step = 3
             self.set_state("sa-ke-auth-sent")
         elif self.step == 3:
             self.verify_auth(msg, now)
+            self.natd_check(msg)
             self.established(now, None)

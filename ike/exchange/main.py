@@ -32,13 +32,16 @@ class MainMode(Phase1):
             assert sa_payload is not None
             self.accept_answer(sa_payload)
             self.note_vendor_ids(msg)
+            self.natt_start()
             extra = self._certreq()
-            self.send([*self.make_ke_nonce(), *extra], now, encrypt=False)
+            self.send([*self.make_ke_nonce(), *extra, *self.natd()], now, encrypt=False)
             self.step = 4
             self.set_state("ke-sent")
         elif self.initiator and self.step == 4:
             self.take_ke_nonce(msg)
+            self.natd_check(msg)
             self.derive_keys()
+            self.natt_float()
             self.send([self.id_local, *self.auth_payloads(), *self.initial_contact()], now,
                       encrypt=True)
             self.step = 6
@@ -51,14 +54,17 @@ class MainMode(Phase1):
             assert sa_payload is not None
             answer = self.choose(sa_payload)
             self.note_vendor_ids(msg)
+            self.natt_start()
             # The answer to message 1 is not retransmitted (isakmpd's MSG_DONTRETRANSMIT).
             self.send([answer, *self.vendor_ids()], now, encrypt=False, retransmit=False)
             self.step = 3
             self.set_state("sa-sent")
         elif self.step == 3:
             self.take_ke_nonce(msg)
+            self.natd_check(msg)
             extra = self._certreq() if msg.get(CertificateRequest) else []
-            self.send([*self.make_ke_nonce(len(self.n_peer)), *extra], now, encrypt=False)
+            self.send([*self.make_ke_nonce(len(self.n_peer)), *extra, *self.natd()], now,
+                      encrypt=False)
             self.derive_keys()
             self.step = 5
             self.set_state("ke-sent")

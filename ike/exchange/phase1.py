@@ -14,7 +14,7 @@ from ike.crypto import dh, rsa
 from ike.crypto.cipher import CBC, CipherError, Keystate, cipher_spec
 from ike.crypto.keymat import Phase1Keys, hash_i, hash_r, skeyid_psk, skeyid_sig
 from ike.doi.constants import IdType, IkeAuth, ProtocolId
-from ike.exchange import proposals
+from ike.exchange import natt, proposals
 from ike.exchange.base import Exchange
 from ike.exchange.errors import ExchangeError
 from ike.exchange.vendor import recognise, vendor_payloads
@@ -174,6 +174,31 @@ class Phase1(Exchange):
                                                      choice.hash_alg)
         sa.auth_method, sa.group = choice.auth_method, choice.group
         sa.life_seconds, sa.life_kbytes = choice.life_seconds, choice.life_kbytes
+
+    def natt_start(self) -> None:
+        """Decide, once the peer's VIDs are known, whether this SA does NAT-T."""
+        if self.sa.nat is None:
+            self.sa.nat = natt.version(self.engine.nat_traversal, self.sa.vendor_ids)
+
+    def natd(self) -> list[Payload]:
+        """Our NAT-D payloads (none without NAT-T)."""
+        if self.sa.nat is None:
+            return []
+        return list(natt.natd_payloads(self.sa, self.sa.nat))
+
+    def natd_check(self, msg: Message) -> None:
+        """Read the peer's NAT-D payloads: who is behind a NAT."""
+        if self.sa.nat is not None:
+            natt.detect(self.sa, self.sa.nat, msg)
+            if self.sa.nat.detected:
+                log.info("%s NAT detected (%s behind it)", self.engine.tag,
+                         "we are" if self.sa.nat.local_behind else "the peer is")
+
+    def natt_float(self) -> None:
+        """Initiator: with a NAT on the path, go on from port 4500 to the peer's port 4500."""
+        if self.sa.nat is not None and self.sa.nat.detected:
+            self.sa.local = (self.sa.local[0], natt.NATT_PORT)
+            self.sa.peer = (self.sa.peer[0], natt.NATT_PORT)
 
     def vendor_ids(self) -> list[VendorId]:
         """Our VIDs for the first message of our side."""

@@ -229,6 +229,14 @@ class QuickMode(Exchange):
         configuration = conf.get_str(connection, "Configuration") or ""
         self.offered, self.pfs_group = proposals.phase2_proposals(
             conf, configuration, lambda p: _spi_bytes(p, self._get_spi(p)))
+        if self.sa.nat is not None and self.sa.nat.detected:
+            # a NAT on the path: ESP goes in UDP (RFC 3947 values, or the drafts')
+            udp = {1: 61443, 2: 61444} if self.sa.nat.draft else {1: 3, 2: 4}
+            for prop in self.offered:
+                for t in prop.transforms:
+                    for a in t.attributes:
+                        if a.type == IpsecAttr.ENCAPSULATION_MODE and a.as_int() in udp:
+                            a.value = udp[a.as_int()]
         self.n_local = self.engine.rand.bytes(NONCE_SIZE)
         local_id, remote_id = conf.get_str(connection, "Local-ID"), conf.get_str(
             connection, "Remote-ID")
