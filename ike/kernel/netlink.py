@@ -326,6 +326,11 @@ def encode_delete_flow(cmd: DeleteFlow, seq: int = 0) -> bytes:
     return nlmsg(XfrmMsg.DELPOLICY, NLM_F_REQUEST | NLM_F_ACK, body, seq)
 
 
+def encode_dump_sa(seq: int = 0) -> bytes:
+    """GETSA as a dump: every SA of the namespace, as NEWSA messages then NLMSG_DONE."""
+    return nlmsg(XfrmMsg.GETSA, NLM_F_REQUEST | NLM_F_DUMP, bytes(USERSA_ID.size), seq)
+
+
 def encode_flush_sa(seq: int = 0) -> bytes:
     """FLUSHSA of every protocol (the namespace's whole SAD)."""
     return nlmsg(XfrmMsg.FLUSHSA, NLM_F_REQUEST | NLM_F_ACK, b"\0", seq)

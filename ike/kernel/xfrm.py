@@ -275,7 +275,9 @@ class XfrmKernel:
                 return events
             except OSError as e:
                 if e.errno == errno.ENOBUFS:
-                    log.warning("kernel events were lost (netlink receive buffer overrun)")
+                    log.warning("kernel events were lost (netlink receive buffer overrun); "
+                                "checking our SAs against the kernel's")
+                    events.extend(self._resync())
                     continue
                 raise
             try:
@@ -286,6 +288,28 @@ class XfrmKernel:
                         events.append(event)
             except netlink.NetlinkDecodeError as e:
                 log.warning("undecodable XFRM event ignored: %s", e)
+
+    def _resync(self) -> list[KernelEvent]:
+        """After lost events: every tracked SA the kernel no longer has is reported as a hard
+        expiry (the events that said so may have been among the lost; a later copy of one of
+        them may still arrive, and repeats are harmless to the engine)."""
+        try:
+            replies = self._request(netlink.encode_dump_sa(), "GETSA dump", dump=True)
+        except KernelError as e:
+            log.warning("cannot list the kernel's SAs: %s", e)
+            return []
+        present = set()
+        for msg in replies:
+            if msg.kind == netlink.XfrmMsg.NEWSA:
+                sa = netlink.decode_usersa_info(msg.body)
+                present.add((sa.dst, sa.spi, int(sa.proto)))
+        gone: list[KernelEvent] = []
+        for (dst, spi, proto), src in {**self.larval, **self.sas}.items():
+            if (dst, spi, proto) not in present:
+                gone.append(Expire(proto, spi, src, dst, hard=True))
+                self.sas.pop((dst, spi, proto), None)
+                self.larval.pop((dst, spi, proto), None)
+        return gone
 
     def _stale(self, event: KernelEvent) -> bool:
         """A hard EXPIRE of one of our SAs that the kernel still has is about a predecessor
