@@ -1,9 +1,10 @@
 """A small UDP driver around the engine, run inside a network namespace by the charon tests.
 
-    python charon_driver.py CONF LOCAL_ADDR initiator|responder SECONDS OUT.json
+    python charon_driver.py CONF LOCAL_ADDR initiator|responder SECONDS OUT.json [nat-t]
 
-It binds LOCAL_ADDR:500, runs the engine (fake kernel, no policy) until the Quick Mode ended one
-way or the other, and writes what it derived (Phase 1 keys, per-SPI ESP keys) and the events it
+It binds LOCAL_ADDR:500 (and :4500 with nat-t, the non-ESP marker added and removed there),
+runs the engine (fake kernel, no policy) until the Quick Mode ended one way or the other, and
+writes what it derived (Phase 1 keys, per-SPI ESP keys) and the events it
 saw as JSON, for the test to compare with charon's key log.
 """
 
@@ -28,17 +29,22 @@ from ike.sa import IPsecSA
 def _bundle(b: IPsecSA) -> list[dict[str, str | int]]:
     return [{"spi_in": p.spi_in, "spi_out": p.spi_out, "enc_in": p.enc_in.hex(),
              "auth_in": p.auth_in.hex(), "enc_out": p.enc_out.hex(),
-             "auth_out": p.auth_out.hex()} for p in b.protocols]
+             "auth_out": p.auth_out.hex(),
+             "encapsulation": dict(p.choice.attributes).get(4, 0)} for p in b.protocols]
 
 
 def main() -> int:
     conf_path, local, role, seconds, out_path = sys.argv[1:6]
+    nat_t = len(sys.argv) > 6 and sys.argv[6] == "nat-t"
     with open(conf_path) as f:
         conf = Conf.from_text(f.read(), source=conf_path)
     engine = Engine(conf, rand=RandomSource(), kernel=FakeKernel(), use_keynote=False,
-                    local_address=local, tag="driver")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((local, 500))
+                    local_address=local, tag="driver", nat_traversal=nat_t)
+    socks: dict[int, socket.socket] = {}
+    for port in (500, 4500) if nat_t else (500,):
+        socks[port] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        socks[port].bind((local, port))
+    by_fd = {s.fileno(): port for port, s in socks.items()}
     result: dict[str, Any] = {"events": [], "phase2": [], "phase1": {}}
     start = time.monotonic()
     if role == "initiator":
@@ -46,15 +52,22 @@ def main() -> int:
     done_at: float | None = None
     while time.monotonic() - start < float(seconds):
         now = time.monotonic()
-        for data, _src, dst in engine.datagrams_to_send(now):
-            sock.sendto(data, dst)
+        for data, src, dst in engine.datagrams_to_send(now):
+            # from port 4500, IKE carries the 4-byte non-ESP marker (RFC 3948)
+            marker = bytes(4) if src[1] == 4500 else b""
+            socks[src[1] if src[1] in socks else 500].sendto(marker + data, dst)
         timer = engine.get_timer()
         wait = 0.2 if timer is None else max(0.0, min(0.2, timer - now))
-        ready, _w, _x = select.select([sock], [], [], wait)
+        ready, _w, _x = select.select(list(socks.values()), [], [], wait)
         now = time.monotonic()
-        if ready:
-            data, src = sock.recvfrom(65535)
-            engine.receive_datagram(data, src, (local, 500), now)
+        for ready_sock in ready:
+            port = by_fd[ready_sock.fileno()]
+            data, src = ready_sock.recvfrom(65535)
+            if port == 4500:
+                if data[:4] != bytes(4):
+                    continue  # ESP in UDP or a keepalive: not for IKE
+                data = data[4:]
+            engine.receive_datagram(data, src, (local, port), now)
         engine.handle_timer(now)
         for ex in engine.exchanges.values():
             if isinstance(ex, QuickMode) and ex.bundle is not None:
@@ -80,8 +93,9 @@ def main() -> int:
                 result["phase2"].append(entry)
         if done_at is not None and now - done_at > 3.0:
             break
-    for data, _src, dst in engine.datagrams_to_send(time.monotonic()):
-        sock.sendto(data, dst)
+    for data, src, dst in engine.datagrams_to_send(time.monotonic()):
+        marker = bytes(4) if src[1] == 4500 else b""
+        socks[src[1] if src[1] in socks else 500].sendto(marker + data, dst)
     with open(out_path, "w") as f:
         json.dump(result, f, indent=1)
     return 0

@@ -38,7 +38,7 @@ if not (os.path.exists(CHARON) and os.path.exists(SWANCTL) and shutil.which("ip"
 STRONGSWAN_CONF = """charon {{
     load_modular = no
     load = random nonce openssl aes sha1 sha2 md5 hmac gmp pem pkcs1 pkcs8 x509 revocation \
-constraints pubkey kdf curve25519 xcbc cmac ctr ccm gcm socket-default vici kernel-netlink
+constraints pubkey kdf curve25519 xcbc cmac ctr ccm gcm socket-default vici {kernel}
     port = 500
     port_nat_t = 4500
     install_routes = no
@@ -238,12 +238,13 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         run("ip", "netns", "del", ns_b, check=False)
 
 
-def start_charon(lab: Lab, esp: str, aggressive: bool = False) -> None:
+def start_charon(lab: Lab, esp: str, aggressive: bool = False, libipsec: bool = False) -> None:
     """Write charon's configuration, start it in ns_b, load the connection."""
     d = lab.dir
     (d / "run").mkdir()
     (d / "swanctl").mkdir()
-    (d / "strongswan.conf").write_text(STRONGSWAN_CONF.format(dir=d))
+    kernel = "kernel-libipsec kernel-netlink" if libipsec else "kernel-netlink"
+    (d / "strongswan.conf").write_text(STRONGSWAN_CONF.format(dir=d, kernel=kernel))
     ids = ("@b.ke.test", "@a.ke.test") if aggressive else (f"{NET}.2", f"{NET}.1")
     (d / "swanctl" / "swanctl.conf").write_text(SWANCTL_CONF.format(
         me=f"{NET}.2", peer=f"{NET}.1", esp=esp, NET=NET, psk=PSK, my_id=ids[0],
@@ -263,8 +264,8 @@ def start_charon(lab: Lab, esp: str, aggressive: bool = False) -> None:
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
 
 
-def driver(lab: Lab, role: str, suite: str, seconds: int = 25,
-           aggressive: bool = False) -> subprocess.Popen[str]:
+def driver(lab: Lab, role: str, suite: str, seconds: int = 25, aggressive: bool = False,
+           nat_t: bool = False) -> subprocess.Popen[str]:
     """Start the engine's UDP driver in ns_a."""
     conf = lab.dir / "engine.conf"
     ids = "ID=                     id-a\nRemote-ID=              id-b" if aggressive else ""
@@ -273,7 +274,8 @@ def driver(lab: Lab, role: str, suite: str, seconds: int = 25,
                                        mode="AGGRESSIVE" if aggressive else "ID_PROT"))
     return subprocess.Popen(
         ["ip", "netns", "exec", lab.ns_a, sys.executable, str(HERE / "charon_driver.py"),
-         str(conf), f"{NET}.1", role, str(seconds), str(lab.dir / "out.json")],
+         str(conf), f"{NET}.1", role, str(seconds), str(lab.dir / "out.json"),
+         "nat-t" if nat_t else "plain"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -334,3 +336,26 @@ def test_charon_initiates_main_mode_and_quick_mode(lab: Lab, aggressive: bool) -
     assert events[0][0] == "Phase1Done", events  # type: ignore[index]
     # charon cannot install its SA and answers QM2 with NO_PROPOSAL_CHOSEN (interop.md 5.2)
     assert ["ExchangeFailed", 14, "peer sent NO_PROPOSAL_CHOSEN"] in events  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("role", ["initiator", "responder"])
+def test_full_quick_mode_with_userspace_esp_charon(lab: Lab, role: str) -> None:
+    """charon with kernel-libipsec completes Quick Mode, but always claims a NAT (interop.md
+    5.3): NAT-D, the float to 4500 and UDP-encapsulated ESP must all work for that."""
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("kernel-libipsec needs /dev/net/tun")
+    start_charon(lab, "aes128-sha1", libipsec=True)
+    proc = driver(lab, role, "QM-ESP-AES-128-SHA-SUITE", nat_t=True)
+    if role == "responder":
+        time.sleep(1.0)
+        lab.swanctl("--initiate", "--child", "conn", "--timeout", "15", timeout=40)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    result = check_keys(lab, ours_are_qm_initiator=role == "initiator")
+    kinds = [e[0] for e in result["events"]]  # type: ignore[index]
+    assert kinds[:2] == ["Phase1Done", "Phase2Done"], result
+    log = (lab.dir / "charon.log").read_text()
+    assert "CHILD_SA conn{1} established" in log
+    assert "faking NAT situation to enforce UDP encapsulation" in log  # libipsec's claim ...
+    assert f"from {NET}.1[4500] to {NET}.2[4500]" in log  # ... which we took up: the float
+    assert result["phase2"][-1][0]["encapsulation"] == 3  # type: ignore[index]  # UDP_ENCAP_TUNNEL
