@@ -55,7 +55,8 @@ static void ki_log(const char *what, unsigned proto, unsigned spi)
 }
 
 /* one line per SA add with its algorithms and keys (test keys only), for the harness to compare
- * with the peer's key log: "fakesa KEYS spi XXXXXXXX enc NAME HEX auth NAME HEX" */
+ * with the peer's key log: "fakesa KEYS proto P spi XXXXXXXX enc NAME HEX auth NAME HEX", plus
+ * "encap TYPE SPORT DPORT" for a UDP-encapsulated SA (NAT-T) */
 static void ki_log_keys(const struct nlmsghdr *req, const struct xfrm_usersa_info *sa)
 {
     const char *path = getenv("KI_FAKESA_LOG");
@@ -91,6 +92,11 @@ static void ki_log_keys(const struct nlmsghdr *req, const struct xfrm_usersa_inf
             break;
         default:
             break;
+        }
+        if ((a->nla_type & NLA_TYPE_MASK) == XFRMA_ENCAP && dlen >= sizeof(struct xfrm_encap_tmpl)) {
+            const struct xfrm_encap_tmpl *e = (const struct xfrm_encap_tmpl *)data;
+            fprintf(f, " encap %u %u %u", e->encap_type, ntohs(e->encap_sport),
+                    ntohs(e->encap_dport));
         }
         if (what != NULL && dlen >= head) {
             memcpy(&bits, data + 64, sizeof(bits)); /* alg_key_len follows alg_name[64] */

@@ -80,9 +80,11 @@ def test_fakesa_key_lines() -> None:
 
     text = ("fakesa NEWSA proto 50 spi 0588e400\n"
             "fakesa KEYS proto 50 spi 0588e400 enc cbc(aes) f13dc059 auth hmac(sha1) 1f86b1a5\n"
-            "fakesa KEYS proto 50 spi 00000001 aead rfc4106(gcm(aes)) 00112233aabbccdd\n"
+            "fakesa KEYS proto 50 spi 00000001 encap 2 4500 4500 aead rfc4106(gcm(aes)) 0011"
+            "2233aabbccdd\n"
             "fakesa KEYS proto 50 spi\n")
     keys = parse_fakesa_log(text)
     assert keys["0588e400"].enc == "f13dc059" and keys["0588e400"].integ == "1f86b1a5"
     assert (keys["00000001"].enc, keys["00000001"].integ) == ("00112233aabbccdd", "")
+    assert keys["00000001"].encap == "2 4500 4500" and keys["0588e400"].encap == ""
     assert len(keys) == 2

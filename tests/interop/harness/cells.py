@@ -1,6 +1,7 @@
 """One matrix cell, run the same way on the host and inside User-Mode Linux.
 
-The peer (charon or pluto) sits in namespace a, our daemon in b.  A cell checks that both sides
+The peer (charon or pluto) sits in namespace a, our daemon in b; behind the NAT the initiator
+sits inside (a), so there our daemon takes a when it initiates.  A cell checks that both sides
 report the Phase 1 SA (same cookies where the peer shows them) and the Phase 2 SAs with the same
 SPIs, that the ESP keys our daemon installed equal the peer's, and, where the kernel has ESP
 (``where="uml"``), that a ping between the inner addresses crosses the tunnel with the ESP
@@ -28,7 +29,7 @@ from .scenario import pair
 PLUTO = "libreswan 4.10"
 CHARON_NETLINK = "strongSwan 5.9 (kernel-netlink)"
 CHARON_LIBIPSEC = "strongSwan 5.9 (kernel-libipsec)"
-NAT_T_MISSING = "needs NAT-T in our daemon (issue 8): kernel-libipsec always encapsulates"
+LIBIPSEC_NOTE = "kernel-libipsec always encapsulates: NAT-T and UDP-encapsulated tunnel mode"
 NETLINK_ON_HOST = "charon cannot install here (no kernel ESP) and deletes the SA"
 
 
@@ -68,22 +69,29 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
     (after the failure was recorded)."""
     uml = where == "uml"
     mode, auth = case.phase1.split("-")
-    their_conn, our_conn = pair(topo, auth=auth, aggressive=mode == "aggressive",
-                                suite=SUITES[case.suite], pfs=case.phase2.endswith("+pfs"),
-                                tunnel=case.phase2 != "transport")
+    conn_a, conn_b = pair(topo, auth=auth, aggressive=mode == "aggressive",
+                          suite=SUITES[case.suite], pfs=case.phase2.endswith("+pfs"),
+                          tunnel=case.phase2 != "transport")
+    # behind a NAT the initiator must be the side inside: there we are a when we initiate
+    we_inside = case.topology == "nat" and case.role == "initiator"
+    their_side, our_side = ("b", "a") if we_inside else ("a", "b")
+    their_conn, our_conn = (conn_b, conn_a) if we_inside else (conn_a, conn_b)
     rsa = auth == "rsa"
-    peer = _peer(case, topo, workdir, their_conn, pki["a"] if rsa else None, uml)
-    ours = isakmpd.IsakmpdPeer("ours", topo.b, workdir / "ours", [our_conn],
-                               pki=pki["b"] if rsa else None,
+    peer = _peer(case, topo.side(their_side), workdir, their_conn,
+                 pki[their_side] if rsa else None, uml)
+    ours = isakmpd.IsakmpdPeer("ours", topo.side(our_side), workdir / "ours", [our_conn],
+                               pki=pki[our_side] if rsa else None,
                                kernel="xfrm" if uml else "fakesa",
                                transport_ids=case.peer != PLUTO)
     netlink_refuses = case.peer == CHARON_NETLINK and not uml
     note = NETLINK_ON_HOST if netlink_refuses else ""
     if case.peer == CHARON_LIBIPSEC:
-        note = NAT_T_MISSING
-    phase2 = case.phase2 + (", behind NAT" if case.topology == "nat" else "")
-    # the cells waiting for NAT-T fail fast instead of sitting out the retransmits
-    limit = 3.0 if case.peer == CHARON_LIBIPSEC else (40.0 if uml else 15.0)
+        note = LIBIPSEC_NOTE
+    if case.topology == "nat":
+        phase2 = case.phase2 + (", we are behind NAT" if we_inside else ", peer behind NAT")
+    else:
+        phase2 = case.phase2
+    limit = 40.0 if uml else 15.0
     try:
         with matrix.cell(sink, peer=case.peer, role=case.role, phase1=case.phase1,
                          phase2=phase2, suite=case.suite, where=where, note=note) as c:
@@ -96,7 +104,7 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
                     "our phase 2 did not finish\n" + ours.log_path.read_text()[-3000:])
             else:
                 peer.initiate("ki", timeout=limit)  # returns once the peer is done
-                ours.wait_log(r"phase 2 done: ki,", 2.0 if case.peer == CHARON_LIBIPSEC else 10)
+                ours.wait_log(r"phase 2 done: ki,", 10)
             if isinstance(peer, pluto.PlutoPeer):
                 peer.wait_log(r"IPsec SA established", 5)
                 theirs = isakmpd.xfrm_state_keys(peer.ns) if uml else peer.installed_keys()
@@ -124,6 +132,13 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
             assert c.spis_agree, (our_child, their_child, sorted(theirs))
             c.keys_agree = _same_keys(ours.esp_keys(), theirs, spis)
             assert c.keys_agree, (ours.esp_keys(), theirs)
+            if case.peer == CHARON_LIBIPSEC:
+                # NAT-T: charon floated to 4500 and runs UDP-encapsulated tunnel mode, and
+                # our SAs are installed with UDP encapsulation (type 2, ESP-in-UDP) to match
+                assert [t.mode for t in their_child] == ["TUNNEL-in-UDP"], their_child
+                encaps = {k.encap.split(" ")[0] for k in ours.esp_keys().values()
+                          if k.spi in spis}
+                assert encaps == {"2"}, ours.esp_keys()
             if uml:
                 c.ping = _ping(topo, case.phase2 != "transport")
                 assert c.ping, "no ping across the tunnel, or the ESP counters did not move"
@@ -144,10 +159,9 @@ def _ping(topo: netns.Topology, tunnel: bool) -> bool:
             and _esp_packets(topo.a) >= 4 and _esp_packets(topo.b) >= 4)
 
 
-def _peer(case: Case, topo: netns.Topology, workdir: Path, conn: Connection,
+def _peer(case: Case, ns: netns.Namespace, workdir: Path, conn: Connection,
           pki: Pki | None, uml: bool) -> charon.CharonPeer | pluto.PlutoPeer:
     if case.peer == PLUTO:
-        return pluto.PlutoPeer("lsb", topo.a, workdir / "lsb", [conn], pki=pki,
-                               fake_sa=not uml)
+        return pluto.PlutoPeer("lsb", ns, workdir / "lsb", [conn], pki=pki, fake_sa=not uml)
     ipsec = "libipsec" if case.peer == CHARON_LIBIPSEC else "netlink"
-    return charon.CharonPeer("swa", topo.a, workdir / "swa", [conn], ipsec=ipsec, pki=pki)
+    return charon.CharonPeer("swa", ns, workdir / "swa", [conn], ipsec=ipsec, pki=pki)

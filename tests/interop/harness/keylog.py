@@ -207,7 +207,8 @@ def parse_pluto_log(text: str) -> list[PlutoKeymat]:
 def parse_fakesa_log(text: str) -> dict[str, EspKeys]:
     """Keys of the SAs a daemon handed the fakesa shim (tests/interop/fakesa.c), by SPI:
     ``fakesa KEYS proto 50 spi XXXXXXXX enc NAME HEX auth NAME HEX`` (``aead NAME HEX`` for
-    GCM, its key with the 4-byte salt, and no integrity key).  A later add of an SPI wins."""
+    GCM, its key with the 4-byte salt, and no integrity key), and ``encap TYPE SPORT DPORT``
+    for UDP encapsulation.  A later add of an SPI wins."""
     out: dict[str, EspKeys] = {}
     for line in text.splitlines():
         words = line.split()
@@ -215,8 +216,14 @@ def parse_fakesa_log(text: str) -> dict[str, EspKeys]:
             continue
         keys: dict[str, str] = {}
         rest = words[6:]
-        for i in range(0, len(rest) - 2, 3):
-            keys[rest[i]] = rest[i + 2]
+        while len(rest) >= 3:
+            if rest[0] == "encap" and len(rest) >= 4:
+                keys["encap"] = " ".join(rest[1:4])
+                rest = rest[4:]
+                continue
+            keys[rest[0]] = rest[2]
+            rest = rest[3:]
         spi = words[5]
-        out[spi] = EspKeys(spi, keys.get("enc", keys.get("aead", "")), keys.get("auth", ""))
+        out[spi] = EspKeys(spi, keys.get("enc", keys.get("aead", "")), keys.get("auth", ""),
+                           keys.get("encap", ""))
     return out

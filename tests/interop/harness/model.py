@@ -122,11 +122,15 @@ class ChildSaInfo:
 
 @dataclass(frozen=True)
 class EspKeys:
-    """Keys of one ESP SA: encryption key and integrity key (empty for AEAD), lower hex."""
+    """Keys of one ESP SA: encryption key and integrity key (empty for AEAD), lower hex.
+
+    ``encap`` ("TYPE SPORT DPORT", UDP encapsulation for NAT-T) is shown where the source
+    knows it (the fakesa log) and left out of comparisons."""
 
     spi: str
     enc: str
     integ: str
+    encap: str = field(default="", compare=False)
 
 
 @dataclass
