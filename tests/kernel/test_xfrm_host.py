@@ -235,3 +235,21 @@ def test_lost_events_are_recovered_from_a_dump(netns: NetNS,
         assert not small.larval and not small.sas
     finally:
         small.close()
+
+
+def test_ipv6_acquire(netns: NetNS, xfrm: XfrmKernel) -> None:
+    netns.veth()
+    netns.ip("addr", "add", "fd00:88::1/64", "dev", "kxv0", "nodad")
+    a6, b6 = address("fd00:88::1"), address("fd00:88::2")
+    xfrm.add_flow(AddFlow(TrafficSelector(network("fd00:88::/64"), network("fd00:88::/64"), 17),
+                          Direction.OUT, a6, b6, reqid=9))
+    with netns.entered():
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    with sock:
+        sock.bind(("fd00:88::1", 4242))
+        sock.sendto(b"kx", ("fd00:88::2", 9999))
+        events = xfrm.read_events(3.0)
+    acq = events[0]
+    assert isinstance(acq, Acquire) and acq.reqid == 9 and (acq.src, acq.dst) == (a6, b6)
+    assert acq.selector.src == network("fd00:88::/64") and acq.selector.proto == 17
+    assert acq.packet.src == network("fd00:88::1/128") and acq.packet.dport == 9999
