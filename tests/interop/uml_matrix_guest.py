@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,10 +34,12 @@ def main() -> int:
     results: list[matrix.CellResult] = []
     with netns.topology("plain") as topo:
         for n, case in enumerate(cases):
+            start = time.monotonic()
             try:
                 run_cell(case, topo, base / f"cell{n}", pki, results.append, where="uml")
             except (AssertionError, HarnessError, OSError, ValueError) as e:
                 print(f"{case.id}: {e}"[:2000], file=sys.stderr)
+            print(f"{case.id}: {time.monotonic() - start:.1f} s", file=sys.stderr)
     for r in results:
         print(json.dumps(asdict(r), sort_keys=True))
     return 0
