@@ -23,13 +23,15 @@ from pathlib import Path
 import matrix
 
 from . import charon, isakmpd, netns, pluto
-from .model import SUITES, Connection, EspKeys, Pki
+from .model import SUITES, Connection, EspKeys, Peer, Pki
 from .scenario import pair
 
 PLUTO = "libreswan 4.10"
 CHARON_NETLINK = "strongSwan 5.9 (kernel-netlink)"
 CHARON_LIBIPSEC = "strongSwan 5.9 (kernel-libipsec)"
 LIBIPSEC_NOTE = "kernel-libipsec always encapsulates: NAT-T and UDP-encapsulated tunnel mode"
+#: the three implementations; mypy checks here that each follows the Peer protocol
+PEER_KINDS: tuple[type[Peer], ...] = (charon.CharonPeer, pluto.PlutoPeer, isakmpd.IsakmpdPeer)
 NETLINK_ON_HOST = "charon cannot install here (no kernel ESP) and deletes the SA"
 
 

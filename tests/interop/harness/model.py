@@ -146,7 +146,17 @@ class Peer(Protocol):
 
     name: str
     ns: Namespace
-    log_path: Path
+
+    @property
+    def log_path(self) -> Path:
+        """The daemon's log."""
+
+    def launch(self) -> None:
+        """Write the configuration and start the daemon without waiting (peers come up in
+        parallel: launch all, then ready all)."""
+
+    def ready(self, timeout: float = 10) -> None:
+        """Wait until the daemon answers and has its connections loaded."""
 
     def start(self) -> None:
         """Write the configuration, start the daemon, load the connection; return when ready."""
@@ -169,8 +179,14 @@ class Peer(Protocol):
     def esp_keys(self) -> dict[str, EspKeys]:
         """Logged ESP keys by SPI (hex)."""
 
+    def wait_log(self, pattern: str, timeout: float = 15) -> re.Match[str]:
+        """Wait for a line matching ``pattern`` in the daemon's log."""
+
     def stop(self) -> None:
         """Stop the daemon (only the PID we started); safe to call twice."""
+
+    def crash(self) -> None:
+        """SIGKILL the daemon and its children: no DELETE leaves."""
 
 
 class DaemonBase:
