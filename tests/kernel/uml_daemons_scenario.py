@@ -199,7 +199,7 @@ def run_pair() -> dict[str, Any]:
         if ok:
             # a ping stream across the soft expiry (rekey) and the old SAs' hard expiry
             before = set(re.findall(r"spi (0x[0-9a-f]+)", result["states_a"]))
-            count = int((LIFETIME + 3) / 0.3)
+            count = int(LIFETIME / 0.3)  # until past the old SAs' hard expiry
             out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", str(count), "-i",
                      "0.3", "-W", "1", "-I", inner(1, "a"), inner(1, "b"), check=False).stdout
             after = set(re.findall(r"spi (0x[0-9a-f]+)",
@@ -248,7 +248,7 @@ def run_on_demand() -> dict[str, Any]:
         result["ready"] = a.wait_log(r"listening on", 30) and b.wait_log(r"listening on", 30)
         time.sleep(1)
         t0 = time.monotonic()
-        out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", "12", "-i", "0.4",
+        out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", "10", "-i", "0.3",
                  "-W", "1", "-I", inner(n, "a"), inner(n, "b"), check=False).stdout
         result["ping_seconds"] = round(time.monotonic() - t0, 2)
         result["received"] = next(
