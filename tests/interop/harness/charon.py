@@ -154,6 +154,7 @@ class CharonPeer(DaemonBase):
         proposals = {c.suite.charon_ike}
         encap = no
         dpd_delay = {c.dpd_delay}s
+        dpd_timeout = {3 * c.dpd_delay}s
         rekey_time = {c.ike_lifetime}s
         send_cert = {"always" if c.auth != "psk" else "never"}
         unique = no
