@@ -81,7 +81,8 @@ def test_engine_never_fails_on_any_datagram(h: Any, data: st.DataObject) -> None
 def _partial(h: Any, steps: int, mode: str) -> Any:
     """A pair that exchanged only its first ``steps`` datagrams."""
     pair = h.make_pair(h.make_conf("a", mode=mode, p1="3DES-SHA-GRP14"),
-                       h.make_conf("b", mode=mode, p1="3DES-SHA-GRP14"), use_keynote=False)
+                       h.make_conf("b", mode=mode, p1="3DES-SHA-GRP14"), use_keynote=False,
+                       nat_traversal=True)
     pair.drop = lambda side, n, data: n > steps
     pair.a.start(pair.now)
     pair.flush()
