@@ -32,7 +32,7 @@ from ike.events import (
     Phase2Done,
     SADeleted,
 )
-from ike.exchange import connections, informational, rules
+from ike.exchange import connections, dpd, informational, rules
 from ike.exchange.aggressive import AggressiveMode
 from ike.exchange.base import Exchange, cleartext_of
 from ike.exchange.confcache import ConfCache
@@ -138,6 +138,8 @@ class Engine:
         times = [t for ex in self.exchanges.values() if (t := ex.next_timer()) is not None]
         for sa in self.sas.isakmp.values():
             times += [t for t in (sa.soft_at, sa.hard_at) if t is not None]
+            if sa.dpd is not None:
+                times.append(sa.dpd.next_at)
         for ipsa in self.sas.ipsec:
             times += [t for t in (ipsa.soft_at, ipsa.hard_at) if t is not None]
         return min(times) if times else None
@@ -165,6 +167,8 @@ class Engine:
             if sa.hard_at is not None and sa.hard_at <= now:
                 sa.hard_at = None
                 self._delete_isakmp(sa, now, notify_peer=True, reason="expired")
+            elif sa.dpd is not None and sa.dpd.next_at <= now:
+                dpd.due(self, sa, now)
         for ipsa in list(self.sas.ipsec):
             if ipsa.soft_at is not None and ipsa.soft_at <= now:
                 ipsa.soft_at = None
@@ -315,9 +319,17 @@ class Engine:
                      sa.cookies.hex(), sa.peer[0], ex.kind)
         if initial_contact:
             self._initial_contact(sa, now)
+        dpd.start(self, sa, now)
         self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
         for name, seq in self.pending.pop(sa.cookies, []):
             self._quick_initiate(sa, name, now, seq)
+
+    def peer_dead(self, sa: IsakmpSA, now: float) -> None:
+        """DPD gave the peer up: its IPsec SAs and this ISAKMP SA go, without DELETE."""
+        for ipsa in list(self.sas.ipsec):
+            if ipsa.peer == sa.peer[0]:
+                self._delete_ipsec(ipsa, now, notify_peer=False, reason="DPD: peer dead")
+        self._delete_isakmp(sa, now, notify_peer=False, reason="DPD: peer dead")
 
     def _initial_contact(self, sa: IsakmpSA, now: float) -> None:
         """The peer restarted: forget every other SA we hold with it (no DELETE sent)."""
@@ -558,6 +570,8 @@ class Engine:
                                            bytes(n.data), src, True))
         if n.notify_type == NotifyType.INITIAL_CONTACT and sa.exchange == "main":
             self._initial_contact(sa, now)
+        elif n.notify_type == NotifyType.R_U_THERE_ACK:
+            dpd.acknowledged(sa, bytes(n.data), now)
         elif n.notify_type == NotifyType.R_U_THERE and "dpd" in sa.vendor_ids:
             ack = Notify(NotifyType.R_U_THERE_ACK, n.protocol, n.spi, n.data)
             self.queue(informational.protected(self, sa, [ack]), sa.local, sa.peer)

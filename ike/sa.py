@@ -17,6 +17,7 @@ from ike.crypto.keymat import Phase1Keys
 from ike.policy import ChosenProtocol, IdentityData
 
 if TYPE_CHECKING:
+    from ike.exchange.dpd import DpdState
     from ike.exchange.natt import NatState
 
 __all__ = ["IPsecSA", "IsakmpSA", "ProtoSA", "SAState", "SATable"]
@@ -69,6 +70,8 @@ class IsakmpSA:
     vendor_ids: set[str] = field(default_factory=set)
     nat: NatState | None = None
     """NAT-T state when both sides speak it (ike.exchange.natt)."""
+    dpd: DpdState | None = None
+    """Dead peer detection state when both sides want it (ike.exchange.dpd)."""
     created: float = 0.0
     soft_at: float | None = None
     hard_at: float | None = None

@@ -498,3 +498,43 @@ def test_kernel_and_engine_soft_expiry_rekey_once(h: Any) -> None:
     pair.advance(30)
     rekeys = [e for e in pair.events("a") if isinstance(e, Phase2Done)]
     assert len(rekeys) == 1
+
+
+def test_dpd_probes_an_idle_peer_and_gives_a_dead_one_up(h: Any) -> None:
+    from ike.events import NotifyReceived
+    from ike.wire import NotifyType
+
+    pair = h.make_pair(h.make_conf("a", more="[General]\nDPD-check-interval= 10\n"),
+                       h.make_conf("b"), use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    pair.events("a"), pair.events("b")
+    pair.advance(11)  # idle: R-U-THERE, answered
+    assert [e.notify for e in pair.events("b") if isinstance(e, NotifyReceived)] == [
+        NotifyType.R_U_THERE]
+    assert [e.notify for e in pair.events("a") if isinstance(e, NotifyReceived)] == [
+        NotifyType.R_U_THERE_ACK]
+    assert pair.a.sas.isakmp and pair.a.sas.ipsec
+    pair.drop = lambda side, n, data: True  # the link goes down
+    pair.advance(10 + 6 * 5 + 1)
+    reasons = {(e.kind, e.reason) for e in pair.events("a") if isinstance(e, SADeleted)}
+    assert reasons == {("ipsec", "DPD: peer dead"), ("isakmp", "DPD: peer dead")}
+    assert not pair.a.sas.isakmp and not pair.a.sas.ipsec and not pair.ka.sas
+
+
+def test_dpd_sends_nothing_while_traffic_flows(h: Any) -> None:
+    from ike.events import NotifyReceived
+    from ike.kernel.interface import SAStats
+
+    pair = h.make_pair(h.make_conf("a", more="[General]\nDPD-check-interval= 10\n"),
+                       h.make_conf("b"), use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    pair.events("a"), pair.events("b")
+    [ia] = pair.a.sas.ipsec
+    key = (ipaddress.ip_address(h.A), ia.protocols[0].spi_in, 3)
+    for _ in range(3):
+        pair.ka.stats[key] = SAStats(1000, 10, int(pair.now), int(pair.now) + 5)
+        pair.advance(10)
+    assert not [e for e in pair.events("b") if isinstance(e, NotifyReceived)]
+    assert pair.a.sas.isakmp
