@@ -1,6 +1,6 @@
 """A small UDP driver around the engine, run inside a network namespace by the charon tests.
 
-    python charon_driver.py CONF LOCAL_ADDR initiator|responder SECONDS OUT.json [nat-t]
+    python charon_driver.py CONF LOCAL_ADDR initiator|responder SECONDS OUT.json [nat-t [LINGER]]
 
 It binds LOCAL_ADDR:500 (and :4500 with nat-t, the non-ESP marker added and removed there),
 runs the engine (fake kernel, no policy) until the Quick Mode ended one way or the other, and
@@ -36,6 +36,7 @@ def _bundle(b: IPsecSA) -> list[dict[str, str | int]]:
 def main() -> int:
     conf_path, local, role, seconds, out_path = sys.argv[1:6]
     nat_t = len(sys.argv) > 6 and sys.argv[6] == "nat-t"
+    linger = float(sys.argv[7]) if len(sys.argv) > 7 else 3.0
     with open(conf_path) as f:
         conf = Conf.from_text(f.read(), source=conf_path)
     engine = Engine(conf, rand=RandomSource(), kernel=FakeKernel(), use_keynote=False,
@@ -91,7 +92,7 @@ def main() -> int:
             entry = _bundle(ipsa)
             if entry not in result["phase2"]:
                 result["phase2"].append(entry)
-        if done_at is not None and now - done_at > 3.0:
+        if done_at is not None and now - done_at > linger:
             break
     for data, src, dst in engine.datagrams_to_send(time.monotonic()):
         marker = bytes(4) if src[1] == 4500 else b""

@@ -78,7 +78,7 @@ SWANCTL_CONF = """connections {{
         remote_addrs = {peer}
         proposals = aes128-sha1-modp2048
         encap = no
-        dpd_delay = 0s
+        dpd_delay = {dpd}s
         rekey_time = 1h
         send_cert = never
         unique = no
@@ -238,7 +238,8 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         run("ip", "netns", "del", ns_b, check=False)
 
 
-def start_charon(lab: Lab, esp: str, aggressive: bool = False, libipsec: bool = False) -> None:
+def start_charon(lab: Lab, esp: str, aggressive: bool = False, libipsec: bool = False,
+                 dpd: int = 0) -> None:
     """Write charon's configuration, start it in ns_b, load the connection."""
     d = lab.dir
     (d / "run").mkdir()
@@ -248,7 +249,7 @@ def start_charon(lab: Lab, esp: str, aggressive: bool = False, libipsec: bool = 
     ids = ("@b.ke.test", "@a.ke.test") if aggressive else (f"{NET}.2", f"{NET}.1")
     (d / "swanctl" / "swanctl.conf").write_text(SWANCTL_CONF.format(
         me=f"{NET}.2", peer=f"{NET}.1", esp=esp, NET=NET, psk=PSK, my_id=ids[0],
-        peer_id=ids[1], aggressive="yes" if aggressive else "no"))
+        peer_id=ids[1], aggressive="yes" if aggressive else "no", dpd=dpd))
     env = dict(os.environ, STRONGSWAN_CONF=str(d / "strongswan.conf"))
     log = open(d / "charon.stdout", "w")  # noqa: SIM115 - charon keeps it
     proc = subprocess.Popen(
@@ -265,17 +266,19 @@ def start_charon(lab: Lab, esp: str, aggressive: bool = False, libipsec: bool = 
 
 
 def driver(lab: Lab, role: str, suite: str, seconds: int = 25, aggressive: bool = False,
-           nat_t: bool = False) -> subprocess.Popen[str]:
+           nat_t: bool = False, linger: float = 3.0,
+           general: str = "") -> subprocess.Popen[str]:
     """Start the engine's UDP driver in ns_a."""
     conf = lab.dir / "engine.conf"
     ids = "ID=                     id-a\nRemote-ID=              id-b" if aggressive else ""
     conf.write_text(ENGINE_CONF.format(peer=f"{NET}.2", me=f"{NET}.1", psk=PSK, suite=suite,
                                        NET=NET, ids=ids,
-                                       mode="AGGRESSIVE" if aggressive else "ID_PROT"))
+                                       mode="AGGRESSIVE" if aggressive else "ID_PROT")
+                    + general)
     return subprocess.Popen(
         ["ip", "netns", "exec", lab.ns_a, sys.executable, str(HERE / "charon_driver.py"),
          str(conf), f"{NET}.1", role, str(seconds), str(lab.dir / "out.json"),
-         "nat-t" if nat_t else "plain"],
+         "nat-t" if nat_t else "plain", str(linger)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -359,3 +362,20 @@ def test_full_quick_mode_with_userspace_esp_charon(lab: Lab, role: str) -> None:
     assert "faking NAT situation to enforce UDP encapsulation" in log  # libipsec's claim ...
     assert f"from {NET}.1[4500] to {NET}.2[4500]" in log  # ... which we took up: the float
     assert result["phase2"][-1][0]["encapsulation"] == 3  # type: ignore[index]  # UDP_ENCAP_TUNNEL
+
+
+def test_dead_peer_detection_both_ways(lab: Lab) -> None:
+    """charon (dpd_delay 2 s) probes us and we answer; our probes (interval 2 s) it answers."""
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("kernel-libipsec needs /dev/net/tun")
+    start_charon(lab, "aes128-sha1", libipsec=True, dpd=2)
+    proc = driver(lab, "initiator", "QM-ESP-AES-128-SHA-SUITE", nat_t=True, linger=7,
+                  general="[General]\nDPD-check-interval=     2\n")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    result = json.loads((lab.dir / "out.json").read_text())
+    kinds = [e[0] for e in result["events"]]
+    assert kinds[:2] == ["Phase1Done", "Phase2Done"], result
+    notifies = [e[1] for e in result["events"] if e[0] == "NotifyReceived"]
+    assert 36136 in notifies and 36137 in notifies  # R-U-THERE from charon, its ACK to ours
+    assert "SADeleted" not in kinds
