@@ -325,11 +325,18 @@ class Engine:
             self._quick_initiate(sa, name, now, seq)
 
     def peer_dead(self, sa: IsakmpSA, now: float) -> None:
-        """DPD gave the peer up: its IPsec SAs and this ISAKMP SA go, without DELETE."""
+        """DPD gave the peer up: its IPsec SAs and this ISAKMP SA go, without DELETE; the
+        active connections among them are negotiated afresh."""
+        active = self.conf.get_list("Phase 2", "Connections")
+        again: list[str] = []
         for ipsa in list(self.sas.ipsec):
             if ipsa.peer == sa.peer[0]:
+                if ipsa.name in active and ipsa.name not in again:
+                    again.append(ipsa.name)
                 self._delete_ipsec(ipsa, now, notify_peer=False, reason="DPD: peer dead")
         self._delete_isakmp(sa, now, notify_peer=False, reason="DPD: peer dead")
+        for name in again:
+            self.connect(name, now)
 
     def _initial_contact(self, sa: IsakmpSA, now: float) -> None:
         """The peer restarted: forget every other SA we hold with it (no DELETE sent)."""

@@ -519,7 +519,11 @@ def test_dpd_probes_an_idle_peer_and_gives_a_dead_one_up(h: Any) -> None:
     pair.advance(10 + 6 * 5 + 1)
     reasons = {(e.kind, e.reason) for e in pair.events("a") if isinstance(e, SADeleted)}
     assert reasons == {("ipsec", "DPD: peer dead"), ("isakmp", "DPD: peer dead")}
-    assert not pair.a.sas.isakmp and not pair.a.sas.ipsec and not pair.ka.sas
+    assert not pair.a.sas.ipsec and not pair.ka.sas
+    # the active connection is negotiated afresh (its Main Mode now waits for the peer)
+    [fresh] = pair.a.sas.isakmp.values()
+    assert fresh.initiator and fresh.state.value == "larval"
+    assert [n for waiting in pair.a.pending.values() for n, _seq in waiting] == ["conn"]
 
 
 def test_dpd_sends_nothing_while_traffic_flows(h: Any) -> None:
