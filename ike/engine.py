@@ -82,6 +82,7 @@ class Engine:
         local_address: str | None = None,
         local_port: int = 500,
         nat_traversal: bool = False,
+        natt_port: int = 4500,
         tag: str = "",
         wall_offset: float = 0.0,
         utc_offset: int = 0,
@@ -100,6 +101,7 @@ class Engine:
         self.local_address = local_address
         self.local_port = local_port
         self.nat_traversal = nat_traversal
+        self.natt_port = natt_port
         self.tag = tag or "isakmpd"
         self.wall_offset = wall_offset
         self.utc_offset = utc_offset

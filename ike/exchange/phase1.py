@@ -195,9 +195,10 @@ class Phase1(Exchange):
                          "we are" if self.sa.nat.local_behind else "the peer is")
 
     def natt_float(self) -> None:
-        """Initiator: with a NAT on the path, go on from port 4500 to the peer's port 4500."""
+        """Initiator: with a NAT on the path, go on from our NAT-T port (4500, ``-N``) to the
+        peer's port 4500."""
         if self.sa.nat is not None and self.sa.nat.detected:
-            self.sa.local = (self.sa.local[0], natt.NATT_PORT)
+            self.sa.local = (self.sa.local[0], self.engine.natt_port)
             self.sa.peer = (self.sa.peer[0], natt.NATT_PORT)
 
     def vendor_ids(self) -> list[VendorId]:
