@@ -9,12 +9,18 @@ the RFC text, primality and the safe-prime property).  ECP public values are
 Every private value is drawn from the injected :class:`RandomSource`, so a
 seeded source reproduces an exchange byte for byte.  The modular
 exponentiations run in OpenSSL through ``cryptography`` (several times faster
-than ``pow()``); only Brainpool 224 (no ``cryptography`` curve) uses the
-pure-Python arithmetic of :mod:`ike.crypto.ecmath`.
+than ``pow()``) for the MODP groups OpenSSL knows by name (5, 14-18, RFC 3526).
+For the others (1 and 2, RFC 2409) ``cryptography`` runs OpenSSL's full
+parameter check -- primality tests of p and (p-1)/2, 35-40 ms -- each time a
+key is built from numbers, i.e. three times per exchange; those two groups use
+``pow()`` with a blinded exponent instead (about 2.5 ms for MODP-1024).  Only
+Brainpool 224 (no ``cryptography`` curve) uses the pure-Python arithmetic of
+:mod:`ike.crypto.ecmath`.
 """
 
 from __future__ import annotations
 
+import secrets
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -55,6 +61,13 @@ _MODP: dict[int, tuple[int, int, int]] = {
     17: (6144, 929484, 448),
     18: (8192, 4743158, 512),
 }
+
+# MODP groups OpenSSL (3.0 and later) recognises as named safe-prime groups, for which it skips
+# the primality tests of DH_check; the RFC 2409 groups 1 and 2 are not among them.
+_OPENSSL_NAMED = frozenset({5, 14, 15, 16, 17, 18})
+
+# bits of the random multiple of p-1 added to a private exponent on the pow() path
+_BLIND_BITS = 64
 
 
 def _pi_bits(nbits: int) -> int:
@@ -134,6 +147,8 @@ class MODPGroup(Group):
         self.public_len = self.shared_len = bits // 8
         self._pn: Any = None
         self._gpub: Any = None
+        if group_id not in _OPENSSL_NAMED:
+            return  # pow(): see the module docstring
         try:
             pn = _DHParameterNumbers(self.p, self.g)
             self._gpub = _DHPublicNumbers(self.g, pn).public_key()
@@ -145,10 +160,14 @@ class MODPGroup(Group):
         except (TypeError, ValueError, UnsupportedAlgorithm):
             self._pn = self._gpub = None
 
-    def _exp(self, key: Any, x: int, base_key: Any, base: int) -> int:
-        if key is not None and base_key is not None:
-            return int.from_bytes(key.exchange(base_key), "big")
-        return pow(base, x, self.p)
+    def _pow(self, base: int, x: int) -> int:
+        """base^x mod p with the exponent blinded by a fresh random multiple of p-1.
+
+        base^(p-1) = 1 for every base in [2, p-2] (Fermat), so the result is base^x, while the
+        exponent bits that Python's sliding-window pow() walks differ on every call.  The blind
+        comes from the OS (it changes no output, so a seeded exchange still reproduces).
+        """
+        return pow(base, x + secrets.randbits(_BLIND_BITS) * (self.p - 1), self.p)
 
     def generate(self, rand: RandomSource) -> tuple[PrivateValue, bytes]:
         """Draw x of ``xbits`` bits (top bit set) and compute g^x."""
@@ -159,7 +178,7 @@ class MODPGroup(Group):
             y = int.from_bytes(tmp.exchange(self._gpub), "big")
             key = _DHPrivateNumbers(x, _DHPublicNumbers(y, self._pn)).private_key()
         else:
-            y = pow(self.g, x, self.p)
+            y = self._pow(self.g, x)
             key = None
         return PrivateValue(self.id, x, key), y.to_bytes(self.public_len, "big")
 
@@ -186,7 +205,7 @@ class MODPGroup(Group):
             peer = _DHPublicNumbers(y, self._pn).public_key()
             z = private.key.exchange(peer)
             return bytes(z).rjust(self.shared_len, b"\x00")
-        return pow(y, private.secret, self.p).to_bytes(self.shared_len, "big")
+        return self._pow(y, private.secret).to_bytes(self.shared_len, "big")
 
 
 class ECPGroup(Group):
