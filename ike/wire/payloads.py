@@ -11,6 +11,7 @@ one (SAK..POP, private types) decode to ``UnknownPayload``.
 from __future__ import annotations
 
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Self, TypeVar
@@ -40,7 +41,7 @@ _T = TypeVar("_T")
 _LABELLED = int(Situation.SECRECY | Situation.INTEGRITY)
 
 
-class Payload:
+class Payload(ABC):
     """Base of every payload: knows its type and how to encode its body."""
 
     __slots__ = ()
@@ -51,9 +52,10 @@ class Payload:
         """The next-payload number that announces this payload."""
         return self.TYPE
 
+    @abstractmethod
     def encode_body(self) -> bytes:
         """The payload's bytes after its generic header."""
-        raise NotImplementedError
+        ...
 
 
 def _chain(
