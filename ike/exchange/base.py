@@ -9,6 +9,7 @@ message, and queues it.  State changes go through :meth:`set_state` and are logg
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
@@ -36,7 +37,7 @@ def rest_of(msg: Message, skip: int = 1) -> bytes:
     return encode_payloads(msg.payloads[skip:])[1]
 
 
-class Exchange:
+class Exchange(ABC):
     """Base of all exchange tasks (Main, Aggressive, Quick, Informational)."""
 
     kind: ClassVar[str] = "exchange"
@@ -162,9 +163,10 @@ class Exchange:
         self.xmits += 1
         self.retransmit_at = now + self.engine.retransmit_delay(self.xmits)
 
+    @abstractmethod
     def process(self, msg: Message, now: float) -> None:
         """Handle the peer's next message (already decrypted and checked against the rules)."""
-        raise NotImplementedError
+        ...
 
     def on_timeout(self, now: float) -> None:
         """The exchange ran past Exchange-max-time: clean up what it holds."""
