@@ -32,7 +32,7 @@ from ike.events import (
     Phase2Done,
     SADeleted,
 )
-from ike.exchange import connections, dpd, informational, rules
+from ike.exchange import connections, dpd, informational, rules, transaction
 from ike.exchange.aggressive import AggressiveMode
 from ike.exchange.base import Exchange, cleartext_of
 from ike.exchange.confcache import ConfCache
@@ -119,6 +119,13 @@ class Engine:
         self._cleartext: dict[bytes, bytes] = {}
         self._out: deque[Datagram] = deque()
         self._events: deque[EngineEvent] = deque()
+        self.cfg_states: dict[bytes, transaction.CfgState] = {}
+        """XAUTH and mode-config results by ISAKMP SA cookies (ike.exchange.transaction)."""
+        self.cfg_hook: Callable[[Any], None] | None = None
+        """Applies received mode-config (a ModeConfigDone) on the host; set by the runtime."""
+        self.xauth_check: Callable[[IsakmpSA, str, bytes], bool] = (
+            lambda sa, user, password: transaction.check_password(self, sa, user, password))
+        """The XAUTH server's credential source (default: the peer's XAUTH-Users section)."""
 
     # ================================================================ public API
 
@@ -264,6 +271,14 @@ class Engine:
 
     # ================================================================ services for tasks
 
+    def emit(self, event: EngineEvent) -> None:
+        """Report an event to the runtime (for exchange tasks)."""
+        self._events.append(event)
+
+    def drop_isakmp(self, sa: IsakmpSA, now: float, reason: str) -> None:
+        """Remove an ISAKMP SA and tell the peer (a failed XAUTH)."""
+        self._delete_isakmp(sa, now, notify_peer=True, reason=reason)
+
     def queue(self, data: bytes, local: Addr, peer: Addr) -> None:
         """Queue a datagram for the runtime to send."""
         self._out.append((data, local, peer))
@@ -325,6 +340,7 @@ class Engine:
         self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
         for name, seq in self.pending.pop(sa.cookies, []):
             self._quick_initiate(sa, name, now, seq)
+        transaction.after_phase1(self, sa, now)
 
     def peer_dead(self, sa: IsakmpSA, now: float) -> None:
         """DPD gave the peer up: its IPsec SAs and this ISAKMP SA go, without DELETE; the
@@ -441,6 +457,9 @@ class Engine:
         if msg.exchange_type == ExchangeType.INFO:
             self._receive_info(sa, msg, src, now)
             return
+        if msg.exchange_type == ExchangeType.TRANSACTION and msg.message_id != 0:
+            self._receive_transaction(sa, msg, data, src, dst, now)
+            return
         if msg.exchange_type != ExchangeType.QUICK_MODE or msg.message_id == 0:
             log.info("%s dropped %s message: UNSUPPORTED_EXCHANGE_TYPE", self.tag,
                      msg.exchange_type.name)
@@ -455,6 +474,19 @@ class Engine:
                 return
             sa.message_ids.add(msg.message_id)
             ex = QuickMode(self, sa, msg.message_id, False, now, "")
+            self.exchanges[ex.key] = ex
+        self._run(ex, msg, data, now, src, dst)
+
+    def _receive_transaction(self, sa: IsakmpSA, msg: Message, data: bytes, src: Addr,
+                             dst: Addr, now: float) -> None:
+        ex = self.exchanges.get((sa.cookies, msg.message_id))
+        if ex is None:
+            if sa.keys is None or sa.state not in (SAState.READY, SAState.FADING) \
+                    or msg.message_id in sa.message_ids:
+                log.info("%s dropped transaction %08x", self.tag, msg.message_id)
+                return
+            sa.message_ids.add(msg.message_id)
+            ex = transaction.Transaction(self, sa, msg.message_id, False, now, sa.name)
             self.exchanges[ex.key] = ex
         self._run(ex, msg, data, now, src, dst)
 
@@ -649,6 +681,7 @@ class Engine:
                 self.exchanges.pop(key, None)
         self.sas.remove_isakmp(sa)
         self.pending.pop(sa.cookies, None)
+        self.cfg_states.pop(sa.cookies, None)
         self._events.append(SADeleted("isakmp", sa.name, reason, sa.cookies))
 
     def _delete_ipsec(self, ipsa: IPsecSA, now: float, *, notify_peer: bool,

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 __all__ = [
     "EngineEvent",
     "ExchangeFailed",
+    "ModeConfigDone",
     "NotifyReceived",
     "Phase1Done",
     "Phase2Done",
     "SADeleted",
+    "XauthDone",
 ]
 
 
@@ -82,4 +84,27 @@ class NotifyReceived:
     authenticated: bool
 
 
-EngineEvent = Phase1Done | Phase2Done | SADeleted | ExchangeFailed | NotifyReceived
+@dataclass(frozen=True)
+class ModeConfigDone:
+    """The peer gave us mode-config attributes (a REPLY to our REQUEST, or its SET)."""
+
+    name: str
+    cookies: bytes
+    peer: tuple[str, int]
+    attributes: dict[str, list[str]]
+    """By attribute name (``INTERNAL_IP4_ADDRESS``...), values as text."""
+
+
+@dataclass(frozen=True)
+class XauthDone:
+    """XAUTH ended: ``server`` True when we checked the peer's credentials."""
+
+    name: str
+    cookies: bytes
+    user: str
+    success: bool
+    server: bool
+
+
+EngineEvent = (Phase1Done | Phase2Done | SADeleted | ExchangeFailed | NotifyReceived
+               | ModeConfigDone | XauthDone)

@@ -59,6 +59,10 @@ RULES: dict[tuple[int, int], MessageRule] = {
     (ExchangeType.QUICK_MODE, 1): MessageRule(_QM, True, P.HASH),
     (ExchangeType.QUICK_MODE, 2): MessageRule(_QM, True, P.HASH),
     (ExchangeType.QUICK_MODE, 3): MessageRule({P.HASH: (1, 1)}, True, P.HASH),
+    (ExchangeType.TRANSACTION, 1): MessageRule({P.HASH: (1, 1), P.ATTRIBUTE: (1, 1)}, True,
+                                               P.HASH),
+    (ExchangeType.TRANSACTION, 2): MessageRule({P.HASH: (1, 1), P.ATTRIBUTE: (1, 1)}, True,
+                                               P.HASH),
     (ExchangeType.INFO, 1): MessageRule(
         {P.HASH: (0, 1), P.NOTIFY: (0, MANY), P.DELETE: (0, MANY)}, None),
 }

@@ -1,0 +1,135 @@
+"""The Transaction exchange between two engines in memory: mode-config (SET/ACK and
+REQUEST/REPLY from IKECFG-ID sections) and XAUTH (good and bad credentials)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ike.events import ModeConfigDone, Phase1Done, SADeleted, XauthDone
+from ike.wire import Message
+from ike.wire.constants import ExchangeType
+
+# b's Phase 1 ID is its address: a hands out from [ipv4/10.0.0.2], b from [ipv4/10.0.0.1]
+CFG_FOR_B = """
+[ipv4/10.0.0.2]
+Address=                172.16.5.10
+Netmask=                255.255.255.0
+Nameserver=             172.16.5.1
+WINS-server=            172.16.5.2
+Mode=                   {mode}
+Attributes=             Address,Netmask,Nameserver
+"""
+CFG_FOR_A = """
+[ipv4/10.0.0.1]
+Address=                172.16.9.7
+Netmask=                255.255.0.0
+Nameserver=             172.16.9.1
+"""
+
+
+def _only(events: list[Any], kind: type) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def _transactions(pair: Any) -> list[tuple[str, Message]]:
+    return [(side, Message.decode(d)) for side, d in pair.wire
+            if Message.decode(d).exchange_type == ExchangeType.TRANSACTION]
+
+
+def test_mode_config_set_pushes_the_section_of_the_peer_id(h: Any) -> None:
+    conf_a = h.make_conf("a", extra_peer="Flags=                  ikecfg",
+                         more=CFG_FOR_B.format(mode="SET"))
+    conf_b = h.make_conf("b")
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.connect("peer", pair.now)
+    pair.flush()
+    [done] = _only(pair.events("b"), ModeConfigDone)
+    assert done.attributes == {
+        "INTERNAL_IP4_ADDRESS": ["172.16.5.10"], "INTERNAL_IP4_NETMASK": ["255.255.255.0"],
+        "INTERNAL_IP4_DNS": ["172.16.5.1"], "INTERNAL_IP4_NBNS": ["172.16.5.2"],
+        "INTERNAL_ADDRESS_EXPIRY": ["1200"]}
+    assert not _only(pair.events("a"), ModeConfigDone)
+    msgs = _transactions(pair)
+    assert [s for s, _m in msgs] == ["a", "b"] and all(m.ciphertext for _s, m in msgs)
+    [sa_b] = pair.b.sas.isakmp.values()
+    assert pair.b.cfg_states[sa_b.cookies].mode_cfg == done.attributes
+
+
+def test_mode_config_request_gets_a_reply_and_the_hook_runs(h: Any) -> None:
+    conf_a = h.make_conf("a", extra_peer="Flags=                  ikecfg",
+                         more=CFG_FOR_B.format(mode="REQ"))
+    conf_b = h.make_conf("b", more=CFG_FOR_A)
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    applied: list[ModeConfigDone] = []
+    pair.a.cfg_hook = applied.append
+    pair.a.connect("peer", pair.now)
+    pair.flush()
+    [done] = _only(pair.events("a"), ModeConfigDone)
+    assert done.attributes == {"INTERNAL_IP4_ADDRESS": ["172.16.9.7"],
+                               "INTERNAL_IP4_NETMASK": ["255.255.0.0"],
+                               "INTERNAL_IP4_DNS": ["172.16.9.1"]}
+    assert applied == [done]
+    # a retransmitted REQUEST is answered with the same REPLY, not a second exchange
+    [(_s, req), _reply] = _transactions(pair)
+    first = next(d for s, d in pair.wire if Message.decode(d).message_id == req.message_id)
+    before = len(pair.wire)
+    pair.b.receive_datagram(first, (h.A, 500), (h.B, 500), pair.now)
+    out = pair.b.datagrams_to_send(pair.now)
+    assert len(out) == 1 and out[0][0] == pair.wire[-1][1] and len(pair.wire) == before
+
+
+XAUTH_SERVER = """XAUTH-Users=            users"""
+USERS = """
+[users]
+alice=                  wonderland
+"""
+
+
+def _xauth_pair(h: Any, password: str, *, ikecfg: bool = False) -> Any:
+    flags = "\nFlags=                  ikecfg" if ikecfg else ""
+    # b (the responder) is the XAUTH server; a answers as the client
+    conf_a = h.make_conf("a", extra_peer="XAUTH-User=             alice\n"
+                                         f"XAUTH-Password=         {password}{flags}",
+                         more=CFG_FOR_B.format(mode="REQ"))
+    conf_b = h.make_conf("b", extra_peer=XAUTH_SERVER, more=USERS + CFG_FOR_A)
+    return h.make_pair(conf_a, conf_b, use_keynote=False)
+
+
+def test_xauth_accepts_good_credentials_then_mode_config(h: Any) -> None:
+    pair = _xauth_pair(h, "wonderland", ikecfg=True)
+    pair.a.connect("peer", pair.now)
+    pair.flush()
+    ev_a, ev_b = pair.events("a"), pair.events("b")
+    assert _only(ev_b, XauthDone) == [XauthDone("peer", _only(ev_b, Phase1Done)[0].cookies,
+                                                "alice", True, True)]
+    [client] = _only(ev_a, XauthDone)
+    assert client.success and not client.server and client.user == "alice"
+    [cfg] = _only(ev_a, ModeConfigDone)
+    assert cfg.attributes["INTERNAL_IP4_ADDRESS"] == ["172.16.9.7"]
+    assert len(pair.a.sas.isakmp) == len(pair.b.sas.isakmp) == 1
+    [sa_b] = pair.b.sas.isakmp.values()
+    state = pair.b.cfg_states[sa_b.cookies]
+    assert (state.xauth, state.xauth_user) == ("ok", "alice")
+    # request, reply, set, ack; then a's mode-config request and b's reply
+    assert [s for s, _m in _transactions(pair)] == ["b", "a", "b", "a", "a", "b"]
+
+
+def test_xauth_refuses_a_wrong_password_and_drops_the_sa(h: Any) -> None:
+    pair = _xauth_pair(h, "guess")
+    pair.a.connect("peer", pair.now)
+    pair.flush()
+    ev_a, ev_b = pair.events("a"), pair.events("b")
+    assert [e.success for e in _only(ev_b, XauthDone)] == [False]
+    assert [e.success for e in _only(ev_a, XauthDone)] == [False]
+    assert any(isinstance(e, SADeleted) and e.kind == "isakmp" for e in ev_b)
+    assert not pair.a.sas.isakmp and not pair.b.sas.isakmp
+
+
+def test_xauth_request_without_credentials_fails_the_exchange_only(h: Any) -> None:
+    conf_a = h.make_conf("a")
+    conf_b = h.make_conf("b", extra_peer=XAUTH_SERVER, more=USERS)
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.connect("peer", pair.now)
+    pair.flush()
+    assert not _only(pair.events("a"), XauthDone)
+    assert len(pair.a.sas.isakmp) == 1
