@@ -10,12 +10,13 @@ names, values, zero-padded address forms, time of day) and runs the query with t
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from keynote.policytest import passphrase_principals
 
 __all__ = [
     "ChosenProtocol",
@@ -297,12 +298,10 @@ def psk_principals(key: bytes) -> list[str]:
 
 @functools.lru_cache(maxsize=64)
 def _psk_principals(key: bytes) -> tuple[str, ...]:
-    text = key.decode("latin-1")
-    return (
-        "passphrase:" + text,
-        "passphrase-md5-hex:" + hashlib.md5(key).hexdigest(),
-        "passphrase-sha1-hex:" + hashlib.sha1(key).hexdigest(),
-    )
+    # keynote's derivation (the one `keynote test` uses), on the key as UTF-8 text: isakmpd.conf
+    # and isakmpd.policy are both read as UTF-8, so a non-ASCII key names the same principal in
+    # both, and the hashes are over the key's own bytes (surrogateescape round-trips them).
+    return tuple(passphrase_principals(key.decode("utf-8", "surrogateescape")))
 
 
 def x509_principals(pkcs1_der: bytes, subject_oneline: str) -> list[str]:

@@ -15,6 +15,7 @@ from ike.policy import (
     psk_principals,
 )
 from keynote import Session
+from keynote.policytest import passphrase_principals
 
 ESP_AES = ChosenProtocol(3, 12, ((1, 1), (2, 1200), (1, 2), (2, 100000), (4, 1), (5, 2),
                                  (3, 14), (6, 128)))
@@ -99,3 +100,16 @@ def test_check_policy_with_keynote() -> None:
                           "passphrase-sha1-hex:" + hashlib.sha1(b"mekmitasdigoat").hexdigest()]
     assert check_policy(s, principals, build_attributes(_ctx())).accepted
     assert not check_policy(s, psk_principals(b"other"), build_attributes(_ctx())).accepted
+
+
+def test_psk_principals_match_keynote_for_a_non_ascii_key() -> None:
+    # isakmpd.conf and isakmpd.policy are both read as UTF-8: a key written "grüß" in the
+    # one is the principal "passphrase:grüß" in the other, hashed over the key's bytes.
+    key = "grüß".encode()
+    principals = psk_principals(key)
+    assert principals == passphrase_principals("grüß")
+    assert principals[0] == "passphrase:grüß"
+    assert principals[1] == "passphrase-md5-hex:" + hashlib.md5(key).hexdigest()
+    # a hex key that is not UTF-8 still hashes its own bytes
+    raw = bytes([0xE9, 0x00, 0xFF])
+    assert psk_principals(raw)[2] == "passphrase-sha1-hex:" + hashlib.sha1(raw).hexdigest()
