@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, cast
 
 from ike.auth import AuthSource
@@ -32,7 +32,7 @@ from ike.events import (
     Phase2Done,
     SADeleted,
 )
-from ike.exchange import connections, dpd, informational, rules, transaction
+from ike.exchange import connections, dpd, informational, rekey, rules, transaction
 from ike.exchange.aggressive import AggressiveMode
 from ike.exchange.base import Exchange, cleartext_of
 from ike.exchange.confcache import ConfCache
@@ -114,6 +114,8 @@ class Engine:
         """Connections waiting for the Phase 1 SA with these cookies."""
         self.client_ids: dict[str, Identification | None] = {}
         """Client ID payloads built from IPsec-ID sections, by section (cleared by reload)."""
+        self.active_hook: Callable[[], Collection[str]] | None = None
+        """The runtime's list of active connections (``is_active``), when it keeps one."""
         self.capture_cleartext = False
         """Keep the cleartext of recent encrypted messages for ``cleartext()`` (pcap)."""
         self._cleartext: dict[bytes, bytes] = {}
@@ -171,11 +173,11 @@ class Engine:
                 self.exchanges.pop(ex.key, None)
         for sa in list(self.sas.isakmp.values()):
             if sa.soft_at is not None and sa.soft_at <= now:
-                sa.soft_at = None
-                sa.set_state(SAState.FADING)
+                rekey.soft_expire(self, sa, now)
             if sa.hard_at is not None and sa.hard_at <= now:
-                sa.hard_at = None
-                self._delete_isakmp(sa, now, notify_peer=True, reason="expired")
+                rekey.hard_expire(self, sa, now)
+                self._delete_isakmp(sa, now, notify_peer=True,
+                                    reason="replaced by rekey" if sa.replaced else "expired")
             elif sa.dpd is not None and sa.dpd.next_at <= now:
                 dpd.due(self, sa, now)
         for ipsa in list(self.sas.ipsec):
@@ -227,6 +229,29 @@ class Engine:
         for sa in list(self.sas.isakmp.values()):
             if sa.name == name or sa.peer[0] == address or sa.cookies.hex() == name:
                 self._delete_isakmp(sa, now, notify_peer=True, reason="deleted by request")
+
+    def delete_sa(self, cookies: bytes, message_id: int | None, now: float) -> bool:
+        """Delete exactly one SA, telling the peer: the ISAKMP SA with these cookies (no
+        message ID), or the IPsec SA that Quick Mode ``message_id`` on them negotiated (FIFO
+        ``d``).  False when there is no such SA."""
+        if message_id is None:
+            sa = self.sas.isakmp.get(cookies)
+            if sa is None:
+                return False
+            self._delete_isakmp(sa, now, notify_peer=True, reason="deleted by request")
+            return True
+        for ipsa in self.sas.ipsec:
+            if ipsa.cookies == cookies and ipsa.message_id == message_id:
+                self._delete_ipsec(ipsa, now, notify_peer=True, reason="deleted by request")
+                return True
+        return False
+
+    def is_active(self, name: str) -> bool:
+        """Whether connection ``name`` is kept up: in ``[Phase 2]:Connections`` or added at run
+        time (the daemon's FIFO ``c``, through ``active_hook``)."""
+        if self.active_hook is not None and name in self.active_hook():
+            return True
+        return name in self.conf.get_list("Phase 2", "Connections")
 
     def acquire(self, event: k.Acquire, now: float) -> None:
         """A kernel ACQUIRE: negotiate the connection to that peer whose IDs cover the flow's
@@ -336,6 +361,7 @@ class Engine:
                      sa.cookies.hex(), sa.peer[0], ex.kind)
         if initial_contact:
             self._initial_contact(sa, now)
+        rekey.mark_replaced(self, sa, now)
         dpd.start(self, sa, now)
         self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
         for name, seq in self.pending.pop(sa.cookies, []):
@@ -425,6 +451,8 @@ class Engine:
             bundle.hard_at = now + bundle.life_seconds
         bundle.set_state(SAState.READY)
         self.sas.ipsec.append(bundle)
+        if self.is_active(bundle.name):  # its ISAKMP SA stays alive too (exchange_finalize)
+            ex.sa.stayalive = True
         if log.isEnabledFor(logging.INFO):
             log.info("%s IPsec SA %s established, SPIs in %s out %s", self.tag, bundle.name,
                      " ".join(f"{s:08x}" for _p, s in bundle.spis_in),
@@ -707,6 +735,14 @@ class Engine:
         self._events.append(SADeleted("ipsec", ipsa.name, reason, ipsa.cookies,
                                       ipsa.spis_in + ipsa.spis_out))
 
+    def delete_isakmp(self, sa: IsakmpSA, now: float, *, reason: str) -> None:
+        """Delete an ISAKMP SA, sending a DELETE when it has keys (for the rekey module)."""
+        self._delete_isakmp(sa, now, notify_peer=True, reason=reason)
+
+    def phase1_initiate(self, peer_section: str, now: float) -> IsakmpSA | None:
+        """Start Main or Aggressive Mode with a peer section; None if it cannot start."""
+        return self._phase1_initiate(peer_section, now)
+
     def _kernel(self, cmd: k.KernelCommand) -> None:
         """Run a clean-up command; a kernel that already forgot the object is no error."""
         try:
@@ -720,7 +756,7 @@ class Engine:
             return
         ipsa.set_state(SAState.FADING)
         ipsa.soft_at = None
-        if ipsa.name in self.conf.get_list("Phase 2", "Connections") and ipsa.initiator:
+        if self.is_active(ipsa.name) and ipsa.initiator:
             log.info("%s rekeying %s before it expires", self.tag, ipsa.name)
             self.connect(ipsa.name, now)
 

@@ -75,6 +75,11 @@ class IsakmpSA:
     created: float = 0.0
     soft_at: float | None = None
     hard_at: float | None = None
+    stayalive: bool = False
+    """Negotiate a successor at soft expiry (isakmpd's SA_FLAG_STAYALIVE): the SA carried
+    Phase 2 of an active connection, or was itself negotiated as such a successor."""
+    replaced: bool = False
+    """A newer ISAKMP SA with this peer took over (SA_FLAG_REPLACED): no successor, no DPD."""
     message_ids: set[int] = field(default_factory=set)
     """Phase 2 / informational message IDs seen or used on this SA (replay protection)."""
 

@@ -204,7 +204,14 @@ def test_rekey_before_expiry_deletes_old(h: Any) -> None:
 
 
 def test_phase1_lifetime_expires(h: Any) -> None:
-    pair = _up(h, p1="p1-short")
+    # a connection neither side keeps up: its ISAKMP SA just expires (an active one is
+    # renegotiated first: tests/engine/test_lifecycle.py)
+    pair = h.make_pair(h.make_conf("a", more=AH_ESP, p1="p1-short", active=False),
+                       h.make_conf("b", more=AH_ESP, p1="p1-short"), use_keynote=False)
+    pair.a.connect("conn", pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("a")] == [Phase1Done, Phase2Done]
+    pair.events("b")
     pair.advance(121)
     assert not pair.a.sas.isakmp and not pair.b.sas.isakmp
     assert len(pair.a.sas.ipsec) == 1  # IPsec SAs outlive their ISAKMP SA, as in isakmpd

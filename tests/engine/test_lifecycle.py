@@ -1,0 +1,163 @@
+"""SA lifecycle: ISAKMP SAs of active connections renegotiated at soft expiry (the old one
+deleted, Phase 2 untouched), passive ones left to expire, and per-SA deletion (FIFO ``d``)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from ike.events import Phase1Done, Phase2Done, SADeleted
+from ike.kernel.interface import Expire
+from ike.wire import ExchangeType
+
+SHORT_P1 = """[p1-short]
+ENCRYPTION_ALGORITHM=   AES_CBC
+KEY_LENGTH=             128
+HASH_ALGORITHM=         SHA
+AUTHENTICATION_METHOD=  PRE_SHARED
+GROUP_DESCRIPTION=      MODP_2048
+Life=                   life-short
+[life-short]
+LIFE_TYPE=              SECONDS
+LIFE_DURATION=          120,60:86400
+"""
+
+
+@pytest.fixture
+def up(pair_factory: Any) -> Any:
+    """A pair with the connection up (a active, b passive), Phase 1 life 120 s if asked."""
+
+    def build(p1: str = "AES-128-SHA-GRP14") -> Any:
+        pair = pair_factory(more=SHORT_P1, p1=p1)
+        pair.a.start(pair.now)
+        pair.flush()
+        for side in "ab":
+            assert [type(e) for e in pair.events(side)] == [Phase1Done, Phase2Done]
+        return pair
+
+    return build
+
+
+def test_active_isakmp_sa_is_renegotiated_and_the_old_one_deleted(h: Any, up: Any) -> None:
+    pair = up("p1-short")
+    [old_a] = pair.a.sas.isakmp.values()
+    [ipsec_a], [ipsec_b] = pair.a.sas.ipsec, pair.b.sas.ipsec
+    assert old_a.stayalive  # it carried Phase 2 of an active connection
+    pair.advance(115)  # the soft limit lies between 85% and 95% of 120 s
+    [new_a] = pair.a.sas.isakmp.values()
+    [new_b] = pair.b.sas.isakmp.values()
+    assert new_a is not old_a and new_a.cookies == new_b.cookies and new_a.stayalive
+    events_a, events_b = pair.events("a"), pair.events("b")
+    assert [type(e) for e in events_a if not isinstance(e, SADeleted)] == [Phase1Done]
+    assert [(e.kind, e.reason, e.cookies) for e in events_a if isinstance(e, SADeleted)] == [
+        ("isakmp", "replaced by rekey", old_a.cookies)]
+    assert [(e.kind, e.reason) for e in events_b if isinstance(e, SADeleted)] == [
+        ("isakmp", "peer DELETE")]
+    # Phase 2 is untouched, and the next Quick Mode runs on the new ISAKMP SA
+    assert pair.a.sas.ipsec == [ipsec_a] and pair.b.sas.ipsec == [ipsec_b]
+    assert len(pair.ka.sas) == 2 and len(pair.kb.sas) == 2
+    spi = ipsec_a.protocols[0].spi_in
+    pair.a.expire(Expire(3, spi, ipaddress.ip_address(h.B), ipaddress.ip_address(h.A),
+                         hard=False), pair.now)
+    pair.flush()
+    done = [e for e in pair.events("a") if isinstance(e, Phase2Done)]
+    assert [e.cookies for e in done] == [new_a.cookies]
+    [again_a], [again_b] = pair.a.sas.ipsec, pair.b.sas.ipsec
+    assert again_a.spis_out == again_b.spis_in
+    # and the successor is renegotiated in its turn
+    pair.advance(120)
+    [third] = pair.a.sas.isakmp.values()
+    assert third.cookies not in (old_a.cookies, new_a.cookies)
+    assert set(pair.b.sas.isakmp) == {third.cookies}
+
+
+def test_passive_side_never_renegotiates_phase1(up: Any) -> None:
+    pair = up("p1-short")
+    sent_by_b: list[bytes] = []
+
+    def record(side: str, _n: int, data: bytes) -> bool:
+        if side == "b":
+            sent_by_b.append(data)
+        return False
+
+    pair.drop = record
+    pair.advance(300)
+    # b answered a's Phase 1 exchanges but started none (its connection is passive)
+    assert all(not sa.initiator for sa in pair.b.sas.isakmp.values())
+    starts = [d for d in sent_by_b
+              if d[18] in (ExchangeType.ID_PROT, ExchangeType.AGGRESSIVE) and d[8:16] == bytes(8)]
+    assert not starts
+
+
+def test_a_phase1_only_peer_expires_without_successor(h: Any) -> None:
+    pair = h.make_pair(h.make_conf("a", more=SHORT_P1, p1="p1-short", active=False),
+                       h.make_conf("b", more=SHORT_P1, p1="p1-short"), use_keynote=False)
+    pair.a.connect("peer", pair.now)  # Phase 1 only: nothing keeps it up
+    pair.flush()
+    [sa] = pair.a.sas.isakmp.values()
+    assert not sa.stayalive
+    pair.events("a")
+    pair.advance(115)
+    assert pair.a.sas.isakmp[sa.cookies].state.value == "fading"
+    pair.advance(10)
+    assert not pair.a.sas.isakmp and not pair.b.sas.isakmp
+    # both hard limits fall at the same instant: b's own expiry or a's DELETE removes it
+    [ev] = [e for e in pair.events("b") if isinstance(e, SADeleted)]
+    assert ev.kind == "isakmp" and ev.reason in ("expired", "peer DELETE")
+    assert not any(isinstance(e, Phase1Done) for e in pair.events("a"))
+
+
+def test_delete_sa_removes_exactly_one_phase2_sa(h: Any, up: Any) -> None:
+    pair = up()
+    [old_b] = pair.b.sas.ipsec
+    # a rekeys Phase 2 but its DELETE of the old SA is lost: b holds both SAs of "conn"
+    pair.drop = lambda side, _n, data: side == "a" and data[18] == ExchangeType.INFO
+    [ia] = pair.a.sas.ipsec
+    pair.a.expire(Expire(3, ia.protocols[0].spi_in, ipaddress.ip_address(h.B),
+                         ipaddress.ip_address(h.A), hard=False), pair.now)
+    pair.flush()
+    pair.drop = None
+    pair.events("a"), pair.events("b")
+    assert len(pair.b.sas.ipsec) == 2
+    new_b = next(s for s in pair.b.sas.ipsec if s is not old_b)
+    assert pair.b.delete_sa(old_b.cookies, old_b.message_id, pair.now)
+    sent = pair.b.datagrams_to_send(pair.now)
+    assert [d[18] for d, _l, _p in sent] == [ExchangeType.INFO]  # the DELETE to the peer
+    assert pair.b.sas.ipsec == [new_b]
+    assert len(pair.b.sas.isakmp) == 1  # the ISAKMP SA stays
+    installed = {spi for (_dst, spi, _proto) in pair.kb.sas}
+    assert installed == {p.spi_in for p in new_b.protocols} | {p.spi_out
+                                                                for p in new_b.protocols}
+    assert pair.kb.flows  # the flows passed to the new SA on the rekey and stay
+    [ev] = [e for e in pair.events("b") if isinstance(e, SADeleted)]
+    assert ev.spis == old_b.spis_in + old_b.spis_out
+    # deleting the last SA of the connection takes its flows with it; unknown ones are refused
+    assert pair.b.delete_sa(new_b.cookies, new_b.message_id, pair.now)
+    assert not pair.kb.sas and not pair.kb.flows
+    assert not pair.b.delete_sa(new_b.cookies, new_b.message_id, pair.now)
+    assert not pair.b.delete_sa(bytes(16), None, pair.now)
+
+
+def test_delete_sa_phase1_by_cookies(up: Any) -> None:
+    pair = up()
+    [sa] = pair.a.sas.isakmp.values()
+    assert pair.a.delete_sa(sa.cookies, None, pair.now)
+    pair.flush()
+    assert not pair.a.sas.isakmp and not pair.b.sas.isakmp
+    assert len(pair.a.sas.ipsec) == 1 and len(pair.b.sas.ipsec) == 1
+
+
+def test_connections_added_at_run_time_count_as_active(h: Any) -> None:
+    pair = h.make_pair(h.make_conf("a", more=SHORT_P1, p1="p1-short", active=False),
+                       h.make_conf("b", more=SHORT_P1, p1="p1-short"), use_keynote=False)
+    added: list[str] = ["conn"]  # what the daemon's FIFO `c conn` keeps
+    pair.a.active_hook = lambda: added
+    pair.a.connect("conn", pair.now)
+    pair.flush()
+    [sa] = pair.a.sas.isakmp.values()
+    assert sa.stayalive and pair.a.is_active("conn") and not pair.b.is_active("conn")
+    pair.advance(115)
+    [new] = pair.a.sas.isakmp.values()
+    assert new is not sa
