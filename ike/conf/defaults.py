@@ -251,8 +251,3 @@ def default_tags(section: str, lookup: Lookup) -> list[tuple[str, str]]:
         return list(fixed)
     generated = _generated(section)
     return list(generated) if generated is not None else []
-
-
-def is_default_section(section: str) -> bool:
-    """Whether *section* exists without any user configuration."""
-    return _fixed(section, lambda _s, _t: None) is not None or _generated(section) is not None
