@@ -33,15 +33,14 @@ from keynote.ast import (
 )
 from keynote.regex import compile_ere
 
-SPECIAL_NAMES = ("_MIN_TRUST", "_MAX_TRUST", "_VALUES", "_ACTION_AUTHORIZERS")
 _TEMP_RE = re.compile(r"_[0-9]+")
+_FLOATSTR = re.compile(r"[0-9]*\.?[0-9]*")
+_INT_MIN = -(1 << 31)
 
 
 def _temp_index(name: str) -> int:
     """The group number of `_N` (absurdly long numbers are just past every group)."""
     return int(name[1:]) if len(name) <= 6 else 1 << 20
-_FLOATSTR = re.compile(r"[0-9]*\.?[0-9]*")
-_INT_MIN = -(1 << 31)
 
 
 class Fault(Exception):
@@ -539,6 +538,8 @@ class LicenseesCompiler:
         self.dynamic: list[Fn] = []  # principal expressions that read attributes
 
     def compile(self, node: Expr) -> LicFn:
+        """A Licensees expression as one call on the principal values: the min (`&&`), max
+        (`||`) or K-th highest (K-of) of its principals, constant principals resolved now."""
         if node.kind == "str":
             fn, v = self.c._expr(node)
             canon = self.canonical
