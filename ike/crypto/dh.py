@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import secrets
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -110,7 +111,7 @@ class PrivateValue:
         return f"PrivateValue(group={self.group_id})"
 
 
-class Group:
+class Group(ABC):
     """One DH group: generate a key pair, derive the shared secret."""
 
     id: int
@@ -118,17 +119,20 @@ class Group:
     public_len: int     # bytes in a KE payload
     shared_len: int     # bytes of g^xy
 
+    @abstractmethod
     def generate(self, rand: RandomSource) -> tuple[PrivateValue, bytes]:
         """A private value from ``rand`` and our public value as sent in KE."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def check_public(self, peer_public: bytes) -> None:
         """Raise DHError unless ``peer_public`` is a valid public value of this group."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def shared_secret(self, private: PrivateValue, peer_public: bytes) -> bytes:
         """g^xy (MODP, padded to the prime length) or x of the shared point (ECP)."""
-        raise NotImplementedError
+        ...
 
     def __repr__(self) -> str:
         return f"<DH group {self.id} {self.name}>"
