@@ -32,7 +32,7 @@ from ike.events import (
     Phase2Done,
     SADeleted,
 )
-from ike.exchange import connections, dpd, informational, rekey, rules, transaction
+from ike.exchange import connections, dpd, informational, natt, rekey, rules, transaction
 from ike.exchange.aggressive import AggressiveMode
 from ike.exchange.base import Exchange, cleartext_of
 from ike.exchange.confcache import ConfCache
@@ -151,6 +151,8 @@ class Engine:
             times += [t for t in (sa.soft_at, sa.hard_at) if t is not None]
             if sa.dpd is not None:
                 times.append(sa.dpd.next_at)
+            if sa.nat is not None and sa.nat.keepalive_at is not None:
+                times.append(sa.nat.keepalive_at)
         for ipsa in self.sas.ipsec:
             times += [t for t in (ipsa.soft_at, ipsa.hard_at) if t is not None]
         return min(times) if times else None
@@ -180,6 +182,9 @@ class Engine:
                                     reason="replaced by rekey" if sa.replaced else "expired")
             elif sa.dpd is not None and sa.dpd.next_at <= now:
                 dpd.due(self, sa, now)
+            if sa.nat is not None and sa.nat.keepalive_at is not None \
+                    and sa.nat.keepalive_at <= now and sa.cookies in self.sas.isakmp:
+                natt.keepalive(self, sa, now)
         for ipsa in list(self.sas.ipsec):
             if ipsa.soft_at is not None and ipsa.soft_at <= now:
                 ipsa.soft_at = None
@@ -363,6 +368,7 @@ class Engine:
             self._initial_contact(sa, now)
         rekey.mark_replaced(self, sa, now)
         dpd.start(self, sa, now)
+        natt.arm_keepalive(self, sa, now)
         self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
         for name, seq in self.pending.pop(sa.cookies, []):
             self._quick_initiate(sa, name, now, seq)

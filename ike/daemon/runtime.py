@@ -27,6 +27,7 @@ from ike.daemon.options import Options
 from ike.daemon.pcap import PcapWriter
 from ike.engine import Engine
 from ike.events import ExchangeFailed, Phase1Done, Phase2Done, SADeleted
+from ike.exchange.natt import KEEPALIVE
 from ike.kernel import interface as k
 
 log = logging.getLogger("ike.daemon.runtime")
@@ -299,7 +300,8 @@ class Daemon:
                 self.stats["dropped"] += 1
                 log.warning("no socket to send from %s to %s:%d", local[0], *peer)
                 continue
-            out = bytes(4) + data if t.encap else data
+            # on the NAT-T port ISAKMP gets the non-ESP marker; a keepalive (0xFF) goes bare
+            out = bytes(4) + data if t.encap and data != KEEPALIVE else data
             if self.pcap is not None:
                 self._capture(t.local, peer, data)
             t.transport.sendto(out, peer)

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ike.crypto.prf import get_hash
 from ike.sa import IsakmpSA
 from ike.wire import Message, NatD, PayloadType
 
-__all__ = ["NATT_PORT", "NatState", "detect", "natd_payloads", "version"]
+if TYPE_CHECKING:
+    from ike.engine import Engine
+
+__all__ = ["KEEPALIVE", "NATT_PORT", "NatState", "arm_keepalive", "detect", "keepalive",
+           "natd_payloads", "version"]
 
 NATT_PORT = 4500
+KEEPALIVE = b"\xff"
+"""A NAT-keepalive (RFC 3948 2.3): one 0xFF byte on the NAT-T port, no non-ESP marker."""
 
 
 @dataclass
@@ -30,6 +37,9 @@ class NatState:
     """The peer speaks only the drafts: payload types 130/131, encapsulation 61443/61444."""
     local_behind: bool = False
     peer_behind: bool = False
+    keepalive_at: float | None = None
+    """When the next NAT-keepalive goes out (only the side behind the NAT sends them)."""
+    keepalive_interval: float = 20.0
 
     @property
     def detected(self) -> bool:
@@ -68,3 +78,24 @@ def detect(sa: IsakmpSA, state: NatState, msg: Message) -> None:
         return  # the peer does not do NAT-D after all: no NAT assumed
     state.local_behind = got[0] != _hash(sa, sa.local[0], sa.local[1])
     state.peer_behind = _hash(sa, sa.peer[0], sa.peer[1]) not in got[1:]
+
+
+def arm_keepalive(engine: Engine, sa: IsakmpSA, now: float) -> None:
+    """Phase 1 is up: when we are the one behind a NAT, keep its mapping open every
+    ``NAT-T-Keepalive`` seconds ([General], default 20; 0 turns keepalives off)."""
+    state = sa.nat
+    if state is None or not state.local_behind:
+        return
+    interval = engine.conf.get_num("General", "NAT-T-Keepalive", 20)
+    if interval > 0:
+        state.keepalive_interval = float(interval)
+        state.keepalive_at = now + interval
+
+
+def keepalive(engine: Engine, sa: IsakmpSA, now: float) -> None:
+    """The keepalive timer fired: send one from our NAT-T port and re-arm."""
+    state = sa.nat
+    if state is None or state.keepalive_at is None or state.keepalive_at > now:
+        return
+    engine.queue(KEEPALIVE, sa.local, sa.peer)
+    state.keepalive_at = now + state.keepalive_interval
