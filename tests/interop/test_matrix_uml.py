@@ -37,6 +37,9 @@ SAMPLE = [Case(CHARON_NETLINK, "initiator"), Case(CHARON_NETLINK, "responder"),
                                                    suite="aes256-sha256-modp3072")]
 CASES = ([c for c in matrix_cases() if c.peer != CHARON_LIBIPSEC]
          if os.environ.get("KI_UML_FULL") == "1" else SAMPLE)
+#: the boot runs every cell (~7-15 s each in UML) inside the first test's setup
+BOOT_TIMEOUT = 60 + 20 * len(CASES)
+pytestmark.append(pytest.mark.timeout(BOOT_TIMEOUT + 60))
 
 
 def _boot_once(shared: Path) -> dict[str, Any]:
@@ -51,7 +54,8 @@ def _boot_once(shared: Path) -> dict[str, Any]:
         # the cases travel on the command line: the guest's /tmp is its own tmpfs
         cases = json.dumps([dataclasses.asdict(c) for c in CASES])
         res = uml.run_in_uml([sys.executable, str(HERE / "uml_matrix_guest.py"), cases],
-                             timeout=300, mem="512M", modules=[*uml.IPSEC_MODULES, "overlay"],
+                             timeout=BOOT_TIMEOUT, mem="512M",
+                             modules=[*uml.IPSEC_MODULES, "overlay"],
                              cwd=str(HERE.parent.parent))
         result = {"rc": res.rc, "stdout": res.stdout, "stderr": res.stderr,
                   "console": res.console[-3000:], "wall": res.wall_seconds}
