@@ -172,13 +172,15 @@ def render(results: Iterable[CellResult], date: str, environment: str = "") -> s
              "do not edit by hand (re-run the interop tests to refresh it).", ""]
     if environment:
         lines += [environment, ""]
-    lines += ["Columns: the peer implementation, where the run happened (host kernel with "
-              "userspace ESP, or User-Mode Linux with kernel ESP), the role of the implementation "
-              "under test, the Phase 1 "
-              "mode and authentication, the Phase 2 mode, the suite, and whether both sides "
-              "reported the same SPIs, whether the ESP keys we derived equal the keys the peer "
-              "logged, and whether a ping crossed the tunnel (— = not measured in that "
-              "setting).", ""]
+    lines += ["Columns: the peer implementation; where the run happened (\"host\": the host "
+              "kernel, which has XFRM but no ESP, so SA installs are answered by the fakesa "
+              "shim that logs their keys, and only charon's kernel-libipsec carries ESP, in "
+              "userspace; \"uml\": User-Mode Linux 6.1, real kernel ESP on both sides); the "
+              "role of the implementation under test; the Phase 1 mode and authentication; the "
+              "Phase 2 mode; the suite; whether both sides reported the same SPIs; whether the "
+              "ESP keys each side installed (or logged) are equal; whether a ping crossed the "
+              "tunnel with the ESP counters moving on both sides (— = not measured there).",
+              ""]
     lines.append("## isakmpd-py against the peers")
     lines.append("")
     if ours:
