@@ -23,6 +23,8 @@ from ike.daemon.report import (
     format_sa_file,
     sa_report_lines,
 )
+from ike.exchange.base import Exchange
+from ike.exchange.phase1 import Phase1
 from ike.sa import IPsecSA, IsakmpSA, SAState
 
 if TYPE_CHECKING:
@@ -110,8 +112,10 @@ def report_lines(daemon: Daemon) -> list[str]:
     now = daemon.now
     lines = sa_report_lines(sa_views(daemon))
     for ex in daemon.engine.exchanges.values():
+        # isakmpd's format: "%p <name> <policy> policy <initiator|responder> phase ..."
         lines.append(
-            f"exchange_report: 0x{id(ex):x} {ex.name} <no policy> "
+            f"exchange_report: 0x{id(ex):x} {ex.name or '<unnamed>'} "
+            f"{exchange_policy(daemon, ex) or '<no policy>'} policy "
             f"{'initiator' if ex.initiator else 'responder'} phase "
             f"{1 if ex.message_id == 0 else 2} doi 1 exchange {int(ex.exchange_type)} "
             f"step {ex.step}"
@@ -143,6 +147,17 @@ def report_lines(daemon: Daemon) -> list[str]:
             f"{max(int(daemon._check_at - now), 0)} seconds"
         )
     return lines + conf_report_lines(daemon.conf)
+
+
+def exchange_policy(daemon: Daemon, ex: Exchange) -> str | None:
+    """What isakmpd keeps as ``exchange->policy``: the Phase 1 configuration section (the peer's
+    ``Configuration``, else ``Default-phase-1-configuration``), or for a Quick Mode we started
+    the connection's ``Configuration``; a Quick Mode a peer started has none."""
+    if isinstance(ex, Phase1):
+        return ex.configuration or None
+    if ex.initiator and ex.name:
+        return daemon.conf.get_str(ex.name, "Configuration")
+    return None
 
 
 def report_to_log(daemon: Daemon) -> None:
@@ -309,20 +324,12 @@ def _config(daemon: Daemon, cmd: fifo.ConfigChange) -> None:
 
 
 def _delete(daemon: Daemon, cmd: fifo.Delete) -> None:
-    engine = daemon.engine
-    if cmd.message_id is None:
-        sa = engine.sas.isakmp.get(cmd.cookies)
-        if sa is None:
-            log.warning("ui_delete: no phase 1 SA with cookies %s", cmd.cookies.hex())
-            return
-        engine.delete(sa.cookies.hex(), daemon.now)
-    else:
-        mid = int.from_bytes(cmd.message_id, "big")
-        found = [s for s in engine.sas.ipsec if s.cookies == cmd.cookies and s.message_id == mid]
-        if not found:
-            log.warning("ui_delete: no phase 2 SA %s/%08x", cmd.cookies.hex(), mid)
-            return
-        engine.delete(found[0].name, daemon.now)
+    """``d``: exactly the SA with these cookies and message ID (``sa_lookup``), DELETE sent."""
+    mid = None if cmd.message_id is None else int.from_bytes(cmd.message_id, "big")
+    if not daemon.engine.delete_sa(cmd.cookies, mid, daemon.now):
+        what = "phase 1 SA" if mid is None else f"phase 2 SA with message ID {mid:08x} and"
+        log.warning("ui_delete: no %s cookies %s", what, cmd.cookies.hex())
+        return
     daemon.pump()
 
 

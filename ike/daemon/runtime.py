@@ -37,6 +37,12 @@ CHECK_INTERVAL = 60
 Addr = tuple[str, int]
 
 
+def local_utc_offset() -> int:
+    """Seconds east of UTC of local time now (DST included), for the policy's
+    LocalTimeOfDay; the time zone is read before the chroot, as isakmpd's tzset()."""
+    return time.localtime().tm_gmtoff
+
+
 class Files(Protocol):
     """How the daemon opens files and binds sockets (directly, or through the monitor)."""
 
@@ -180,7 +186,7 @@ class Daemon:
         kernel: Any = self.kernel
         if self.options.acquire_only:
             kernel = AcquireOnlyKernel(self.kernel)
-        return Engine(
+        engine = Engine(
             conf,
             rand=rand,
             kernel=kernel,
@@ -189,7 +195,12 @@ class Daemon:
             policy_factory=self.policy_factory,
             use_keynote=use_keynote,
             nat_traversal=self.options.nat_t,
+            natt_port=self.options.natt_port,
+            utc_offset=local_utc_offset(),
         )
+        # connections added with FIFO `c` are as active as configured ones (rekeying)
+        engine.active_hook = lambda: self.active
+        return engine
 
     @property
     def now(self) -> float:
@@ -376,6 +387,7 @@ class Daemon:
     def check_connections(self) -> None:
         """Bring up every active connection that has no phase 2 SA (``connection_checker``)."""
         self._check = None
+        self.engine.utc_offset = local_utc_offset()  # follows DST changes
         if not self.stopping and not self.passive_mode:
             now = self.now
             for name in list(self.active):
