@@ -23,6 +23,7 @@ from ike.kernel.interface import (
     DeleteFlow,
     DeleteSA,
     Direction,
+    EncapType,
     EventHandler,
     Expire,
     Flush,
@@ -177,9 +178,7 @@ class XfrmKernel:
 
     def delete_sa(self, cmd: DeleteSA) -> None:
         """DELSA; forgets the SA even if the kernel had already removed it (then raises)."""
-        key = (cmd.dst, cmd.spi, int(cmd.proto))
-        self.sas.pop(key, None)
-        self.larval.pop(key, None)
+        self._forget((cmd.dst, cmd.spi, int(cmd.proto)))
         self._request(netlink.encode_delete_sa(cmd), cmd)
 
     def query_sa(self, cmd: QuerySA) -> SAStats | None:
@@ -253,7 +252,7 @@ class XfrmKernel:
     def enable_udp_encap(self, sock: socket.socket) -> None:
         """UDP_ENCAP_ESPINUDP: the kernel takes ESP from this :4500 socket, IKE stays ours."""
         try:
-            sock.setsockopt(SOL_UDP, UDP_ENCAP, 2)
+            sock.setsockopt(SOL_UDP, UDP_ENCAP, EncapType.ESPINUDP)
         except OSError as e:
             raise KernelError(f"cannot enable ESP-in-UDP decapsulation: {e.strerror}",
                               errno_value=e.errno or 0) from None
@@ -307,8 +306,7 @@ class XfrmKernel:
         for (dst, spi, proto), src in {**self.larval, **self.sas}.items():
             if (dst, spi, proto) not in present:
                 gone.append(Expire(proto, spi, src, dst, hard=True))
-                self.sas.pop((dst, spi, proto), None)
-                self.larval.pop((dst, spi, proto), None)
+                self._forget((dst, spi, proto))
         return gone
 
     def _stale(self, event: KernelEvent) -> bool:
@@ -334,9 +332,12 @@ class XfrmKernel:
     def _track(self, event: KernelEvent) -> None:
         """A hard expiry means the kernel deleted the SA: stop tracking it."""
         if isinstance(event, Expire) and event.hard:
-            key = (event.dst, event.spi, int(event.proto))
-            self.sas.pop(key, None)
-            self.larval.pop(key, None)
+            self._forget((event.dst, event.spi, int(event.proto)))
+
+    def _forget(self, key: SAKey) -> None:
+        """Stop tracking an SA, installed or still larval."""
+        self.sas.pop(key, None)
+        self.larval.pop(key, None)
 
     def _dispatch(self, event: KernelEvent) -> None:
         if self._handler is not None:
