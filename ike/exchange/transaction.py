@@ -270,6 +270,8 @@ class Transaction(Exchange):
             self._send(now, CfgType.CFG_ACK, [Attribute(A.XAUTH_STATUS, 1 if ok else 0)], False)
             self.finish(now)
             user = self.engine.conf.get_str(self.sa.name, "XAUTH-User") or ""
+            log.info("%s XAUTH as %r with %s %s", self.engine.tag, user, self.sa.peer[0],
+                     "succeeded" if ok else "failed")
             state_of(self.engine, self.sa).xauth = "ok" if ok else "failed"
             self.engine.emit(XauthDone(self.sa.name, self.sa.cookies, user, ok, False))
             if not ok:
