@@ -278,7 +278,7 @@ def _crl_covers(crl: x509.CertificateRevocationList, cert: x509.Certificate) -> 
     return not (idp.only_contains_ca_certs and not is_ca)
 
 
-def _usable_crl(sc: StoredCRL, cert: x509.Certificate, issuer: x509.Certificate) -> PKIError | None:
+def _usable_crl(sc: StoredCRL, issuer: x509.Certificate) -> PKIError | None:
     """None if the CRL is signed by issuer and well formed, else why it cannot be used."""
     crl, issuer_name = sc.crl, name_string(issuer.subject)
     key = issuer.public_key()
@@ -340,7 +340,7 @@ def check_revocation(
             if dn_equal(sc.crl.issuer.public_bytes(), cert.issuer.public_bytes())
             and _crl_covers(sc.crl, cert)
         ]
-        problems = [(sc, _usable_crl(sc, cert, issuer)) for sc in candidates]
+        problems = [(sc, _usable_crl(sc, issuer)) for sc in candidates]
         usable = [sc for sc, err in problems if err is None]
         if not usable:
             if anchor and not candidates:
