@@ -226,6 +226,7 @@ def run(options: Options) -> int:
             _cleanup(cleanup),
             preload=_preload,
             auth=auth,
+            debug=options.debug,
         )
     except (privsep.MonitorError, OSError) as exc:
         log.error("privilege separation failed: %s", exc)

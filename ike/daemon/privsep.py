@@ -454,12 +454,16 @@ def start(
     preload: Callable[[], None] = lambda: None,
     chroot_dir: str = CHROOT_DIR,
     auth: Any = None,
+    debug: int = 0,
 ) -> Split:
     """Fork into the monitor and the child; returns only in the child.
 
     The parent serves requests, forwards TERM, HUP and USR1 to the child, and when the child
     ends calls *on_parent_exit* with its exit status (to remove the FIFO and pid file) and exits.
     *preload* runs in the child before the chroot (imports, syslog) since files vanish after it.
+    With ``-dd`` (*debug* > 1) both processes stop themselves (SIGSTOP) once split, for a
+    debugger to attach: a SIGCONT to the parent continues it, and it continues the child
+    (isakmpd's ``monitor_init``).  *debug* also says what SIGINT does (see ``_sigint``).
     """
     parent_sock, child_sock = channel()
     is_root = os.geteuid() == 0
@@ -483,10 +487,27 @@ def start(
             log.warning(
                 "privsep: not running as root: the child keeps uid %d, no chroot", os.getuid()
             )
+        if debug > 1:
+            log.log(NOTICE, "monitor_init: stopped child PID %d fd %d", os.getpid(),
+                    child_sock.fileno())
+            os.kill(os.getpid(), signal.SIGSTOP)
         return Split(MonitorClient(child_sock), os.getppid(), user is not None)
     child_sock.close()
-    _run_parent(pid, parent_sock, paths, kernel_factory, on_parent_exit, auth)
+    if debug > 1:
+        log.log(NOTICE, "monitor_init: stopped priv PID %d fd %d, waiting for SIGCONT",
+                os.getpid(), parent_sock.fileno())
+        os.kill(os.getpid(), signal.SIGSTOP)
+        os.kill(pid, signal.SIGCONT)
+    _run_parent(pid, parent_sock, paths, kernel_factory, on_parent_exit, auth, debug)
     raise SystemExit(0)  # not reached: _run_parent exits
+
+
+def _sigint(debug: int) -> Any:
+    """The monitor's SIGINT disposition.  isakmpd makes SIGINT a clean shutdown only with
+    exactly one ``-d``; otherwise (daemonised, or ``-dd``) it keeps the default action and ^C
+    kills both processes at once, no DELETEs sent.  With ``-d`` the monitor ignores it here:
+    the child shuts down cleanly on the same ^C and the monitor follows it out."""
+    return signal.SIG_IGN if debug == 1 else signal.SIG_DFL
 
 
 def _reap(child: int, grace: float = 3.0) -> int:
@@ -512,6 +533,7 @@ def _run_parent(
     kernel_factory: Callable[[], k.KernelBackend | None],
     on_exit: Callable[[int], None],
     auth: Any = None,
+    debug: int = 0,
 ) -> None:
     """The monitor's event loop: requests from the child, kernel events, forwarded signals."""
     loop = asyncio.new_event_loop()
@@ -525,7 +547,7 @@ def _run_parent(
 
     for sig in _FORWARDED:
         loop.add_signal_handler(sig, forward, sig)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child decides what SIGINT means
+    signal.signal(signal.SIGINT, _sigint(debug))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     kernel: k.KernelBackend | None = None
     status = 1

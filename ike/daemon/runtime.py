@@ -433,8 +433,8 @@ class Daemon:
         self.loop.add_signal_handler(signal.SIGTERM, self.shutdown)
         if self.options.debug == 1:
             self.loop.add_signal_handler(signal.SIGINT, self.shutdown)
-        else:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        else:  # isakmpd leaves SIGINT at its default action: it ends the process at once
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     def _signalled(self, name: str, action: Callable[[Daemon], None]) -> None:
         log_print(log, "%s received", name)

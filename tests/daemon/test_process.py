@@ -293,6 +293,7 @@ def test_sigint_with_d_shuts_down(make_pair: Callable[..., Any]) -> None:
     west.start()
     assert west.proc is not None
     west.wait_log("chrooted|not running as root")
+    west.sas()  # the FIFO is served: the signal handlers are in place
     os.kill(west.child_pid(), signal.SIGINT)  # what ^C does to the protocol process
     assert west.proc.wait(timeout=15) == 0
     west.wait_log("shutting down")
