@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ike.conf import Conf
@@ -160,6 +161,9 @@ class Phase1(Exchange):
 
     def apply(self, choice: proposals.Phase1Choice) -> None:
         """Record the negotiated transform in the SA."""
+        if choice.auth_method in (IkeAuth.XAUTH_INIT_PRESHARED, IkeAuth.XAUTH_RESP_PRESHARED):
+            # keyed and authenticated as pre-shared; XAUTH follows as a Transaction exchange
+            choice = replace(choice, auth_method=IkeAuth.PRE_SHARED)
         if choice.auth_method not in (IkeAuth.PRE_SHARED, IkeAuth.RSA_SIG):
             raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
                                 f"authentication method {choice.auth_method} not implemented")

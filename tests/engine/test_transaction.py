@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ike.events import ModeConfigDone, Phase1Done, SADeleted, XauthDone
-from ike.wire import Message
+from ike.wire import Message, SecurityAssociation
 from ike.wire.constants import ExchangeType
 
 # b's Phase 1 ID is its address: a hands out from [ipv4/10.0.0.2], b from [ipv4/10.0.0.1]
@@ -133,3 +133,31 @@ def test_xauth_request_without_credentials_fails_the_exchange_only(h: Any) -> No
     pair.flush()
     assert not _only(pair.events("a"), XauthDone)
     assert len(pair.a.sas.isakmp) == 1
+
+
+XAUTH_PSK = """
+[xauth-psk]
+ENCRYPTION_ALGORITHM=   AES_CBC
+KEY_LENGTH=             128,128:128
+HASH_ALGORITHM=         SHA
+AUTHENTICATION_METHOD=  XAUTH_INIT_PRESHARED
+GROUP_DESCRIPTION=      MODP_2048
+Life=                   LIFE_MAIN_MODE
+"""
+
+
+def test_xauth_init_preshared_is_keyed_as_psk(h: Any) -> None:
+    """Phase 1 with authentication method 65001 (what charon proposes before XAUTH)."""
+    conf_a = h.make_conf("a", p1="xauth-psk", more=XAUTH_PSK,
+                         extra_peer="XAUTH-User=             alice\n"
+                                    "XAUTH-Password=         wonderland")
+    conf_b = h.make_conf("b", p1="xauth-psk", more=XAUTH_PSK + USERS, extra_peer=XAUTH_SERVER)
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.connect("peer", pair.now)
+    pair.flush()
+    assert [e.success for e in _only(pair.events("b"), XauthDone)] == [True]
+    offer = Message.decode(pair.wire[0][1]).get(SecurityAssociation)
+    assert offer is not None
+    assert (3, 65001) in [(a.type, a.value) for a in offer.proposals[0].transforms[0].attributes]
+    [sa_a] = pair.a.sas.isakmp.values()
+    assert sa_a.auth_method == 1  # keyed and authenticated as pre-shared

@@ -28,11 +28,18 @@ class CfgCharon(charon.CharonPeer):
 
     conn_extra: str = ""
     top_extra: str = ""
+    rounds: str = ""
+    """Further authentication rounds (``local-xauth {...}``), after the first ones."""
+
+    def strongswan_conf(self) -> str:
+        """The harness's strongswan.conf, plus the XAUTH plugin (client and server)."""
+        return super().strongswan_conf().replace(" vici ", " vici xauth-generic ", 1)
 
     def swanctl_conf(self) -> str:
         """The harness's swanctl.conf with our additions."""
         text = super().swanctl_conf()
         text = text.replace("        version = 1\n", f"        version = 1\n{self.conn_extra}", 1)
+        text = text.replace("        children {\n", f"{self.rounds}        children {{\n", 1)
         return text + self.top_extra
 
 
@@ -105,3 +112,76 @@ def test_our_request_answered_from_charon_pool(plain_topo: netns.Topology,
     # the pool's first host address (charon skips the network address)
     assert m.group(1) == "INTERNAL_IP4_ADDRESS=10.99.1.17, INTERNAL_IP4_DNS=10.99.1.53"
     assert "[10.99.1.17]" in sw.list_sas()
+
+
+XAUTH_TRANSFORM = """[ki-xauth-psk]
+ENCRYPTION_ALGORITHM=\tAES_CBC
+KEY_LENGTH=\t\t128,128:128
+HASH_ALGORITHM=\t\tSHA
+AUTHENTICATION_METHOD=\tXAUTH_INIT_PRESHARED
+GROUP_DESCRIPTION=\tMODP_2048
+Life=\t\t\tLIFE_MAIN_MODE
+"""
+
+
+class XauthIsakmpd(CfgIsakmpd):
+    """Our daemon proposing and accepting XAUTHInitPreShared (65001), as charon does when an
+    XAUTH round follows the pre-shared key."""
+
+    def conf_text(self) -> str:
+        """Phase 1 with the XAUTH-PSK transform."""
+        text = super().conf_text()
+        start = text.index("Transforms=", text.index(f"[p1-{self.conns[0].name}]"))
+        end = text.index("\n", start)
+        return text[:start] + "Transforms=\t\tki-xauth-psk" + text[end:] + "\n" + XAUTH_TRANSFORM
+
+
+def test_charon_xauth_client_checked_by_us(plain_topo: netns.Topology,
+                                           peers: dict[str, object]) -> None:
+    d = peers["dir"]
+    assert isinstance(d, Path)
+    sw = CfgCharon("swa", plain_topo.a, d / "swa", [peers["theirs"]],  # type: ignore[list-item]
+                   conn_extra="        vips = 0.0.0.0\n",
+                   rounds="        local-xauth {\n            auth = xauth\n"
+                          "            xauth_id = alice\n        }\n",
+                   top_extra='secrets {\n    xauth-ki {\n        id = alice\n'
+                             '        secret = "wonderland"\n    }\n}\n')
+    ours = XauthIsakmpd("ours", plain_topo.b, d / "ours", [peers["ours"]],  # type: ignore[list-item]
+                        peer_extra="XAUTH-Users=\t\tki-users\n",
+                        sections=f"[ki-users]\nalice=\t\t\twonderland\n"
+                                 f"[ipv4/{plain_topo.a.addr}]\nAddress=\t\t10.99.3.9\n")
+    peers["started"] += [ours, sw]  # type: ignore[operator]
+    ours.launch()
+    sw.launch()
+    ours.ready()
+    sw.ready()
+    sw.initiate_ike("ki", timeout=15)
+    ours.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 10)
+    sw.wait_log(r"XAuth authentication of 'alice' \(myself\) successful", 5)
+    sw.wait_log(r"installing new virtual IP 10\.99\.3\.9", 10)
+
+
+def test_we_are_xauth_client_of_charon(plain_topo: netns.Topology,
+                                       peers: dict[str, object]) -> None:
+    d = peers["dir"]
+    assert isinstance(d, Path)
+    sw = CfgCharon("swa", plain_topo.a, d / "swa", [peers["theirs"]],  # type: ignore[list-item]
+                   conn_extra="        pools = kipool\n",
+                   rounds="        remote-xauth {\n            auth = xauth\n        }\n",
+                   top_extra="pools {\n    kipool {\n        addrs = 10.99.4.16/28\n    }\n}\n"
+                             'secrets {\n    xauth-ki {\n        id = alice\n'
+                             '        secret = "wonderland"\n    }\n}\n')
+    ours = XauthIsakmpd("ours", plain_topo.b, d / "ours", [peers["ours"]],  # type: ignore[list-item]
+                        peer_extra="Flags=\t\t\tikecfg\nXAUTH-User=\t\talice\n"
+                                   "XAUTH-Password=\t\twonderland\n",
+                        sections=f"[ipv4/{plain_topo.a.addr}]\nMode=\t\t\tREQ\n"
+                                 "Attributes=\t\tAddress\n")
+    peers["started"] += [ours, sw]  # type: ignore[operator]
+    ours.launch()
+    sw.launch()
+    ours.ready()
+    sw.ready()
+    ours.command("c peer-ki")
+    ours.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.1 succeeded", 15)
+    m = ours.wait_log(r"mode-config from 10\.77\.0\.1: (.*)", 10)
+    assert m.group(1) == "INTERNAL_IP4_ADDRESS=10.99.4.17"
