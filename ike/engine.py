@@ -114,6 +114,9 @@ class Engine:
         """Connections waiting for the Phase 1 SA with these cookies."""
         self.client_ids: dict[str, Identification | None] = {}
         """Client ID payloads built from IPsec-ID sections, by section (cleared by reload)."""
+        self.passive = False
+        """isakmpd's passive mode (``-S``, FIFO ``M passive``): no exchange is initiated, not
+        even a rekey; peers are still answered."""
         self.active_hook: Callable[[], Collection[str]] | None = None
         """The runtime's list of active connections (``is_active``), when it keeps one."""
         self.capture_cleartext = False
@@ -204,6 +207,9 @@ class Engine:
 
     def connect(self, name: str, now: float, *, acquire_seq: int = 0) -> None:
         """Negotiate IPsec-connection ``name`` (or just Phase 1 with ISAKMP-peer ``name``)."""
+        if self.passive:
+            log.debug("%s passive mode: not negotiating %s", self.tag, name)
+            return
         phase = self.conf.get_num(name, "Phase", 0)
         if phase == 1:
             self._phase1_initiate(name, now)

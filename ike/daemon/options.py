@@ -25,7 +25,9 @@ HELP = (
   -4 / -6            use only IPv4 / only IPv6 (default: both)
   -a                 do not set up flows (acquire only)
   -c config-file     configuration (default /etc/isakmpd/isakmpd.conf)
-  -d                 stay in the foreground and log to stderr (-dd: also let SIGINT through)
+  -d                 stay in the foreground, log to stderr, SIGINT shuts down cleanly
+                     (-dd: both processes stop after the fork until SIGCONT to the
+                     parent, for a debugger; SIGINT then just ends them)
   -D class=level     debug class 0-10 or A (all) to level 0-99; may be repeated
   -f fifo            the command FIFO (default /var/run/isakmpd.fifo); - for stdin
   -i pid-file        where to write the PID (default /var/run/isakmpd.pid)

@@ -173,6 +173,7 @@ class Daemon:
     def __post_init__(self) -> None:
         self.passive_mode = self.options.passive
         self.engine = self._make_engine(self.conf)
+        self.engine.passive = self.passive_mode  # -S: not even rekeys are initiated
 
     def _make_engine(self, conf: Conf) -> Engine:
         rand = (

@@ -35,7 +35,7 @@ def _renegotiating(engine: Engine, sa: IsakmpSA) -> bool:
 
 
 def _successor(engine: Engine, sa: IsakmpSA, now: float) -> None:
-    if not sa.stayalive or sa.replaced or _renegotiating(engine, sa):
+    if not sa.stayalive or sa.replaced or engine.passive or _renegotiating(engine, sa):
         return
     log.info("%s renegotiating ISAKMP SA %s with %s before it expires", engine.tag,
              sa.cookies.hex(), sa.peer[0])

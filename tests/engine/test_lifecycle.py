@@ -161,3 +161,17 @@ def test_connections_added_at_run_time_count_as_active(h: Any) -> None:
     pair.advance(115)
     [new] = pair.a.sas.isakmp.values()
     assert new is not sa
+
+
+def test_passive_mode_initiates_nothing_not_even_rekeys(up: Any) -> None:
+    pair = up("p1-short")
+    pair.a.passive = True  # -S / FIFO "M passive"
+    pair.a.connect("conn", pair.now)
+    assert not pair.a.datagrams_to_send(pair.now)
+    [sa] = pair.a.sas.isakmp.values()
+    pair.advance(115)  # soft expiry: no successor
+    assert list(pair.a.sas.isakmp.values()) == [sa] and sa.state.value == "fading"
+    pair.a.passive = False
+    pair.advance(10)  # hard expiry: the successor comes now, then the old SA goes
+    [new] = pair.a.sas.isakmp.values()
+    assert new is not sa and new.state.value == "ready"
