@@ -26,7 +26,7 @@ from keynote.compile import (
 )
 from keynote.errors import KeyNoteError, KeyNoteSyntaxError
 from keynote.fields import LineMap, chunks, comment_only, split_assertion
-from keynote.parse import load_cached, parse_assertion, store_cached
+from keynote.parse import MAX_CACHED_CHARS, load_cached, parse_assertion, store_cached
 from keynote.trace import AssertionTrace, Trace
 
 _ATTR_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_]*")
@@ -66,6 +66,13 @@ class _Entry:
 
 
 _NO_CLAUSES: list[ClauseTrace] = []  # shared, never appended to (untraced queries)
+
+# Texts this process parsed without error, by (text, source), oldest first. The daemon
+# builds a fresh Session from the same policy text for every ISAKMP SA, and parsing is about
+# nine tenths of add_assertions; the AST is immutable, so sessions share it and each compiles
+# its own closures. Sessions with the on-disk cache use that instead.
+_PARSED: dict[tuple[str, str], tuple[Assertion, ...]] = {}
+_PARSED_MAX = 32
 
 
 class _Index:
@@ -143,7 +150,11 @@ class Session:
         if not isinstance(text, str) or not isinstance(source, str):
             raise KeyNoteError("assertion text and source must be strings (decode files first)")
         staged: list[_Entry] = []
-        cached = load_cached(text, source) if self._disk_cache else None
+        key = (text, source)
+        if self._disk_cache:
+            cached: Sequence[Assertion] | None = load_cached(text, source)
+        else:
+            cached = _PARSED.get(key)
         if cached is not None:
             for a in cached:
                 comp = compile_assertion(a, self.canonical, self._attrs)
@@ -168,8 +179,13 @@ class Session:
                         raise
                     staged.append(_Entry(-1, None, trusted, text[c.start : c.end], where,
                                          str(e)))
-            if self._disk_cache and len(parsed) == len(staged):
-                store_cached(text, source, parsed)
+            if len(parsed) == len(staged):
+                if self._disk_cache:
+                    store_cached(text, source, parsed)
+                elif len(text) <= MAX_CACHED_CHARS:
+                    if len(_PARSED) >= _PARSED_MAX:
+                        del _PARSED[next(iter(_PARSED))]
+                    _PARSED[key] = tuple(parsed)
         ids = []
         for entry in staged:
             entry.aid = self._next_id

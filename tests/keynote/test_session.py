@@ -419,3 +419,22 @@ def test_disk_cache_ignores_corrupt_entries(tmp_path: Path,
     s2.add_authorizer("bob")
     s2.add_assertions(text, trusted=True)
     assert s2.query(TF).value == "true" and s.query(TF).value == "false"
+
+
+def test_same_text_is_parsed_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The daemon makes a Session from the same policy text for every ISAKMP SA.
+    text = policy('"alice"', 'x == "1" -> "true";') + "\n" + delegation("alice", '"bob"')
+    Session().add_assertions(text, trusted=True, source="memo-test")
+
+    def no_parsing(*args: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr("keynote.session.parse_assertion", no_parsing)
+    again = Session()
+    assert again.add_assertions(text, trusted=True, source="memo-test") == [0, 1]
+    again.add_authorizer("bob")
+    again.set_attribute("x", "1")
+    r = again.query(TF, explain=True)
+    assert r.value == "true" and "memo-test:5" in str(r.trace)
+    with pytest.raises(AssertionError, match="parsed again"):
+        Session().add_assertions(text, trusted=True, source="another-source")
