@@ -14,7 +14,11 @@ from ike.daemon.log import log_print, log_report, timestamp
 from ike.daemon.pcap import PcapWriter
 from ike.daemon.report import (
     SA_FLAG_ACTIVE_ONLY,
+    SA_FLAG_DPD,
     SA_FLAG_FADING,
+    SA_FLAG_IKECFG,
+    SA_FLAG_NAT_T_ENABLE,
+    SA_FLAG_NAT_T_KEEPALIVE,
     SA_FLAG_READY,
     SA_FLAG_STAYALIVE,
     ProtoView,
@@ -25,6 +29,7 @@ from ike.daemon.report import (
 )
 from ike.exchange.base import Exchange
 from ike.exchange.phase1 import Phase1
+from ike.exchange.transaction import CfgState
 from ike.sa import IPsecSA, IsakmpSA, SAState
 
 if TYPE_CHECKING:
@@ -48,15 +53,29 @@ def _remaining(at: float | None, now: float) -> int | None:
     return None if at is None else int(at - now)
 
 
-def isakmp_view(sa: IsakmpSA, now: float) -> SAView:
-    """The report view of a phase 1 SA."""
+def isakmp_view(sa: IsakmpSA, now: float, cfg: CfgState | None = None) -> SAView:
+    """The report view of a phase 1 SA (``cfg``: its XAUTH and mode-config results)."""
     flags = SA_FLAG_READY if sa.state in (SAState.READY, SAState.FADING) else 0
     if sa.state is SAState.FADING:
         flags |= SA_FLAG_FADING
+    if sa.dpd is not None:
+        flags |= SA_FLAG_DPD
+    if sa.nat is not None and sa.nat.detected:
+        flags |= SA_FLAG_NAT_T_ENABLE | (SA_FLAG_NAT_T_KEEPALIVE if sa.nat.local_behind else 0)
+    transaction = []
+    if cfg is not None:
+        if cfg.xauth:
+            transaction.append(f"XAUTH: {cfg.xauth}" + (f" (user {cfg.xauth_user})"
+                                                        if cfg.xauth_user else ""))
+        if cfg.mode_cfg:
+            flags |= SA_FLAG_IKECFG
+            transaction += [f"Mode-config: {name} {', '.join(values)}"
+                            for name, values in cfg.mode_cfg.items()]
     return SAView(
         sa.name, 1, sa.initiator, sa.local[0], sa.peer[0], sa.cookies, flags=flags,
         seconds=sa.life_seconds, kilobytes=sa.life_kbytes,
         soft_in=_remaining(sa.soft_at, now), hard_in=_remaining(sa.hard_at, now), ident=id(sa),
+        transaction=transaction,
     )  # fmt: skip
 
 
@@ -99,7 +118,8 @@ def ipsec_view(sa: IPsecSA, now: float, daemon: Daemon) -> SAView:
 def sa_views(daemon: Daemon) -> list[SAView]:
     """Every SA the engine knows, phase 1 first."""
     now = daemon.now
-    views = [isakmp_view(sa, now) for sa in daemon.engine.sas.isakmp.values()]
+    views = [isakmp_view(sa, now, daemon.engine.cfg_states.get(sa.cookies))
+             for sa in daemon.engine.sas.isakmp.values()]
     views += [ipsec_view(sa, now, daemon) for sa in daemon.engine.sas.ipsec]
     return views
 
@@ -122,7 +142,11 @@ def report_lines(daemon: Daemon) -> list[str]:
         )
         c = ex.sa.cookies
         lines.append(f"exchange_report: icookie {c[:8].hex()} rcookie {c[8:].hex()}")
-        lines.append(f"exchange_report: msgid {ex.message_id:08x} state {ex.state}")
+        # isakmpd lists a phase 2 exchange's SAs ("sa_list %p ..."): here the bundle once keyed
+        bundle = getattr(ex, "bundle", None) if ex.message_id else None
+        sa_list = "" if not ex.message_id else (
+            "sa_list " + (f"0x{id(bundle):x} " if bundle is not None else ""))
+        lines.append(f"exchange_report: msgid {ex.message_id:08x} {sa_list}")
     for t in daemon.transports:
         lines.append(f"transport_report: transport 0x{id(t):x} flags 0 refcnt 1")
         lines.append(f"udp_report: fd {t.fd} src {t.local[0]}:{t.local[1]} dst *:0")
@@ -361,7 +385,7 @@ def handle(daemon: Daemon, cmd: fifo.Command) -> None:
             daemon.levels.set(cmd.cls, cmd.level)
         log_print(log, "debug levels now %s", daemon.levels.levels)
     elif isinstance(cmd, fifo.Mode):
-        daemon.passive_mode = cmd.passive
+        daemon.passive_mode = daemon.engine.passive = cmd.passive
         log_print(log, "daemon mode: %s", "passive" if cmd.passive else "active")
     elif isinstance(cmd, fifo.PacketLog):
         packet_log(daemon, cmd.on, cmd.path)

@@ -96,6 +96,8 @@ class SAView:
     ident: int = 0
     id_i: str = ""
     id_r: str = ""
+    transaction: list[str] = field(default_factory=list)
+    """Phase 1: what XAUTH and mode-config settled (``XAUTH: ...``, ``Mode-config: ...``)."""
 
 
 def _spi_text(spi: bytes) -> str:
@@ -156,6 +158,7 @@ def format_sa(sa: SAView) -> str:
     if sa.phase == 1:
         c = sa.cookies.ljust(16, b"\0")
         text += f"icookie {c[:8].hex()} rcookie {c[8:16].hex()}\n"
+        text += "".join(line + "\n" for line in sa.transaction)
     elif sa.phase == 2:
         for p in sa.protos:
             for i, spi in enumerate((p.spi_out, p.spi_in)):

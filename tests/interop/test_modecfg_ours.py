@@ -9,6 +9,7 @@ refuse and both drop the ISAKMP SA.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,16 @@ def _run(topo: netns.Topology, workdir: Path, started: list[CfgIsakmpd],
     return a, b
 
 
+def _result(d: CfgIsakmpd) -> str:
+    path = d.dir / "isakmpd.result"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size:
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{d.name}: no S result")
+
+
 def test_xauth_then_mode_config(plain_topo: netns.Topology, workdir: Path,
                                 started: list[CfgIsakmpd]) -> None:
     a, b = _run(plain_topo, workdir, started, "wonderland")
@@ -76,6 +87,14 @@ def test_xauth_then_mode_config(plain_topo: netns.Topology, workdir: Path,
     assert m.group(1) == ("INTERNAL_IP4_ADDRESS=10.99.2.7, INTERNAL_IP4_NETMASK=255.255.255.0, "
                           "INTERNAL_IP4_DNS=10.99.2.53")
     assert "wonderland" not in a.log_path.read_text() + b.log_path.read_text()
+    # the S result file shows what the Transaction exchanges settled
+    for d in (a, b):
+        (d.dir / "isakmpd.result").unlink(missing_ok=True)
+        d.command("S")
+    a_sa = _result(a)
+    assert "Mode-config: INTERNAL_IP4_ADDRESS 10.99.2.7\n" in a_sa
+    assert "XAUTH: ok\n" in a_sa
+    assert "XAUTH: ok (user alice)\n" in _result(b)
 
 
 def test_xauth_wrong_password_refused(plain_topo: netns.Topology, workdir: Path,
