@@ -36,3 +36,15 @@ def test_fifo_c_connections_are_active_for_the_engine(tmp_path: Path) -> None:
     d.active = ["conn-b"]
     assert d.engine.is_active("conn-b")
     assert d.engine.is_active("conn-a")  # configured ones always are
+
+
+def test_passive_mode_reaches_the_engine(tmp_path: Path) -> None:
+    from ike.daemon import control, fifo
+
+    assert _daemon(tmp_path, "-S").engine.passive
+    d = _daemon(tmp_path)
+    modes = []
+    for passive in (True, False):
+        control.handle(d, fifo.Mode(passive))
+        modes.append((d.passive_mode, d.engine.passive))
+    assert modes == [(True, True), (False, False)]

@@ -68,6 +68,7 @@ def test_d_deletes_one_phase2_sa_and_report_names_policies(
                   r"policy initiator phase 1 doi 1 exchange 2 ")
     east.wait_log(r"Report> exchange_report: 0x[0-9a-f]+ IPsec-east-west Default-quick-mode "
                   r"policy initiator phase 2 doi 1 exchange 32 ")
+    east.wait_log(r"Report> exchange_report: msgid [0-9a-f]{8} sa_list 0x[0-9a-f]+ \n")
     west.command("r")
     west.wait_log(r"Report> exchange_report: 0x[0-9a-f]+ ISAKMP-peer-east Default-main-mode "
                   r"policy responder phase 1 ")
