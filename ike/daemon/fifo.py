@@ -207,14 +207,15 @@ def _parse_debug(line: str) -> Command:
 
 
 def _parse_mode(line: str) -> Command:
+    # ui_setmode: the word must begin with "active" or "passive" (strncmp over their length)
     got = sscanf(line, "M %10s")
     if len(got) == 1:
         word = str(got[0])
-        if "active".startswith(word):
+        if word.startswith("active"):
             return Mode(passive=False)
-        if "passive".startswith(word):
+        if word.startswith("passive"):
             return Mode(passive=True)
-    raise _malformed("ui_conn_reinit_mode", line)
+    raise _malformed("ui_setmode", line)
 
 
 def _parse_packetlog(line: str) -> Command:
