@@ -428,7 +428,9 @@ class Engine:
                     "lifetime": lifetime,
                 }
                 if values.get(4) in _UDP_ENCAP and p.choice.protocol_id == 3:
-                    common["encap"] = k.NatTEncap(ex.sa.local[1], ex.sa.peer[1])
+                    oa = connections.address(ex.peer_oa) if ex.peer_oa else None
+                    common["encap"] = k.NatTEncap(ex.sa.local[1], ex.sa.peer[1],
+                                                  original_address=oa)
                 self.kernel.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
                                            enc_key=p.enc_in, auth_key=p.auth_in,
                                            selector=inbound_selector, **common))

@@ -15,16 +15,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ike.crypto.prf import get_hash
+from ike.doi.constants import IdType
 from ike.sa import IsakmpSA
-from ike.wire import Message, NatD, PayloadType
+from ike.wire import Message, NatD, NatOA, PayloadType
 
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["KEEPALIVE", "NATT_PORT", "NatState", "arm_keepalive", "detect", "keepalive",
-           "natd_payloads", "version"]
+__all__ = ["KEEPALIVE", "NATT_PORT", "UDP_TRANSPORT", "NatState", "arm_keepalive", "detect",
+           "keepalive", "nat_oa_payloads", "natd_payloads", "peer_original_address",
+           "version"]
 
 NATT_PORT = 4500
+UDP_TRANSPORT = frozenset({4, 61444})
+"""ENCAPSULATION_MODE UDP-Encapsulated-Transport (RFC 3947, drafts): the modes with NAT-OA."""
 KEEPALIVE = b"\xff"
 """A NAT-keepalive (RFC 3948 2.3): one 0xFF byte on the NAT-T port, no non-ESP marker."""
 
@@ -99,3 +103,31 @@ def keepalive(engine: Engine, sa: IsakmpSA, now: float) -> None:
         return
     engine.queue(KEEPALIVE, sa.local, sa.peer)
     state.keepalive_at = now + state.keepalive_interval
+
+
+def _oa(address: str, draft: bool) -> NatOA:
+    ip = ipaddress.ip_address(address)
+    return NatOA(IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR, ip.packed, draft)
+
+
+def nat_oa_payloads(sa: IsakmpSA, state: NatState, initiator: bool) -> list[NatOA]:
+    """NAT-OA for a UDP-encapsulated transport mode Quick Mode message: RFC 3947 5.2 sends the
+    initiator's then the responder's address as this side knows them (NAT-OAi, NAT-OAr); the
+    drafts send one, the sender's own address."""
+    if state.draft:
+        return [_oa(sa.local[0], True)]
+    first, second = (sa.local[0], sa.peer[0]) if initiator else (sa.peer[0], sa.local[0])
+    return [_oa(first, False), _oa(second, False)]
+
+
+def peer_original_address(state: NatState, initiator: bool, msg: Message) -> str | None:
+    """The peer's own address from its NAT-OA payloads (its NAT-OAr when we initiated, its
+    NAT-OAi when we respond; the drafts' single one), for the transport-mode checksum fix-up."""
+    got = [p for p in msg.payloads if isinstance(p, NatOA)]
+    if not got:
+        return None
+    pick = got[0] if state.draft or len(got) == 1 else got[1 if initiator else 0]
+    try:
+        return str(ipaddress.ip_address(pick.address))
+    except ValueError:
+        return None

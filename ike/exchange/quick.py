@@ -14,7 +14,7 @@ from ike.crypto import dh
 from ike.crypto.cipher import CBC, Keystate, cipher_spec
 from ike.crypto.keymat import phase2_iv, qm_hash1, qm_hash2, qm_hash3, qm_sa_keys
 from ike.doi.constants import EncapsulationMode, IdType, IpsecAttr, ProtocolId
-from ike.exchange import proposals
+from ike.exchange import natt, proposals
 from ike.exchange.base import Exchange, rest_of
 from ike.exchange.errors import ExchangeError
 from ike.exchange.phase1 import as_identity
@@ -117,6 +117,8 @@ class QuickMode(Exchange):
         self.chosen: list[_Choice] = []
         self.spi_in: dict[int, int] = {}
         self.bundle: IPsecSA | None = None
+        self.peer_oa: str | None = None
+        """The peer's original address from its NAT-OA (UDP-encapsulated transport mode)."""
         """The keyed SA bundle, once both nonces (and KE) are known."""
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -255,6 +257,10 @@ class QuickMode(Exchange):
                         self.engine.tag, connection)
         body: list[Payload] = [SecurityAssociation(list(self.offered)), Nonce(self.n_local),
                                *self._ke(), *ids]
+        if self.sa.nat is not None and any(
+                a.type == IpsecAttr.ENCAPSULATION_MODE and a.as_int() in natt.UDP_TRANSPORT
+                for p in self.offered for t in p.transforms for a in t.attributes):
+            body += natt.nat_oa_payloads(self.sa, self.sa.nat, True)
         self._send_hashed(body, now, 1)
         self.step = 2
         self.set_state("qm1-sent")
@@ -297,6 +303,8 @@ class QuickMode(Exchange):
             raise ExchangeError(NotifyType.INVALID_ID_INFORMATION, "responder changed the IDs")
         for n in msg.all(Notify):
             log.debug("%s quick mode notify %s", self.engine.tag, n.notify_type.name)
+        if self.sa.nat is not None:
+            self.peer_oa = natt.peer_original_address(self.sa.nat, True, msg)
         self._policy(self.chosen, now)
         assert self.sa.keys is not None
         h3 = qm_hash3(self.sa.hash_alg, self.sa.keys.skeyid_a, self.message_id, self.ni,
@@ -363,6 +371,11 @@ class QuickMode(Exchange):
         self.n_local = self.engine.rand.bytes(len(self.n_peer))
         body: list[Payload] = [SecurityAssociation(answer, offer.situation, offer.doi),
                                Nonce(self.n_local), *self._ke(), *ids]
+        if self.sa.nat is not None and any(
+                a.type == IpsecAttr.ENCAPSULATION_MODE and a.as_int() in natt.UDP_TRANSPORT
+                for c in self.chosen for a in c.transform.attributes):
+            self.peer_oa = natt.peer_original_address(self.sa.nat, False, msg)
+            body += natt.nat_oa_payloads(self.sa, self.sa.nat, False)
         self._send_hashed(body, now, 2)
         self._derive()
         self.step = 3
