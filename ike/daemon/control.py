@@ -351,8 +351,8 @@ def _delete(daemon: Daemon, cmd: fifo.Delete) -> None:
     """``d``: exactly the SA with these cookies and message ID (``sa_lookup``), DELETE sent."""
     mid = None if cmd.message_id is None else int.from_bytes(cmd.message_id, "big")
     if not daemon.engine.delete_sa(cmd.cookies, mid, daemon.now):
-        what = "phase 1 SA" if mid is None else f"phase 2 SA with message ID {mid:08x} and"
-        log.warning("ui_delete: no %s cookies %s", what, cmd.cookies.hex())
+        line = f"d {cmd.cookies.hex()} {'-' if mid is None else f'{mid:08x}'}"
+        log_print(log, 'ui_delete: command "%s" found no SA', line)
         return
     daemon.pump()
 

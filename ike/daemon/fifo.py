@@ -195,13 +195,14 @@ def _parse_debug(line: str) -> Command:
         if not 0 <= cls <= 10 or level < 0:
             raise _malformed("ui_debug", line)
         return Debug(cls, level)
+    # ui_debug looks at the first character only, case-sensitively: "D A", "D T"
     got = sscanf(line, "D %2s %d")
     if len(got) == 2:
-        if str(got[0]).upper() != "A" or int(got[1]) < 0:
+        if not str(got[0]).startswith("A") or int(got[1]) < 0:
             raise _malformed("ui_debug", line)
         return Debug(None, int(got[1]))
     got = sscanf(line, "D %2s")
-    if len(got) == 1 and str(got[0]).upper() == "T":
+    if len(got) == 1 and str(got[0]).startswith("T"):
         return Debug(toggle=True)
     raise _malformed("ui_debug", line)
 

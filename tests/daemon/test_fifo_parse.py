@@ -41,7 +41,7 @@ COOKIES = "00112233445566778899aabbccddeeff"
         (f"d {COOKIES} 0a0b0c0d", f.Delete(bytes.fromhex(COOKIES), bytes.fromhex("0a0b0c0d"))),
         ("D 3 70", f.Debug(3, 70)),
         ("D A 99", f.Debug(None, 99)),
-        ("D a 5", f.Debug(None, 5)),
+        ("D AL 5", f.Debug(None, 5)),  # isakmpd reads the first character only
         ("D T", f.Debug(toggle=True)),
         ("M active", f.Mode(passive=False)),
         ("M passive", f.Mode(passive=True)),
@@ -82,6 +82,8 @@ def test_parse(line: str, expected: f.Command) -> None:
         ("D 11 5", "ui_debug"),
         ("D X 5", "ui_debug"),
         ("D Q", "ui_debug"),
+        ("D a 5", "ui_debug"),  # 'A' and 'T' are case-sensitive
+        ("D t", "ui_debug"),
         ("M sideways", "ui_setmode"),
         ("M pass", "ui_setmode"),
         ("M a", "ui_setmode"),

@@ -78,7 +78,7 @@ def test_d_deletes_one_phase2_sa_and_report_names_policies(
                       r"icookie (\w+) rcookie (\w+)\n.*msgid (\w+) ")
     cookies, msgid = m.group(1) + m.group(2), m.group(3)
     east.command(f"d {cookies} 00000000")
-    east.wait_log(r"ui_delete: no phase 2 SA with message ID 00000000")
+    east.wait_log(rf'ui_delete: command "d {cookies} 00000000" found no SA')
     east.command(f"d {cookies} {msgid}")
     west.wait_log(r"ipsec SA IPsec-west-east deleted: peer DELETE")
     assert wait(lambda: "(Phase 2)" not in east.sas())
