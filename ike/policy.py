@@ -27,7 +27,6 @@ __all__ = [
     "build_attributes",
     "check_policy",
     "psk_principals",
-    "x509_principals",
 ]
 
 # IPsec DOI numbers (RFC 2407 4.4 / 4.5 / 4.6.2); kept local so the policy layer is testable alone.
@@ -302,11 +301,6 @@ def _psk_principals(key: bytes) -> tuple[str, ...]:
     # and isakmpd.policy are both read as UTF-8, so a non-ASCII key names the same principal in
     # both, and the hashes are over the key's own bytes (surrogateescape round-trips them).
     return tuple(passphrase_principals(key.decode("utf-8", "surrogateescape")))
-
-
-def x509_principals(pkcs1_der: bytes, subject_oneline: str) -> list[str]:
-    """The two principals of an X.509-authenticated peer: its RSA key and its subject DN."""
-    return ["rsa-hex:" + pkcs1_der.hex(), "DN:" + subject_oneline]
 
 
 def check_policy(
