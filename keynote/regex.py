@@ -157,7 +157,10 @@ def translate(p: str) -> str:
     return "".join(seq)
 
 
-_cache: dict[str, re.Pattern[str] | ValueError] = {}
+# A pattern that does not compile is cached as its message, and each use raises a fresh
+# ValueError: re-raising one cached exception object would chain every raise's frames onto its
+# traceback, so a policy with a bad regex would hold more memory on every query.
+_cache: dict[str, re.Pattern[str] | str] = {}
 
 
 def compile_ere(pattern: str) -> re.Pattern[str]:
@@ -167,10 +170,10 @@ def compile_ere(pattern: str) -> re.Pattern[str]:
         try:
             hit = re.compile(translate(pattern), re.S)
         except (ValueError, re.error, RecursionError, OverflowError) as e:
-            hit = ValueError(f"invalid regular expression {pattern!r}: {e}")
+            hit = f"invalid regular expression {pattern!r}: {e}"
         if len(_cache) > 4096:
             _cache.clear()
         _cache[pattern] = hit
-    if isinstance(hit, ValueError):
-        raise hit
+    if isinstance(hit, str):
+        raise ValueError(hit)
     return hit

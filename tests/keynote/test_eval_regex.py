@@ -54,3 +54,15 @@ def test_group_count_ignores_translation_helpers() -> None:
 def test_python_only_syntax_is_escaped() -> None:
     rx = compile_ere("a&&b~~c")
     assert rx.search("a&&b~~c")
+
+
+def test_a_cached_invalid_pattern_raises_a_fresh_error_each_time() -> None:
+    # One cached exception object re-raised would grow its traceback (and the frames it
+    # keeps alive) on every query that evaluates the bad regex.
+    errors = []
+    for _ in range(3):
+        with pytest.raises(ValueError, match="invalid regular expression") as info:
+            compile_ere("(unclosed")
+        errors.append(info.value)
+    assert errors[0] is not errors[1] is not errors[2]
+    assert str(errors[0]) == str(errors[2])
