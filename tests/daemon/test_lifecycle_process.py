@@ -86,3 +86,25 @@ def test_d_deletes_one_phase2_sa_and_report_names_policies(
     assert "(Phase 1/Initiator)" in east.sas() and "(Phase 1/Responder)" in west.sas()
     east.command("c IPsec-east-west")
     assert wait(lambda: "(Phase 2)" in east.sas())
+
+
+def test_passive_mode_initiates_nothing(
+    wait: Callable[..., bool], make_pair: Callable[..., Any]
+) -> None:
+    pair = make_pair(east_args=("-S", "-D", "6=30"))
+    for proc in (pair.east, pair.west):
+        _short_phase1(proc)
+    east, west = pair.east, pair.west
+    west.start()
+    east.start()
+    east.command("c IPsec-east-west")  # -S: the connection checker does nothing
+    assert "Phase" not in east.sas()
+    east.command("M active")
+    east.command("c IPsec-east-west")
+    east.wait_log(r"phase 2 done")
+    east.command("M passive")
+    # the ISAKMP SA reaches its soft and hard limits (8 s) with no successor
+    # (both limits fall together: east's own expiry or west's DELETE removes it)
+    east.wait_log(r"isakmp SA ISAKMP-peer-west deleted: (expired|peer DELETE)", timeout=15)
+    assert "renegotiating ISAKMP SA" not in east.log()
+    assert "(Phase 1" not in east.sas() and "(Phase 2)" in east.sas()
