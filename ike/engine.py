@@ -125,6 +125,8 @@ class Engine:
         self._out: deque[Datagram] = deque()
         self._events: deque[EngineEvent] = deque()
         self.cfg_states: dict[bytes, transaction.CfgState] = {}
+        self.installed: dict[tuple[int, int, bool], k.AddSA] = {}
+        """The SAs we installed, by (protocol, SPI, inbound)."""
         """XAUTH and mode-config results by ISAKMP SA cookies (ike.exchange.transaction)."""
         self.cfg_hook: Callable[[Any], None] | None = None
         """Applies received mode-config (a ModeConfigDone) on the host; set by the runtime."""
@@ -311,10 +313,6 @@ class Engine:
         """Report an event to the runtime (for exchange tasks)."""
         self._events.append(event)
 
-    def drop_isakmp(self, sa: IsakmpSA, now: float, reason: str) -> None:
-        """Remove an ISAKMP SA and tell the peer (a failed XAUTH)."""
-        self._delete_isakmp(sa, now, notify_peer=True, reason=reason)
-
     def queue(self, data: bytes, local: Addr, peer: Addr) -> None:
         """Queue a datagram for the runtime to send."""
         self._out.append((data, local, peer))
@@ -431,13 +429,12 @@ class Engine:
                     oa = connections.address(ex.peer_oa) if ex.peer_oa else None
                     common["encap"] = k.NatTEncap(ex.sa.local[1], ex.sa.peer[1],
                                                   original_address=oa)
-                self.kernel.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
-                                           enc_key=p.enc_in, auth_key=p.auth_in,
-                                           selector=inbound_selector, **common))
-                self.kernel.add_sa(k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False,
-                                           enc_key=p.enc_out, auth_key=p.auth_out,
-                                           selector=selector, acquire_seq=ex.acquire_seq,
-                                           **common))
+                self.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
+                                    enc_key=p.enc_in, auth_key=p.auth_in,
+                                    selector=inbound_selector, **common))
+                self.add_sa(k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False,
+                                    enc_key=p.enc_out, auth_key=p.auth_out,
+                                    selector=selector, acquire_seq=ex.acquire_seq, **common))
             inherited = [f for stale in old for f in stale.flows]
             if inherited:
                 # a rekey: the flows stay as they are and pass to the new bundle
@@ -497,38 +494,27 @@ class Engine:
                      msg.exchange_type.name, (msg.icookie + msg.rcookie).hex())
             return
         if msg.exchange_type == ExchangeType.INFO:
-            self._receive_info(sa, msg, src, now)
+            self._receive_info(sa, msg, src, now, dst)
             return
-        if msg.exchange_type == ExchangeType.TRANSACTION and msg.message_id != 0:
-            self._receive_transaction(sa, msg, data, src, dst, now)
-            return
-        if msg.exchange_type != ExchangeType.QUICK_MODE or msg.message_id == 0:
+        if msg.exchange_type not in (ExchangeType.QUICK_MODE, ExchangeType.TRANSACTION) \
+                or msg.message_id == 0:
             log.info("%s dropped %s message: UNSUPPORTED_EXCHANGE_TYPE", self.tag,
                      msg.exchange_type.name)
             return
         if sa.state not in (SAState.READY, SAState.FADING) or sa.keys is None:
-            log.info("%s dropped Quick Mode on an unfinished ISAKMP SA", self.tag)
+            log.info("%s dropped %s on an unfinished ISAKMP SA", self.tag,
+                     msg.exchange_type.name)
             return
         ex = self.exchanges.get((sa.cookies, msg.message_id))
         if ex is None:
             if msg.message_id in sa.message_ids:
-                log.info("%s dropped replayed Quick Mode %08x", self.tag, msg.message_id)
+                log.info("%s dropped replayed %s %08x", self.tag, msg.exchange_type.name,
+                         msg.message_id)
                 return
             sa.message_ids.add(msg.message_id)
-            ex = QuickMode(self, sa, msg.message_id, False, now, "")
-            self.exchanges[ex.key] = ex
-        self._run(ex, msg, data, now, src, dst)
-
-    def _receive_transaction(self, sa: IsakmpSA, msg: Message, data: bytes, src: Addr,
-                             dst: Addr, now: float) -> None:
-        ex = self.exchanges.get((sa.cookies, msg.message_id))
-        if ex is None:
-            if sa.keys is None or sa.state not in (SAState.READY, SAState.FADING) \
-                    or msg.message_id in sa.message_ids:
-                log.info("%s dropped transaction %08x", self.tag, msg.message_id)
-                return
-            sa.message_ids.add(msg.message_id)
-            ex = transaction.Transaction(self, sa, msg.message_id, False, now, sa.name)
+            ex = (QuickMode(self, sa, msg.message_id, False, now, "")
+                  if msg.exchange_type == ExchangeType.QUICK_MODE
+                  else transaction.Transaction(self, sa, msg.message_id, False, now, sa.name))
             self.exchanges[ex.key] = ex
         self._run(ex, msg, data, now, src, dst)
 
@@ -620,9 +606,24 @@ class Engine:
         """An encrypted message of this SA came from elsewhere: the NAT-T float, or a NAT
         mapping that changed.  Answer where it came from; the SAs stay."""
         log.info("%s peer %s:%d now at %s:%d", self.tag, sa.peer[0], sa.peer[1], *src)
-        sa.peer, sa.local = src, dst
+        old, sa.peer, sa.local = sa.peer, src, dst
+        natt.follow(self, sa, old)
 
-    def _receive_info(self, sa: IsakmpSA, msg: Message, src: Addr, now: float) -> None:
+    def nat_mapping(self, event: k.NatMapping, now: float) -> None:
+        """The kernel saw ESP-in-UDP of one of our SAs from a new address or port: the peer's
+        NAT mapping changed; move its ISAKMP SA and re-point the SAs (RFC 3947 / 3948)."""
+        new = (str(event.new_src), event.new_sport)
+        for sa in self.sas.isakmp.values():
+            if sa.peer == (str(event.old_src), event.old_sport) and sa.nat is not None:
+                self._moved(sa, new, sa.local)
+
+    def add_sa(self, cmd: k.AddSA) -> None:
+        """Install an SA, remembering the command (a NAT mapping change re-installs it)."""
+        self.kernel.add_sa(cmd)
+        self.installed[(cmd.proto, cmd.spi, cmd.inbound)] = cmd
+
+    def _receive_info(self, sa: IsakmpSA, msg: Message, src: Addr, now: float,
+                      dst: Addr | None = None) -> None:
         if sa.keys is None or sa.state not in (SAState.READY, SAState.FADING):
             for n in msg.all(Notify):
                 log.info("%s unauthenticated notify %s from %s", self.tag, n.notify_type.name,
@@ -642,6 +643,8 @@ class Engine:
         sa.message_ids.add(msg.message_id)
         if self.capture_cleartext:
             self.remember_cleartext(msg.encode(), cleartext_of(plain))
+        if sa.nat is not None and dst is not None and (src, dst) != (sa.peer, sa.local):
+            self._moved(sa, src, dst)
         for n in plain.all(Notify):
             self._handle_notify(sa, n, src, now)
         for d in plain.all(Delete):
@@ -740,6 +743,8 @@ class Engine:
                 self.queue(informational.protected(self, sa, payloads), sa.local, sa.peer)
         for p in ipsa.protocols:
             proto = p.choice.protocol_id
+            self.installed.pop((proto, p.spi_in, True), None)
+            self.installed.pop((proto, p.spi_out, False), None)
             self._kernel(k.DeleteSA(proto, p.spi_in, peer, local))
             self._kernel(k.DeleteSA(proto, p.spi_out, local, peer))
         for flow in ipsa.flows:

@@ -11,19 +11,23 @@ for UDP-encapsulated ESP.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ike.crypto.prf import get_hash
 from ike.doi.constants import IdType
+from ike.kernel import interface as k
 from ike.sa import IsakmpSA
 from ike.wire import Message, NatD, NatOA, PayloadType
 
 if TYPE_CHECKING:
     from ike.engine import Engine
 
+log = logging.getLogger("ike.exchange")
+
 __all__ = ["KEEPALIVE", "NATT_PORT", "UDP_TRANSPORT", "NatState", "arm_keepalive", "detect",
-           "keepalive", "nat_oa_payloads", "natd_payloads", "peer_original_address",
+           "follow", "keepalive", "nat_oa_payloads", "natd_payloads", "peer_original_address",
            "version"]
 
 NATT_PORT = 4500
@@ -131,3 +135,44 @@ def peer_original_address(state: NatState, initiator: bool, msg: Message) -> str
         return str(ipaddress.ip_address(pick.address))
     except ValueError:
         return None
+
+
+def follow(engine: Engine, sa: IsakmpSA, old: tuple[str, int]) -> None:
+    """The peer of ``sa`` moved from ``old`` (a NAT mapping changed): its UDP-encapsulated
+    SAs are installed again towards the new address and port, and their flows follow, so
+    that the SAs are kept (RFC 3948: the encapsulation ports are the IKE ones)."""
+    if sa.nat is None or sa.peer == old:
+        return
+    new_ip = k.address(sa.peer[0])
+    for ipsa in engine.sas.ipsec:
+        if ipsa.peer != old[0]:
+            continue
+        for p in ipsa.protocols:
+            for spi, inbound in ((p.spi_in, True), (p.spi_out, False)):
+                cmd = engine.installed.get((p.choice.protocol_id, spi, inbound))
+                if cmd is None or cmd.encap is None:
+                    continue
+                moved = replace(cmd, src=new_ip if inbound else cmd.src,
+                                dst=cmd.dst if inbound else new_ip, acquire_seq=0,
+                                encap=replace(cmd.encap, sport=sa.local[1], dport=sa.peer[1]))
+                try:
+                    engine.kernel.delete_sa(k.DeleteSA(cmd.proto, cmd.spi, cmd.src, cmd.dst))
+                    engine.add_sa(moved)
+                except k.KernelError as e:
+                    log.warning("%s NAT-T: cannot move SA %08x to %s:%d: %s", engine.tag,
+                                spi, sa.peer[0], sa.peer[1], e)
+        if old[0] != sa.peer[0]:
+            flows = []
+            for flow in ipsa.flows:
+                if isinstance(flow, k.AddFlow):
+                    out = flow.direction == k.Direction.OUT
+                    flow = replace(flow, src=flow.src if out else new_ip,
+                                   dst=new_ip if out else flow.dst)
+                    try:
+                        engine.kernel.delete_flow(k.DeleteFlow(flow.selector, flow.direction))
+                        engine.kernel.add_flow(flow)
+                    except k.KernelError as e:
+                        log.warning("%s NAT-T: cannot move a flow: %s", engine.tag, e)
+                flows.append(flow)
+            ipsa.flows = flows
+            ipsa.peer = sa.peer[0]

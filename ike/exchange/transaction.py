@@ -275,7 +275,7 @@ class Transaction(Exchange):
             state_of(self.engine, self.sa).xauth = "ok" if ok else "failed"
             self.engine.emit(XauthDone(self.sa.name, self.sa.cookies, user, ok, False))
             if not ok:
-                self.engine.drop_isakmp(self.sa, now, "XAUTH failed")
+                self.engine.delete_isakmp(self.sa, now, reason="XAUTH failed")
             else:
                 _start_mode_config(self.engine, self.sa, now)
         elif attr.cfg_type == CfgType.CFG_SET:
@@ -319,7 +319,7 @@ class Transaction(Exchange):
             self._xauth_verdict(attr, now)
         elif self.purpose == "xauth-status":
             if state_of(self.engine, self.sa).xauth == "failed":
-                self.engine.drop_isakmp(self.sa, now, "XAUTH failed")
+                self.engine.delete_isakmp(self.sa, now, reason="XAUTH failed")
             else:
                 _start_mode_config(self.engine, self.sa, now)
         elif self.cfg_type == CfgType.CFG_REQUEST:
