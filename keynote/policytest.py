@@ -24,7 +24,6 @@ gives the action attributes, the action authorizers and the expected answer;
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +146,8 @@ def _attributes(value: Any, where: str) -> dict[str, str]:
 
 def load_cases(path: str | Path) -> list[Case]:
     """Read one TOML test file into cases; raise PolicyTestError if it is malformed."""
+    import tomllib  # here, not at the top: ike.policy imports this module for its principals
+
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
