@@ -172,7 +172,7 @@ def _kernel_factory(options: Options) -> Callable[[], k.KernelBackend | None]:
     def make() -> k.KernelBackend | None:
         from ike.kernel.xfrm import XfrmKernel
 
-        return XfrmKernel()
+        return XfrmKernel(nat_mapping=options.nat_t)
 
     return make
 
@@ -264,6 +264,8 @@ def _child(
                     engine.acquire(event, daemon.now)
             elif isinstance(event, k.Expire):
                 engine.expire(event, daemon.now)
+            elif isinstance(event, k.NatMapping):
+                engine.nat_mapping(event, daemon.now)
             daemon.pump()
 
         monitor_kernel.set_event_handler(on_kernel_event)

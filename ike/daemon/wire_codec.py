@@ -32,6 +32,7 @@ _CLASSES: dict[str, type] = {
         k.Acquire,
         k.Expire,
         k.PolicyExpire,
+        k.NatMapping,
     )
 }
 _ENUMS: dict[str, type[enum.IntEnum]] = {e.__name__: e for e in (k.Direction, k.EncapType)}
