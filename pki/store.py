@@ -8,6 +8,7 @@ as isakmpd does, so a new file is seen without a reload.
 from __future__ import annotations
 
 import errno
+import hashlib
 import ipaddress
 import logging
 import os
@@ -240,6 +241,13 @@ def parse_rsa_public_key(data: bytes, path: str) -> rsa.RSAPublicKey:
     return key
 
 
+def _parse_keynote_private_key(data: bytes, path: str) -> rsa.RSAPrivateKey:
+    """A Credential-directory private_key file (pki.credentials loads keynote: imported late)."""
+    from pki.credentials import parse_keynote_private_key
+
+    return parse_keynote_private_key(data.decode("ascii", "replace"), path)
+
+
 def _directory_files(directory: str, problems: list[str]) -> Iterator[tuple[str, bytes]]:
     """(path, contents) of the regular files in a directory, reporting what cannot be read."""
     try:
@@ -286,6 +294,10 @@ class Store:
     certs: list[StoredCert] = field(default_factory=list)
     crls: list[StoredCRL] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # path -> (SHA-256 of the file, the key parsed from it): see _parse_private_key
+    _private_keys: dict[str, tuple[bytes, rsa.RSAPrivateKey]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(cls, config: StoreConfig) -> Store:
@@ -422,14 +434,10 @@ class Store:
         if name is not None:
             kn_path = os.path.join(self.config.credential_directory, name, "private_key")
             if os.path.exists(kn_path):
-                from pki.credentials import parse_keynote_private_key
-
-                return parse_keynote_private_key(
-                    read_secret(kn_path).decode("ascii", "replace"), kn_path
-                )
+                return self._parse_private_key(kn_path, _parse_keynote_private_key)
             path = os.path.join(self.config.private_key_directory, name)
             if os.path.isfile(path):
-                return parse_rsa_private_key(read_secret(path), path)
+                return self._parse_private_key(path, parse_rsa_private_key)
         path = self.config.private_key
         if not os.path.exists(path):
             raise PKIError(
@@ -437,7 +445,26 @@ class Store:
                 f"no private key for {local if local else 'this host'}: {path} does not exist",
                 path=path,
             )
-        return parse_rsa_private_key(read_secret(path), path)
+        return self._parse_private_key(path, parse_rsa_private_key)
+
+    def _parse_private_key(
+        self, path: str, parse: Callable[[bytes, str], rsa.RSAPrivateKey]
+    ) -> rsa.RSAPrivateKey:
+        """Read a key file (read_secret checks its secrecy every time) and parse it, or reuse
+        the key parsed from the same bytes before.
+
+        Loading an RSA key makes cryptography check it (tens of milliseconds), and each Phase 1
+        with signatures asks for our key twice (to sign, and to pick our certificate); the file
+        is still read each time, so a changed key is seen without a reload.
+        """
+        data = read_secret(path)
+        digest = hashlib.sha256(data).digest()
+        hit = self._private_keys.get(path)
+        if hit is not None and hit[0] == digest:
+            return hit[1]
+        key = parse(data, path)
+        self._private_keys[path] = (digest, key)
+        return key
 
     def raw_public_key(self, peer: Identity) -> rsa.RSAPublicKey | None:
         """The peer's key from Pubkey-directory/{ipv4,ipv6,fqdn,ufqdn}/<id>, or None.

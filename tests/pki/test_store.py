@@ -231,3 +231,18 @@ def test_store_is_independent(kit, tmp_path):
     cfg = StoreConfig(ca_directory=str(tmp_path / "missing"), cert_directory=str(tmp_path))
     store = Store.load(cfg)
     assert store.cas == [] and store.problems == []
+
+
+def test_private_key_parsed_once_per_content(kit, dirs):
+    # Each Phase 1 with signatures asks twice; parsing (cryptography checks the key) is slow.
+    path = dirs.private_key(kit.key(3))
+    store = dirs.store()
+    first = store.private_key()
+    assert store.private_key() is first
+    path.chmod(0o644)  # the file's secrecy is still checked on every use
+    with pytest.raises(PKIError) as info:
+        store.private_key()
+    assert info.value.reason is Reason.INSECURE_FILE
+    dirs.private_key(kit.key(1))  # a new key in the same file is seen without a reload
+    path.chmod(0o600)
+    assert store.private_key().public_key() == kit.key(1).public_key()
