@@ -20,6 +20,7 @@ from ike.daemon.report import (
     SA_FLAG_NAT_T_ENABLE,
     SA_FLAG_NAT_T_KEEPALIVE,
     SA_FLAG_READY,
+    SA_FLAG_REPLACED,
     SA_FLAG_STAYALIVE,
     ProtoView,
     SAView,
@@ -58,6 +59,10 @@ def isakmp_view(sa: IsakmpSA, now: float, cfg: CfgState | None = None) -> SAView
     flags = SA_FLAG_READY if sa.state in (SAState.READY, SAState.FADING) else 0
     if sa.state is SAState.FADING:
         flags |= SA_FLAG_FADING
+    if sa.stayalive:  # renegotiated at soft expiry (ike.exchange.rekey)
+        flags |= SA_FLAG_STAYALIVE
+    if sa.replaced:
+        flags |= SA_FLAG_REPLACED
     if sa.dpd is not None:
         flags |= SA_FLAG_DPD
     if sa.nat is not None and sa.nat.detected:

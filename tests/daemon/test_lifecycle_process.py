@@ -62,6 +62,9 @@ def test_d_deletes_one_phase2_sa_and_report_names_policies(
     pair = make_pair(west_args=("-D", "6=30"))
     pair.negotiate()
     east, west = pair.east, pair.west
+    # east's ISAKMP SA carried its active connection: READY | STAYALIVE; west's is passive
+    assert re.search(r"\(Phase 1/Initiator\)\n(?:.*\n)*?Flags 0x00000003\n", east.sas())
+    assert re.search(r"\(Phase 1/Responder\)\n(?:.*\n)*?Flags 0x00000001\n", west.sas())
     east.command("r")
     # the finished exchanges linger (to answer retransmissions) and show their policies
     east.wait_log(r"Report> exchange_report: 0x[0-9a-f]+ ISAKMP-peer-west Default-main-mode "
