@@ -193,7 +193,7 @@ class Engine:
         for ipsa in list(self.sas.ipsec):
             if ipsa.soft_at is not None and ipsa.soft_at <= now:
                 ipsa.soft_at = None
-                self._soft_expire(ipsa, now)
+                rekey.ipsec_soft_expire(self, ipsa, now)
             if ipsa.hard_at is not None and ipsa.hard_at <= now:
                 ipsa.hard_at = None
                 self._delete_ipsec(ipsa, now, notify_peer=True, reason="expired")
@@ -283,7 +283,7 @@ class Engine:
         if event.hard:
             self._delete_ipsec(ipsa, now, notify_peer=True, reason="kernel hard expire")
         else:
-            self._soft_expire(ipsa, now)
+            rekey.ipsec_soft_expire(self, ipsa, now)
 
     def cleartext(self, data: bytes) -> bytes | None:
         """The decrypted form of an encrypted message this engine recently sent or accepted
@@ -768,16 +768,6 @@ class Engine:
             k.execute(self.kernel, cmd)
         except k.KernelError as e:
             log.info("%s kernel: %s for %s", self.tag, e, cmd)
-
-    def _soft_expire(self, ipsa: IPsecSA, now: float) -> None:
-        """First soft limit (ours or the kernel's, whichever comes first): renegotiate once."""
-        if ipsa.state is not SAState.READY:
-            return
-        ipsa.set_state(SAState.FADING)
-        ipsa.soft_at = None
-        if self.is_active(ipsa.name) and ipsa.initiator:
-            log.info("%s rekeying %s before it expires", self.tag, ipsa.name)
-            self.connect(ipsa.name, now)
 
     # ================================================================ initiating
 

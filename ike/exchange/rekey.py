@@ -17,14 +17,26 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ike.sa import IsakmpSA, SAState
+from ike.sa import IPsecSA, IsakmpSA, SAState
 
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["hard_expire", "mark_replaced", "retire_replaced", "soft_expire"]
+__all__ = ["hard_expire", "ipsec_soft_expire", "mark_replaced", "retire_replaced", "soft_expire"]
 
 log = logging.getLogger("ike.exchange")
+
+
+def ipsec_soft_expire(engine: Engine, ipsa: IPsecSA, now: float) -> None:
+    """An IPsec SA's first soft limit (ours or the kernel's, whichever comes first): the side
+    that negotiated it renegotiates an active connection, once; the new SA retires it."""
+    if ipsa.state is not SAState.READY:
+        return
+    ipsa.set_state(SAState.FADING)
+    ipsa.soft_at = None
+    if engine.is_active(ipsa.name) and ipsa.initiator:
+        log.info("%s rekeying %s before it expires", engine.tag, ipsa.name)
+        engine.connect(ipsa.name, now)
 
 
 def _renegotiating(engine: Engine, sa: IsakmpSA) -> bool:
