@@ -8,6 +8,7 @@ as isakmpd does, so a new file is seen without a reload.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -97,6 +98,11 @@ class StoredCRL:
 
     crl: x509.CertificateRevocationList
     path: str
+
+    @functools.cached_property
+    def issuer_der(self) -> bytes:
+        """The issuer's DER name, encoded once: every certificate checked is compared with it."""
+        return self.crl.issuer.public_bytes()
 
 
 @dataclass(frozen=True)

@@ -334,11 +334,11 @@ def check_revocation(
     for i, cert in enumerate(chain):
         issuer = chain[i + 1] if i + 1 < len(chain) else cert
         anchor = i + 1 == len(chain)
+        issuer_der = cert.issuer.public_bytes()  # encoded once, not once per CRL
         candidates = [
             sc
             for sc in store.crls
-            if dn_equal(sc.crl.issuer.public_bytes(), cert.issuer.public_bytes())
-            and _crl_covers(sc.crl, cert)
+            if dn_equal(sc.issuer_der, issuer_der) and _crl_covers(sc.crl, cert)
         ]
         problems = [(sc, _usable_crl(sc, issuer)) for sc in candidates]
         usable = [sc for sc, err in problems if err is None]
