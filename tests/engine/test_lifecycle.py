@@ -175,3 +175,19 @@ def test_passive_mode_initiates_nothing_not_even_rekeys(up: Any) -> None:
     pair.advance(10)  # hard expiry: the successor comes now, then the old SA goes
     [new] = pair.a.sas.isakmp.values()
     assert new is not sa and new.state.value == "ready"
+
+
+def test_both_sides_active_renegotiate_phase1_once(pair_factory: Any) -> None:
+    pair = pair_factory(more=SHORT_P1, p1="p1-short", active=True)
+    pair.a.start(pair.now)
+    pair.flush()
+    [old_a], [old_b] = pair.a.sas.isakmp.values(), pair.b.sas.isakmp.values()
+    assert old_a.stayalive and old_b.stayalive  # both keep the connection up
+    pair.advance(116)  # past both soft limits (85-95% of 120 s)
+    # the first side to reach its soft limit renegotiated; the other saw the old SA replaced
+    # and did not start a second successor
+    [new_a], [new_b] = pair.a.sas.isakmp.values(), pair.b.sas.isakmp.values()
+    assert new_a.cookies == new_b.cookies != old_a.cookies
+    phase1_starts = [d for side, d in pair.wire
+                     if d[18] == ExchangeType.ID_PROT and d[8:16] == bytes(8)]
+    assert len(phase1_starts) == 2  # the first negotiation and one successor
