@@ -374,9 +374,13 @@ class Engine:
         dpd.start(self, sa, now)
         natt.arm_keepalive(self, sa, now)
         self._events.append(Phase1Done(sa.name, sa.cookies, sa.initiator, sa.peer, ex.kind))
+        transaction.after_phase1(self, sa, now)
+        self.start_pending(sa, now)
+
+    def start_pending(self, sa: IsakmpSA, now: float) -> None:
+        """Start the Quick Modes that waited for this ISAKMP SA (or for its XAUTH)."""
         for name, seq in self.pending.pop(sa.cookies, []):
             self._quick_initiate(sa, name, now, seq)
-        transaction.after_phase1(self, sa, now)
 
     def peer_dead(self, sa: IsakmpSA, now: float) -> None:
         """DPD gave the peer up: its IPsec SAs and this ISAKMP SA go, without DELETE; the
@@ -510,6 +514,10 @@ class Engine:
             if msg.message_id in sa.message_ids:
                 log.info("%s dropped replayed %s %08x", self.tag, msg.exchange_type.name,
                          msg.message_id)
+                return
+            if msg.exchange_type == ExchangeType.QUICK_MODE and \
+                    transaction.xauth_unsettled(self, sa):
+                log.info("%s dropped Quick Mode before XAUTH completed", self.tag)
                 return
             sa.message_ids.add(msg.message_id)
             ex = (QuickMode(self, sa, msg.message_id, False, now, "")
@@ -805,6 +813,9 @@ class Engine:
         return sa
 
     def _quick_initiate(self, sa: IsakmpSA, name: str, now: float, acquire_seq: int) -> None:
+        if transaction.xauth_unsettled(self, sa):  # an XAUTH client waits for the verdict
+            self.pending.setdefault(sa.cookies, []).append((name, acquire_seq))
+            return
         ex = QuickMode(self, sa, self.new_message_id(sa), True, now, name,
                        acquire_seq=acquire_seq)
         self.exchanges[ex.key] = ex

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ike.engine import Engine
 
 __all__ = ["NAMES", "CfgState", "Transaction", "after_phase1", "check_password", "id_section",
-           "state_of", "values_from"]
+           "state_of", "values_from", "xauth_unsettled"]
 
 log = logging.getLogger("ike.exchange")
 
@@ -68,7 +68,7 @@ class CfgState:
     """What the Transaction exchanges of one ISAKMP SA settled (the ``S`` report shows it)."""
 
     xauth: str = ""
-    """"", "pending", "ok" or "failed"."""
+    """"", "pending" (server), "waiting" (client), "ok" or "failed"."""
     xauth_user: str = ""
     mode_cfg: dict[str, list[str]] = field(default_factory=dict)
     """Attributes the peer gave us, by attribute name."""
@@ -175,7 +175,8 @@ def after_phase1(engine: Engine, sa: IsakmpSA, now: float) -> None:
             Attribute(A.XAUTH_USER_PASSWORD, b"")], "xauth")
         return
     if engine.conf.get_str(sa.name, "XAUTH-User"):
-        return  # a client: mode-config waits for the server's XAUTH verdict
+        state_of(engine, sa).xauth = "waiting"  # a client: the server's verdict comes first
+        return
     _start_mode_config(engine, sa, now)
 
 
@@ -278,6 +279,7 @@ class Transaction(Exchange):
                 self.engine.delete_isakmp(self.sa, now, reason="XAUTH failed")
             else:
                 _start_mode_config(self.engine, self.sa, now)
+                self.engine.start_pending(self.sa, now)
         elif attr.cfg_type == CfgType.CFG_SET:
             self._send(now, CfgType.CFG_ACK, [Attribute(a.type, b"") for a in attr.attributes],
                        False)
@@ -345,6 +347,12 @@ class Transaction(Exchange):
         if self.sa.state in (SAState.READY, SAState.FADING):
             start(self.engine, self.sa, now, CfgType.CFG_SET,
                   [Attribute(A.XAUTH_STATUS, 1 if ok else 0)], "xauth-status")
+
+
+def xauth_unsettled(engine: Engine, sa: IsakmpSA) -> bool:
+    """Whether XAUTH on this SA has not succeeded yet: no Quick Mode either way until then."""
+    state = engine.cfg_states.get(sa.cookies)
+    return state is not None and state.xauth in ("pending", "waiting", "failed")
 
 
 def check_password(engine: Engine, sa: IsakmpSA, user: str, password: bytes) -> bool:

@@ -161,3 +161,33 @@ def test_xauth_init_preshared_is_keyed_as_psk(h: Any) -> None:
     assert (3, 65001) in [(a.type, a.value) for a in offer.proposals[0].transforms[0].attributes]
     [sa_a] = pair.a.sas.isakmp.values()
     assert sa_a.auth_method == 1  # keyed and authenticated as pre-shared
+
+
+def test_quick_mode_waits_for_xauth(h: Any) -> None:
+    pair = _xauth_pair(h, "wonderland")
+    pair.a.start(pair.now)  # connection "conn": Phase 1, then Quick Mode once XAUTH says yes
+    pair.flush()
+    kinds = [Message.decode(d).exchange_type for _s, d in pair.wire]
+    first_qm = kinds.index(ExchangeType.QUICK_MODE)
+    assert kinds[:first_qm].count(ExchangeType.TRANSACTION) == 4  # REQUEST REPLY SET ACK
+    assert len(pair.a.sas.ipsec) == len(pair.b.sas.ipsec) == 1
+
+
+def test_no_quick_mode_after_a_refused_xauth(h: Any) -> None:
+    pair = _xauth_pair(h, "guess")
+    pair.a.start(pair.now)
+    pair.flush()
+    kinds = [Message.decode(d).exchange_type for _s, d in pair.wire]
+    assert ExchangeType.QUICK_MODE not in kinds
+    assert not pair.a.sas.ipsec and not pair.b.sas.ipsec
+
+
+def test_xauth_server_ignores_quick_mode_before_the_user_is_checked(h: Any) -> None:
+    conf_a = h.make_conf("a")  # not configured for XAUTH: starts Quick Mode at once
+    conf_b = h.make_conf("b", extra_peer=XAUTH_SERVER, more=USERS)
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert any(Message.decode(d).exchange_type == ExchangeType.QUICK_MODE
+               for s, d in pair.wire if s == "a")
+    assert not pair.b.sas.ipsec and not pair.a.sas.ipsec
