@@ -598,7 +598,7 @@ class Engine:
             ex.last_in = data
             ex.retransmit_at = None
             if msg.ciphertext is not None and (src, dst) != (ex.sa.peer, ex.sa.local):
-                self._moved(ex.sa, src, dst)
+                natt.moved(self, ex.sa, src, dst)
             ex.process(plain, now)
         except ExchangeError as e:
             if not e.fatal:
@@ -610,20 +610,9 @@ class Engine:
         except CipherError as e:
             self._fail(ex, ExchangeError(NotifyType.PAYLOAD_MALFORMED, str(e)), now)
 
-    def _moved(self, sa: IsakmpSA, src: Addr, dst: Addr) -> None:
-        """An encrypted message of this SA came from elsewhere: the NAT-T float, or a NAT
-        mapping that changed.  Answer where it came from; the SAs stay."""
-        log.info("%s peer %s:%d now at %s:%d", self.tag, sa.peer[0], sa.peer[1], *src)
-        old, sa.peer, sa.local = sa.peer, src, dst
-        natt.follow(self, sa, old)
-
     def nat_mapping(self, event: k.NatMapping, now: float) -> None:
-        """The kernel saw ESP-in-UDP of one of our SAs from a new address or port: the peer's
-        NAT mapping changed; move its ISAKMP SA and re-point the SAs (RFC 3947 / 3948)."""
-        new = (str(event.new_src), event.new_sport)
-        for sa in self.sas.isakmp.values():
-            if sa.peer == (str(event.old_src), event.old_sport) and sa.nat is not None:
-                self._moved(sa, new, sa.local)
+        """The kernel saw ESP-in-UDP from a new address or port (ike.exchange.natt)."""
+        natt.mapping_changed(self, event)
 
     def add_sa(self, cmd: k.AddSA) -> None:
         """Install an SA, remembering the command (a NAT mapping change re-installs it)."""
@@ -652,7 +641,7 @@ class Engine:
         if self.capture_cleartext:
             self.remember_cleartext(msg.encode(), cleartext_of(plain))
         if sa.nat is not None and dst is not None and (src, dst) != (sa.peer, sa.local):
-            self._moved(sa, src, dst)
+            natt.moved(self, sa, src, dst)
         for n in plain.all(Notify):
             self._handle_notify(sa, n, src, now)
         for d in plain.all(Delete):

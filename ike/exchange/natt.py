@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ike.exchange")
 
 __all__ = ["KEEPALIVE", "NATT_PORT", "UDP_TRANSPORT", "NatState", "arm_keepalive", "detect",
-           "follow", "keepalive", "nat_oa_payloads", "natd_payloads", "peer_original_address",
-           "version"]
+           "follow", "keepalive", "mapping_changed", "moved", "nat_oa_payloads",
+           "natd_payloads", "peer_original_address", "version"]
 
 NATT_PORT = 4500
 UDP_TRANSPORT = frozenset({4, 61444})
@@ -176,3 +176,20 @@ def follow(engine: Engine, sa: IsakmpSA, old: tuple[str, int]) -> None:
                 flows.append(flow)
             ipsa.flows = flows
             ipsa.peer = sa.peer[0]
+
+
+def moved(engine: Engine, sa: IsakmpSA, src: tuple[str, int], dst: tuple[str, int]) -> None:
+    """An authenticated message of this SA came from elsewhere: the float to 4500, or a NAT
+    mapping that changed.  Answer where it came from; the SAs stay and follow."""
+    log.info("%s peer %s:%d now at %s:%d", engine.tag, sa.peer[0], sa.peer[1], *src)
+    old, sa.peer, sa.local = sa.peer, src, dst
+    follow(engine, sa, old)
+
+
+def mapping_changed(engine: Engine, event: k.NatMapping) -> None:
+    """The kernel saw ESP-in-UDP of one of our SAs from a new address or port: the peer's NAT
+    mapping changed; its ISAKMP SA moves and the SAs are re-pointed (RFC 3947 / 3948)."""
+    new = (str(event.new_src), event.new_sport)
+    for sa in list(engine.sas.isakmp.values()):
+        if sa.peer == (str(event.old_src), event.old_sport) and sa.nat is not None:
+            moved(engine, sa, new, sa.local)
