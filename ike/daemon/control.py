@@ -399,6 +399,9 @@ def handle(daemon: Daemon, cmd: fifo.Command) -> None:
     elif isinstance(cmd, fifo.Reinit):
         reinit(daemon)
     elif isinstance(cmd, fifo.Report):
+        # isakmpd's ui.c sends it to the log; the man page says "to a file, same as SIGUSR1":
+        # both, so neither reader of isakmpd's behaviour is surprised
         report_to_log(daemon)
+        report_to_file(daemon)
     elif isinstance(cmd, fifo.ReportSAs):
         write_sas(daemon)

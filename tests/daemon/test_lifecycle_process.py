@@ -72,6 +72,9 @@ def test_d_deletes_one_phase2_sa_and_report_names_policies(
     east.wait_log(r"Report> exchange_report: 0x[0-9a-f]+ IPsec-east-west Default-quick-mode "
                   r"policy initiator phase 2 doi 1 exchange 32 ")
     east.wait_log(r"Report> exchange_report: msgid [0-9a-f]{8} sa_list 0x[0-9a-f]+ \n")
+    report = east.dir / "isakmpd.report"  # the man page: `r` reports to the -R file too
+    assert re.search(r"(?m)^\d{6}\.\d{6} Report> exchange_report: 0x[0-9a-f]+ ISAKMP-peer-west ",
+                     report.read_text())
     west.command("r")
     west.wait_log(r"Report> exchange_report: 0x[0-9a-f]+ ISAKMP-peer-east Default-main-mode "
                   r"policy responder phase 1 ")
