@@ -70,6 +70,17 @@ def peers(plain_topo: netns.Topology, workdir: Path) -> Iterator[dict[str, objec
         p.stop()  # type: ignore[attr-defined]
 
 
+def _up(peers: dict[str, object], ours: CfgIsakmpd, sw: CfgCharon) -> None:
+    """Start both daemons (stopped by the fixture) and wait until they listen."""
+    started = peers["started"]
+    assert isinstance(started, list)
+    started += [ours, sw]
+    ours.launch()
+    sw.launch()
+    ours.ready()
+    sw.ready()
+
+
 def test_charon_client_gets_our_address_and_dns(plain_topo: netns.Topology,
                                                 peers: dict[str, object]) -> None:
     d = peers["dir"]
@@ -79,11 +90,7 @@ def test_charon_client_gets_our_address_and_dns(plain_topo: netns.Topology,
     ours = CfgIsakmpd("ours", plain_topo.b, d / "ours", [peers["ours"]],  # type: ignore[list-item]
                       sections=f"[ipv4/{plain_topo.a.addr}]\nAddress=\t\t10.99.0.5\n"
                                "Netmask=\t\t255.255.255.0\nNameserver=\t\t10.99.0.53\n")
-    peers["started"] += [ours, sw]  # type: ignore[operator]
-    ours.launch()
-    sw.launch()
-    ours.ready()
-    sw.ready()
+    _up(peers, ours, sw)
     sw.initiate_ike("ki", timeout=15)
     sw.wait_log(r"installing new virtual IP 10\.99\.0\.5", 10)
     ours.wait_log(r"mode-config: 1 attributes for 10\.77\.0\.1 from \[ipv4/10\.77\.0\.1\]", 5)
@@ -102,11 +109,7 @@ def test_our_request_answered_from_charon_pool(plain_topo: netns.Topology,
                       peer_extra="Flags=\t\t\tikecfg\n",
                       sections=f"[ipv4/{plain_topo.a.addr}]\nMode=\t\t\tREQ\n"
                                "Attributes=\t\tAddress,Nameserver\n")
-    peers["started"] += [ours, sw]  # type: ignore[operator]
-    ours.launch()
-    sw.launch()
-    ours.ready()
-    sw.ready()
+    _up(peers, ours, sw)
     ours.command("c peer-ki")
     m = ours.wait_log(r"mode-config from 10\.77\.0\.1: (.*)", 15)
     # the pool's first host address (charon skips the network address)
@@ -150,11 +153,7 @@ def test_charon_xauth_client_checked_by_us(plain_topo: netns.Topology,
                         peer_extra="XAUTH-Users=\t\tki-users\n",
                         sections=f"[ki-users]\nalice=\t\t\twonderland\n"
                                  f"[ipv4/{plain_topo.a.addr}]\nAddress=\t\t10.99.3.9\n")
-    peers["started"] += [ours, sw]  # type: ignore[operator]
-    ours.launch()
-    sw.launch()
-    ours.ready()
-    sw.ready()
+    _up(peers, ours, sw)
     sw.initiate_ike("ki", timeout=15)
     ours.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 10)
     sw.wait_log(r"XAuth authentication of 'alice' \(myself\) successful", 5)
@@ -176,11 +175,7 @@ def test_we_are_xauth_client_of_charon(plain_topo: netns.Topology,
                                    "XAUTH-Password=\t\twonderland\n",
                         sections=f"[ipv4/{plain_topo.a.addr}]\nMode=\t\t\tREQ\n"
                                  "Attributes=\t\tAddress\n")
-    peers["started"] += [ours, sw]  # type: ignore[operator]
-    ours.launch()
-    sw.launch()
-    ours.ready()
-    sw.ready()
+    _up(peers, ours, sw)
     ours.command("c peer-ki")
     ours.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.1 succeeded", 15)
     m = ours.wait_log(r"mode-config from 10\.77\.0\.1: (.*)", 10)
