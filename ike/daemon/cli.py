@@ -84,6 +84,10 @@ def path_policy(conf: Conf, options: Options) -> privsep.PathPolicy:
         value = conf.get_str(section, tag)
         if value:
             reads.append(os.path.abspath(value))
+    for section in conf.sections():  # XAUTH servers' password files
+        value = conf.get_str(section, "XAUTH-Password-File")
+        if value:
+            reads.append(os.path.dirname(os.path.abspath(value)))
     writes = [options.run_dir]
     for path in (options.report_path, options.result_path, options.pcap_file):
         if path:

@@ -56,8 +56,9 @@ _AH_NAMES = {
     7: "HMAC-SHA2-512",
 }
 _DES_MAC, _KPDK = 3, 4
-_SECRET_TAGS = frozenset({"authentication"})
-"""Tags whose values (pre-shared keys) stay out of the report, which goes to the log."""
+_SECRET_TAGS = frozenset({"authentication", "xauth-password"})
+"""Tags whose values (pre-shared keys, passwords) stay out of the report, which goes to the
+log; so do all values of the sections named by ``XAUTH-Users`` (user = password)."""
 
 
 @dataclass
@@ -204,10 +205,15 @@ def conf_report_lines(conf: Conf) -> list[str]:
     Unlike isakmpd, pre-shared keys are shown as ``<secret>``: the report goes to the log.
     """
     lines = ["conf_report: dumping running configuration"]
-    for section, tags in conf.user_bindings():
+    bindings = list(conf.user_bindings())
+    users = {value.lower() for _section, tags in bindings for tag, value in tags
+             if tag.lower() == "xauth-users"}
+    for section, tags in bindings:
         lines.append(f"[{section}]")
+        hidden = section.lower() in users
         lines += [
-            f"{tag}=\t{'<secret>' if tag.lower() in _SECRET_TAGS else value}" for tag, value in tags
+            f"{tag}=\t{'<secret>' if hidden or tag.lower() in _SECRET_TAGS else value}"
+            for tag, value in tags
         ]
         lines.append("")
     return lines

@@ -28,6 +28,7 @@ from ike.daemon.pcap import PcapWriter
 from ike.engine import Engine
 from ike.events import ExchangeFailed, Phase1Done, Phase2Done, SADeleted
 from ike.exchange.natt import KEEPALIVE
+from ike.exchange.transaction import check_password
 from ike.kernel import interface as k
 
 log = logging.getLogger("ike.daemon.runtime")
@@ -201,6 +202,10 @@ class Daemon:
         )
         # connections added with FIFO `c` are as active as configured ones (rekeying)
         engine.active_hook = lambda: self.active
+        # XAUTH-Password-File is read through the monitor, at every check
+        engine.xauth_check = lambda sa, user, password: check_password(
+            engine, sa, user, password,
+            lambda path: read_secret_file(path, lambda p: self.files.open(p)))
         return engine
 
     @property

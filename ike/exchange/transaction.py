@@ -25,7 +25,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -168,7 +168,8 @@ def _flags(engine: Engine, section: str) -> list[str]:
 def after_phase1(engine: Engine, sa: IsakmpSA, now: float) -> None:
     """Start what the peer section asks for once Phase 1 is up: XAUTH (server), then
     mode-config (``Flags=ikecfg``)."""
-    if engine.conf.get_str(sa.name, "XAUTH-Users"):
+    if engine.conf.get_str(sa.name, "XAUTH-Users") or engine.conf.get_str(
+            sa.name, "XAUTH-Password-File"):
         state_of(engine, sa).xauth = "pending"
         start(engine, sa, now, CfgType.CFG_REQUEST, [
             Attribute(A.XAUTH_TYPE, 0), Attribute(A.XAUTH_USER_NAME, b""),
@@ -355,10 +356,27 @@ def xauth_unsettled(engine: Engine, sa: IsakmpSA) -> bool:
     return state is not None and state.xauth in ("pending", "waiting", "failed")
 
 
-def check_password(engine: Engine, sa: IsakmpSA, user: str, password: bytes) -> bool:
-    """The default XAUTH source: the ``XAUTH-Users`` section of the peer section."""
-    section = engine.conf.get_str(sa.name, "XAUTH-Users")
-    if not section or not user:
+def check_password(engine: Engine, sa: IsakmpSA, user: str, password: bytes,
+                   read_file: Callable[[str], str] | None = None) -> bool:
+    """The XAUTH credential sources of the peer section: the ``XAUTH-Users`` section
+    (``user = password`` tags), else the ``XAUTH-Password-File`` (``user:password`` lines,
+    ``#`` comments), which only the runtime can read (``read_file``)."""
+    if not user:
         return False
-    want = engine.conf.get_str(section, user)
+    section = engine.conf.get_str(sa.name, "XAUTH-Users")
+    path = engine.conf.get_str(sa.name, "XAUTH-Password-File")
+    want: str | None = None
+    if section:
+        want = engine.conf.get_str(section, user)
+    elif path and read_file is not None:
+        try:
+            text = read_file(path)
+        except Exception as e:  # whatever the file source raises, the user is refused
+            log.warning("%s XAUTH password file %s: %s", engine.tag, path, e)
+            return False
+        for line in text.splitlines():
+            name, sep, secret = line.strip().partition(":")
+            if sep and not name.startswith("#") and name == user:
+                want = secret
+                break
     return want is not None and hmac.compare_digest(want.encode(), password)

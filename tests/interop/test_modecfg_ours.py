@@ -47,7 +47,8 @@ def started(plain_topo: netns.Topology) -> Iterator[list[CfgIsakmpd]]:
 
 
 def _run(topo: netns.Topology, workdir: Path, started: list[CfgIsakmpd],
-         password: str) -> tuple[CfgIsakmpd, CfgIsakmpd]:
+         password: str, source: str = "XAUTH-Users=\t\tki-users\n") -> tuple[CfgIsakmpd,
+                                                                              CfgIsakmpd]:
     conn_a, conn_b = pair(topo)
     a = CfgIsakmpd("a", topo.a, workdir / "a", [conn_a], kernel="none",
                    peer_extra=f"Flags=\t\t\tikecfg\nXAUTH-User=\t\talice\n"
@@ -55,7 +56,7 @@ def _run(topo: netns.Topology, workdir: Path, started: list[CfgIsakmpd],
                    sections=f"[ipv4/{topo.b.addr}]\nMode=\t\t\tREQ\n"
                             "Attributes=\t\tAddress,Netmask,Nameserver\n")
     b = CfgIsakmpd("b", topo.b, workdir / "b", [conn_b], kernel="none",
-                   peer_extra="XAUTH-Users=\t\tki-users\n",
+                   peer_extra=source,
                    sections=f"[ki-users]\nalice=\t\t\twonderland\n"
                             f"[ipv4/{topo.a.addr}]\nAddress=\t\t10.99.2.7\n"
                             "Netmask=\t\t255.255.255.0\nNameserver=\t\t10.99.2.53\n")
@@ -103,3 +104,16 @@ def test_xauth_wrong_password_refused(plain_topo: netns.Topology, workdir: Path,
     b.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 refused", 15)
     a.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.2 failed", 10)
     assert "mode-config from" not in a.log_path.read_text()
+
+
+def test_xauth_password_file(plain_topo: netns.Topology, workdir: Path,
+                             started: list[CfgIsakmpd]) -> None:
+    """The server checks a password file (read through the privileged monitor)."""
+    path = workdir / "b" / "xauth.passwd"
+    path.parent.mkdir(parents=True)
+    path.write_text("# user:password\nalice:wonderland\n")
+    path.chmod(0o600)
+    a, b = _run(plain_topo, workdir, started, "wonderland",
+                source=f"XAUTH-Password-File=\t{path}\n")
+    b.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 15)
+    a.wait_log(r"mode-config from 10\.77\.0\.2: INTERNAL_IP4_ADDRESS=10\.99\.2\.7", 10)
