@@ -144,7 +144,7 @@ class Phase1(Exchange):
 
     def choose(self, sa_payload: SecurityAssociation) -> SecurityAssociation:
         """Responder: select a transform from the peer's SA payload; answer with it."""
-        self.sa_i_b = sa_payload.encode_body()
+        self.sa_i_b = sa_payload.received or sa_payload.encode_body()
         chosen, choice = proposals.phase1_select(self.engine.conf, self.configuration,
                                                  sa_payload.proposals)
         self.apply(choice)

@@ -15,7 +15,7 @@ supports and that the KeyNote policy accepts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ike.conf import Conf
 from ike.crypto.cipher import CipherError, negotiated_key_length
@@ -249,8 +249,11 @@ def phase1_select(
     if memo is not None and key in memo:
         index, choice = memo[key]
         t = prop.transforms[index]
-        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), replace(choice,
-                                                                                transform=t)
+        # the memoised choice with this payload's transform (dataclasses.replace, spelt out:
+        # replace() introspects the fields on every call)
+        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), Phase1Choice(
+            t, choice.encryption, choice.key_length, choice.hash_alg, choice.auth_method,
+            choice.group, choice.life_seconds, choice.life_kbytes)
     names = conf.get_list(configuration, "Transforms")
     reasons: list[str] = []
     for index, t in enumerate(prop.transforms):

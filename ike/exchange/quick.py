@@ -385,7 +385,7 @@ class QuickMode(Exchange):
 
     def process(self, msg: Message, now: float) -> None:
         """Dispatch on (role, step)."""
-        if msg.flags & 2:
+        if int(msg.flags) & 2:  # COMMIT (int: Flag's own & runs in Python)
             self.he_committed = True
         if self.initiator and self.step == 2:
             self._process_answer(msg, now)

@@ -68,8 +68,23 @@ RULES: dict[tuple[int, int], MessageRule] = {
 }
 
 
+#: Payload layouts already found legal: a verdict depends on nothing but its key, and a few
+#: layouts recur on every exchange.  Bounded, as the peer chooses the layout.
+_PASSED: set[tuple[int, int, tuple[int, ...], bool]] = set()
+_PASSED_MAX = 256
+
+
 def check(exchange: int, step: int, types: Sequence[int], encrypted: bool) -> None:
     """Raise ExchangeError unless message ``step`` of ``exchange`` may hold ``types``."""
+    key = (int(exchange), step, tuple(types), encrypted)
+    if key in _PASSED:
+        return
+    _check(exchange, step, types, encrypted)
+    if len(_PASSED) < _PASSED_MAX:
+        _PASSED.add(key)
+
+
+def _check(exchange: int, step: int, types: Sequence[int], encrypted: bool) -> None:
     rule = RULES.get((exchange, step))
     if rule is None:
         raise ExchangeError(NotifyType.INVALID_EXCHANGE_TYPE,

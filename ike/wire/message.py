@@ -34,6 +34,9 @@ from ike.wire.payloads import DECODERS, Payload, UnknownPayload
 _HEADER = struct.Struct(">8s8sBBBBII")
 _P = TypeVar("_P", bound=Payload)
 _FLAG_MASK = int(Flags.ENC | Flags.COMMIT | Flags.AUTH_ONLY)
+#: The Flags value of every allowed flags byte (building a Flag member costs more than a lookup).
+_FLAGS = tuple(Flags(v) for v in range(_FLAG_MASK + 1))
+_ENC = int(Flags.ENC)
 #: Payload types that only occur inside an SA payload.
 _NESTED = (PayloadType.PROPOSAL, PayloadType.TRANSFORM)
 #: Next-payload values that may not start a message-level payload.
@@ -76,6 +79,13 @@ def decode_header(data: bytes | bytearray | memoryview) -> Header:
             NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
             f"header: {len(data)} bytes, shorter than the {HEADER_SIZE}-byte ISAKMP header",
         )
+    return Header(*_unpack_header(data))
+
+
+def _unpack_header(
+    data: bytes | bytearray | memoryview,
+) -> tuple[bytes, bytes, PayloadType, int, ExchangeType, Flags, int, int]:
+    """The checked header fields (``len(data) >= HEADER_SIZE`` is the caller's check)."""
     icky, rcky, nxt, version, exch, flags, msgid, length = _HEADER.unpack_from(data, 0)
     if version >> 4 != 1:
         raise WireError(
@@ -89,9 +99,8 @@ def decode_header(data: bytes | bytearray | memoryview) -> Header:
         )
     if flags & ~_FLAG_MASK:
         raise WireError(NotifyType.INVALID_FLAGS, f"header: undefined flag bits {flags:#04x}")
-    return Header(
-        icky, rcky, PayloadType.of(nxt), version, ExchangeType.of(exch), Flags(flags), msgid, length
-    )
+    return (icky, rcky, PayloadType.of(nxt), version, ExchangeType.of(exch), _FLAGS[flags],
+            msgid, length)
 
 
 def _check_next(nxt: int, where: str) -> None:
@@ -189,26 +198,21 @@ class Message:
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview) -> Message:
         """Decode a whole datagram; raises WireError (and nothing else) on bad input."""
-        hdr = decode_header(data)
-        if hdr.length != len(data):
+        if len(data) < HEADER_SIZE:
+            decode_header(data)  # raises the short-header error
+        icky, rcky, nxt, version, exch, flags, msgid, length = _unpack_header(data)
+        if length != len(data):
             raise WireError(
                 NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
-                f"header: length field {hdr.length}, datagram {len(data)} bytes",
+                f"header: length field {length}, datagram {len(data)} bytes",
             )
         view = memoryview(data)[HEADER_SIZE:]
-        msg = cls(
-            hdr.icookie,
-            hdr.rcookie,
-            hdr.exchange_type,
-            hdr.flags,
-            hdr.message_id,
-            version=hdr.version,
-        )
-        if hdr.flags & Flags.ENC:
+        msg = cls(icky, rcky, exch, flags, msgid, version=version)
+        if int(flags) & _ENC:
             msg.ciphertext = bytes(view)
-            msg.first_payload = hdr.next_payload
+            msg.first_payload = nxt
             return msg
-        msg.payloads, end = decode_chain(hdr.next_payload, view)
+        msg.payloads, end = decode_chain(nxt, view)
         msg.trailer = bytes(view[end:])
         return msg
 
@@ -250,14 +254,16 @@ class Message:
 
     def get(self, kind: type[_P]) -> _P | None:
         """The first payload of class ``kind``, or None."""
+        # ``kind in mro`` is isinstance for real subclasses without the ABCMeta hook (Payload
+        # is an ABC; its __instancecheck__ runs in Python for every miss)
         for p in self.payloads:
-            if isinstance(p, kind):
-                return p
+            if kind in type(p).__mro__:
+                return p  # type: ignore[return-value]
         return None
 
     def all(self, kind: type[_P]) -> list[_P]:
         """Every payload of class ``kind``, in order."""
-        return [p for p in self.payloads if isinstance(p, kind)]
+        return [p for p in self.payloads if kind in type(p).__mro__]  # type: ignore[misc]
 
     def payload_types(self) -> list[PayloadType]:
         """The payload types in order (what the rules table checks)."""
@@ -277,5 +283,5 @@ class Message:
     @property
     def is_encrypted(self) -> bool:
         """True when the E flag is set."""
-        return bool(self.flags & Flags.ENC)
+        return bool(int(self.flags) & _ENC)
 

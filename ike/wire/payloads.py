@@ -180,6 +180,9 @@ class SecurityAssociation(Payload):
     proposals: list[Proposal] = field(default_factory=list)
     situation: Situation = Situation.IDENTITY_ONLY
     doi: Doi = Doi.IPSEC
+    #: The body as received (set by ``decode``): Phase 1 hashes SAi_b exactly as the peer sent
+    #: it.  The round trip makes it equal ``encode_body()`` until a field is changed.
+    received: bytes = field(default=b"", compare=False, repr=False)
 
     @classmethod
     def decode(cls, view: memoryview) -> SecurityAssociation:
@@ -192,7 +195,7 @@ class SecurityAssociation(Payload):
                 NotifyType.SITUATION_NOT_SUPPORTED, f"SA: situation {sit:#x} has labels"
             )
         proposals = _chain(view[8:], PayloadType.PROPOSAL, Proposal.decode, 4, "SA")
-        return cls(proposals, Situation(sit), Doi.of(doi))
+        return cls(proposals, Situation(sit), Doi.of(doi), bytes(view))
 
     def encode_body(self) -> bytes:
         return _SA.pack(self.doi, self.situation) + _encode_chain(
