@@ -44,6 +44,15 @@ if TYPE_CHECKING:
 __all__ = ["Phase1", "id_text", "identity_from_conf"]
 
 log = logging.getLogger("ike.exchange")
+_XAUTH_AS: dict[int, int] = {
+    IkeAuth.XAUTH_INIT_PRESHARED: IkeAuth.PRE_SHARED,
+    IkeAuth.XAUTH_RESP_PRESHARED: IkeAuth.PRE_SHARED,
+    IkeAuth.XAUTH_INIT_RSA: IkeAuth.RSA_SIG,
+    IkeAuth.XAUTH_RESP_RSA: IkeAuth.RSA_SIG,
+}
+"""XAUTH authentication methods (draft-beaulieu-ike-xauth-02 appendix) and the Phase 1 method
+each is keyed and authenticated with."""
+
 NONCE_SIZE = 16
 KEYNOTE_ENCODING = 11  # CERT payload encoding of KeyNote credentials (isakmpd)
 
@@ -161,9 +170,9 @@ class Phase1(Exchange):
 
     def apply(self, choice: proposals.Phase1Choice) -> None:
         """Record the negotiated transform in the SA."""
-        if choice.auth_method in (IkeAuth.XAUTH_INIT_PRESHARED, IkeAuth.XAUTH_RESP_PRESHARED):
-            # keyed and authenticated as pre-shared; XAUTH follows as a Transaction exchange
-            choice = replace(choice, auth_method=IkeAuth.PRE_SHARED)
+        if choice.auth_method in _XAUTH_AS:
+            # keyed and authenticated as the base method; XAUTH follows as a Transaction
+            choice = replace(choice, auth_method=_XAUTH_AS[choice.auth_method])
         if choice.auth_method not in (IkeAuth.PRE_SHARED, IkeAuth.RSA_SIG):
             raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
                                 f"authentication method {choice.auth_method} not implemented")

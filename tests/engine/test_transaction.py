@@ -191,3 +191,22 @@ def test_xauth_server_ignores_quick_mode_before_the_user_is_checked(h: Any) -> N
     assert any(Message.decode(d).exchange_type == ExchangeType.QUICK_MODE
                for s, d in pair.wire if s == "a")
     assert not pair.b.sas.ipsec and not pair.a.sas.ipsec
+
+
+def test_xauth_init_rsa_is_authenticated_with_signatures(h: Any) -> None:
+    """Authentication method 65005 (RSA signatures, then XAUTH), raw RSA keys on both sides."""
+    transform = XAUTH_PSK.replace("[xauth-psk]", "[xauth-rsa]").replace(
+        "XAUTH_INIT_PRESHARED", "XAUTH_INIT_RSA")
+    conf_a = h.make_conf("a", p1="xauth-rsa", more=transform,
+                         extra_peer="XAUTH-User=             alice\n"
+                                    "XAUTH-Password=         wonderland")
+    conf_b = h.make_conf("b", p1="xauth-rsa", more=transform + USERS, extra_peer=XAUTH_SERVER)
+    auth_a, auth_b = h.rsa_auth_pair()
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.auth, pair.b.auth = auth_a, auth_b
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [e.success for e in _only(pair.events("b"), XauthDone)] == [True]
+    [sa_b] = pair.b.sas.isakmp.values()
+    assert sa_b.auth_method == 3  # RSA_SIG
+    assert len(pair.a.sas.ipsec) == len(pair.b.sas.ipsec) == 1
