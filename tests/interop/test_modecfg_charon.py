@@ -139,10 +139,16 @@ class XauthIsakmpd(CfgIsakmpd):
         return text[:start] + "Transforms=\t\tki-xauth-psk" + text[end:] + "\n" + XAUTH_TRANSFORM
 
 
+@pytest.mark.parametrize("aggressive", [False, True], ids=["main", "aggressive"])
 def test_charon_xauth_client_checked_by_us(plain_topo: netns.Topology,
-                                           peers: dict[str, object]) -> None:
+                                           peers: dict[str, object], aggressive: bool) -> None:
+    """The road warrior: charon authenticates with PSK (Main or Aggressive Mode, where its ID is
+    the FQDN a.ki.test), then XAUTH, then pulls its address."""
     d = peers["dir"]
     assert isinstance(d, Path)
+    if aggressive:
+        peers["theirs"], peers["ours"] = pair(plain_topo, aggressive=True)
+    cfg_id = "fqdn/a.ki.test" if aggressive else f"ipv4/{plain_topo.a.addr}"
     sw = CfgCharon("swa", plain_topo.a, d / "swa", [peers["theirs"]],  # type: ignore[list-item]
                    conn_extra="        vips = 0.0.0.0\n",
                    rounds="        local-xauth {\n            auth = xauth\n"
@@ -152,7 +158,7 @@ def test_charon_xauth_client_checked_by_us(plain_topo: netns.Topology,
     ours = XauthIsakmpd("ours", plain_topo.b, d / "ours", [peers["ours"]],  # type: ignore[list-item]
                         peer_extra="XAUTH-Users=\t\tki-users\n",
                         sections=f"[ki-users]\nalice=\t\t\twonderland\n"
-                                 f"[ipv4/{plain_topo.a.addr}]\nAddress=\t\t10.99.3.9\n")
+                                 f"[{cfg_id}]\nAddress=\t\t10.99.3.9\n")
     _up(peers, ours, sw)
     sw.initiate_ike("ki", timeout=15)
     ours.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 10)
