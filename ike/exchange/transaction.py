@@ -222,6 +222,15 @@ class Transaction(Exchange):
         self.cfg_type = CfgType.RESERVED
         self.identifier = 0
 
+    def finish(self, now: float, *, failed: bool = False) -> None:
+        """End the exchange; an XAUTH server whose exchange failed (no answer, a bad one)
+        gives the ISAKMP SA up, as it would a refused user."""
+        super().finish(now, failed=failed)
+        if failed and self.initiator and self.purpose.startswith("xauth") \
+                and self.sa.state in (SAState.READY, SAState.FADING):
+            state_of(self.engine, self.sa).xauth = "failed"
+            self.engine.delete_isakmp(self.sa, now, reason="XAUTH did not complete")
+
     def _send(self, now: float, cfg_type: CfgType, attrs: list[Attribute],
               retransmit: bool) -> None:
         assert self.sa.keys is not None

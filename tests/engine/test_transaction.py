@@ -210,3 +210,16 @@ def test_xauth_init_rsa_is_authenticated_with_signatures(h: Any) -> None:
     [sa_b] = pair.b.sas.isakmp.values()
     assert sa_b.auth_method == 3  # RSA_SIG
     assert len(pair.a.sas.ipsec) == len(pair.b.sas.ipsec) == 1
+
+
+def test_xauth_server_gives_up_a_silent_client(h: Any) -> None:
+    pair = _xauth_pair(h, "wonderland")
+    pair.drop = lambda side, _n, data: (
+        side == "a" and Message.decode(data).exchange_type == ExchangeType.TRANSACTION)
+    pair.a.connect("peer", pair.now)
+    pair.flush()
+    assert len(pair.b.sas.isakmp) == 1
+    pair.advance(130)  # past Exchange-max-time (120 s)
+    assert not pair.b.sas.isakmp
+    assert any(isinstance(e, SADeleted) and e.reason == "XAUTH did not complete"
+               for e in pair.events("b"))
