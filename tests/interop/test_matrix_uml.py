@@ -37,8 +37,9 @@ SAMPLE = [Case(CHARON_NETLINK, "initiator", suite="aes128gcm16"),
                                                    suite="aes256-sha256-modp3072")]
 CASES = ([c for c in matrix_cases() if c.peer != CHARON_LIBIPSEC]
          if os.environ.get("KI_UML_FULL") == "1" else SAMPLE)
-#: the boot runs every cell (~7-15 s each in UML) inside the first test's setup
-BOOT_TIMEOUT = 60 + 20 * len(CASES)
+#: the boot runs every cell (~7-15 s each in UML, ~20 s on a loaded machine) in the first
+#: test's setup
+BOOT_TIMEOUT = 90 + 40 * len(CASES)  # generous: a loaded machine doubles the time
 pytestmark.append(pytest.mark.timeout(BOOT_TIMEOUT + 60))
 
 
