@@ -151,16 +151,18 @@ class Engine:
 
     def get_timer(self) -> float | None:
         """The next moment ``handle_timer`` must run (None: nothing scheduled)."""
-        times = [t for ex in self.exchanges.values() if (t := ex.next_timer()) is not None]
+        times: list[float | None] = [ex.next_timer() for ex in self.exchanges.values()]
         for sa in self.sas.isakmp.values():
-            times += [t for t in (sa.soft_at, sa.hard_at) if t is not None]
+            times.append(sa.soft_at)
+            times.append(sa.hard_at)
             if sa.dpd is not None:
                 times.append(sa.dpd.next_at)
-            if sa.nat is not None and sa.nat.keepalive_at is not None:
+            if sa.nat is not None:
                 times.append(sa.nat.keepalive_at)
         for ipsa in self.sas.ipsec:
-            times += [t for t in (ipsa.soft_at, ipsa.hard_at) if t is not None]
-        return min(times) if times else None
+            times.append(ipsa.soft_at)
+            times.append(ipsa.hard_at)
+        return min((t for t in times if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, time out exchanges, expire and rekey SAs whose time has come."""

@@ -85,10 +85,11 @@ class Exchange(ABC):
 
     def next_timer(self) -> float | None:
         """The earliest moment this exchange needs the engine's attention."""
-        times = [t for t in (self.retransmit_at, self.linger_until) if t is not None]
-        if not self.finished:
-            times.append(self.deadline)
-        return min(times) if times else None
+        best = None if self.finished else self.deadline
+        for t in (self.retransmit_at, self.linger_until):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
     def finish(self, now: float, *, failed: bool = False) -> None:
         """End the exchange; keep the last message a while to answer retransmissions."""

@@ -20,7 +20,7 @@ class ConfCache(Conf):
 
     def __init__(self, conf: Conf) -> None:  # Conf.__init__ is not called: no state of its own
         self.inner = conf
-        self._memo: dict[tuple[str, str, str, object], Any] = {}
+        self._memo: dict[tuple[object, ...], Any] = {}
         self.derived: dict[object, Any] = {}
         """Answers computed from the configuration alone (e.g. Phase 1 choices), same life."""
 
@@ -33,12 +33,17 @@ class ConfCache(Conf):
         return getattr(self.inner, name)
 
     def _get(self, kind: str, section: str, tag: str, extra: object, fn: Any) -> Any:
+        try:  # the spelling the engine used last time: no lower() on the hot path
+            return self._memo[(kind, section, tag, extra)]
+        except KeyError:
+            pass
         key = (kind, section.lower(), tag.lower(), extra)
         try:
-            return self._memo[key]
+            value = self._memo[key]
         except KeyError:
             value = self._memo[key] = fn()
-            return value
+        self._memo[(kind, section, tag, extra)] = value
+        return value
 
     def get_str(self, section: str, tag: str, default: str | None = None) -> str | None:
         return self._get("s", section, tag, default,  # type: ignore[no-any-return]
