@@ -120,6 +120,7 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
     else:
         phase2 = case.phase2
     limit = 40.0 if uml else 15.0
+    settle = 15.0 if uml else 5.0  # for the other side to log what it did
     try:
         with matrix.cell(sink, peer=case.peer, role=case.role, phase1=case.phase1,
                          phase2=phase2, suite=case.suite, where=where, note=note) as c:
@@ -132,15 +133,15 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
                     "our phase 2 did not finish\n" + ours.log_path.read_text()[-3000:])
             else:
                 peer.initiate("ki", timeout=limit)  # returns once the peer is done
-                ours.wait_log(r"phase 2 done: ki,", 10)
+                ours.wait_log(r"phase 2 done: ki,", 2 * settle)
             if isinstance(peer, pluto.PlutoPeer):
-                peer.wait_log(r"IPsec SA established", 5)
+                peer.wait_log(r"IPsec SA established", settle)
                 theirs = isakmpd.xfrm_state_keys(peer.ns) if uml else peer.installed_keys()
             elif netlink_refuses:
-                peer.wait_log(r"unable to install inbound and outbound IPsec SA", 5)
+                peer.wait_log(r"unable to install inbound and outbound IPsec SA", settle)
                 theirs = peer.esp_keys()
             else:
-                peer.wait_log(r"CHILD_SA ki\{\d+\} established", 5)
+                peer.wait_log(r"CHILD_SA ki\{\d+\} established", settle)
                 theirs = peer.esp_keys()
             their_child = peer.child_sas()
             [our_ike] = ours.ike_sas()
