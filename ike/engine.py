@@ -162,7 +162,7 @@ class Engine:
         for ipsa in self.sas.ipsec:
             times.append(ipsa.soft_at)
             times.append(ipsa.hard_at)
-        return min((t for t in times if t is not None), default=None)
+        return min([t for t in times if t is not None], default=None)
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, time out exchanges, expire and rekey SAs whose time has come."""
