@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .keylog import CharonKeyLog, parse_charon_log
@@ -52,7 +52,8 @@ def _id(value: str) -> str:
 class CharonPeer(DaemonBase):
     """One charon.  ``ipsec`` is "netlink" (kernel SAs; on a kernel without ESP the CHILD_SA
     install fails, interop.md 5.2) or "libipsec" (userspace ESP over TUN, tunnel mode only,
-    always UDP-encapsulated, 5.3).  ``log_level`` is the ike/chd log level (4 dumps keys)."""
+    always UDP-encapsulated, 5.3).  ``log_level`` is the ike/chd log level (4 dumps keys);
+    ``aggressive_psk_ok`` lets it answer Aggressive Mode PSK (its own conns set it too)."""
 
     name: str
     ns: Namespace
@@ -62,7 +63,6 @@ class CharonPeer(DaemonBase):
     log_level: int = 4
     pki: Pki | None = None
     aggressive_psk_ok: bool = False
-    extra_children: dict[str, str] = field(default_factory=dict)
     pid: int = 0
 
     @property
