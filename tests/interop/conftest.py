@@ -133,3 +133,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     with open(_matrix_file[0].with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         matrix.write(_matrix_file[0], Path(doc))
+
+
+@pytest.fixture
+def fakesa_shim() -> Path:
+    """The fakesa shim (built with gcc from tests/interop/fakesa.c), through which our daemon's
+    SA installs go on the host kernel (which has no ESP)."""
+    from harness import pluto
+
+    why = pluto.fakesa_available()
+    if why is not None:
+        pytest.skip(why)
+    return pluto.ensure_fakesa()

@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.interop, pytest.mark.root]
 
 
 @pytest.fixture
-def dpd_pair(plain_topo: netns.Topology,
-             workdir: Path) -> Iterator[tuple[isakmpd.IsakmpdPeer, charon.CharonPeer]]:
+def dpd_pair(plain_topo: netns.Topology, workdir: Path,
+             fakesa_shim: Path) -> Iterator[tuple[isakmpd.IsakmpdPeer, charon.CharonPeer]]:
     """charon (DPD every second) in a, our daemon in b, Phase 1 up."""
     why = charon.available()
     if why is not None:

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.root]
 
 
 @pytest.fixture
-def peers(plain_topo: netns.Topology, workdir: Path,
+def peers(plain_topo: netns.Topology, workdir: Path, fakesa_shim: Path,
           request: pytest.FixtureRequest) -> Iterator[tuple[isakmpd.IsakmpdPeer, object]]:
     """Our daemon in b and the peer named by the test's parameter in a, both started."""
     kind = request.param
@@ -156,6 +156,7 @@ Conditions: app_domain == "IPsec policy" && esp_present == "yes" && esp_enc_alg 
 
 
 def test_policy_refusal_is_no_proposal_chosen(plain_topo: netns.Topology, workdir: Path,
+                                              fakesa_shim: Path,
                                               record_cell: matrix.Sink) -> None:
     if charon.available() is not None:
         pytest.skip(str(charon.available()))

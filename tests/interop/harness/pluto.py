@@ -128,10 +128,21 @@ def ensure_fakesa() -> Path:
     return out
 
 
+def fakesa_available() -> str | None:
+    """None when the fakesa shim can be built (or is), else why not."""
+    digest = hashlib.sha256(FAKESA_SRC.read_bytes()).hexdigest()[:16]
+    if shutil.which("gcc") is None and not (CACHE / f"fakesa-{digest}.so").exists():
+        return "needs Debian package gcc to build the fakesa shim"
+    return None
+
+
 def available() -> str | None:
-    """None when libreswan can be provided here (root, apt, dpkg-deb), else why not."""
+    """None when libreswan can be provided here (root, apt, dpkg-deb, gcc for the shim), else
+    why not."""
     if os.geteuid() != 0:
         return "needs root (apt-get, namespaces)"
+    if fakesa_available() is not None:
+        return fakesa_available()
     if PLUTO.exists():
         return None
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
