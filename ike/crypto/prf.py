@@ -67,6 +67,9 @@ def get_hash(which: HashName) -> Hash:
     """Look a hash up by IKE id, isakmpd name or hashlib name; PRFError if unknown."""
     if isinstance(which, Hash):
         return which
+    h = _BY_KEY.get(which)  # ids (ints or IntEnums) and the usual names, in one lookup
+    if h is not None:
+        return h
     key: object = int(which) if isinstance(which, int) else which
     h = _BY_KEY.get(key)
     if h is None and isinstance(which, str):

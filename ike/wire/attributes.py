@@ -91,15 +91,13 @@ def decode_attributes(view: memoryview, where: str) -> list[Attribute]:
 
 def encode_attributes(attrs: Iterable[Attribute]) -> bytes:
     """The wire bytes of ``attrs`` in order."""
-    out: list[bytes] = []
     pack = _ATTR.pack
-    for a in attrs:
-        v = a.value
-        if isinstance(v, int) and 0 <= a.type < _AF and 0 <= v <= 0xFFFF:
-            out.append(pack(a.type | _AF, v))
-        else:
-            out.append(a.encode())
-    return b"".join(out)
+    return b"".join([
+        pack(a.type | _AF, a.value)
+        if isinstance(a.value, int) and 0 <= a.type < _AF and 0 <= a.value <= 0xFFFF
+        else a.encode()
+        for a in attrs
+    ])
 
 
 def attribute_map(attrs: Iterable[Attribute]) -> dict[int, Attribute]:
