@@ -59,3 +59,26 @@ def test_cli_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     results.write_text(json.dumps(good) + "\n")
     assert matrix.main([str(results), "-o", str(out), "--date", "D"]) == 0
     assert "| p | host | initiator | main-psk | tunnel | s | pass |" in out.read_text()
+
+
+def test_every_peer_implements_the_daemon_base() -> None:
+    """Each peer class supplies log_path/launch/ready (DaemonBase's abstract members), so none
+    can be instantiated half-done; a class missing one stays abstract."""
+    import abc
+
+    from harness.cells import PEER_KINDS
+    from harness.model import DaemonBase
+
+    assert {k.__name__ for k in PEER_KINDS} == {"CharonPeer", "PlutoPeer", "IsakmpdPeer"}
+    for kind in PEER_KINDS:
+        assert issubclass(kind, DaemonBase)
+        assert not getattr(kind, "__abstractmethods__", frozenset()), kind
+    assert DaemonBase.__abstractmethods__ == {"log_path", "launch", "ready"}
+
+    class Partial(DaemonBase):
+        def launch(self) -> None:
+            """Only one of the three."""
+
+    assert isinstance(Partial, abc.ABCMeta)
+    with pytest.raises(TypeError, match="abstract"):
+        Partial()  # type: ignore[abstract]

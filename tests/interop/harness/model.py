@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import abc
 import os
 import re
 import signal
@@ -189,24 +190,29 @@ class Peer(Protocol):
         """SIGKILL the daemon and its children: no DELETE leaves."""
 
 
-class DaemonBase:
+class DaemonBase(abc.ABC):
     """Process handling shared by the peers: they set ``pid`` in launch() and wait in ready()
-    (split so that several daemons come up in parallel), log to ``log_path``."""
+    (split so that several daemons come up in parallel), log to ``log_path``.  The three
+    abstract members are what each peer must supply; instantiating a peer that lacks one
+    fails at once (TypeError) rather than in the middle of a cell."""
 
     pid: int
 
     @property
+    @abc.abstractmethod
     def log_path(self) -> Path:
         """The daemon's log file."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def launch(self) -> None:
         """Start the daemon without waiting for it."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def ready(self, timeout: float = 10) -> None:
         """Wait until the daemon answers and has its connections loaded."""
-        raise NotImplementedError
+        ...
 
     def start(self) -> None:
         """:meth:`launch` then :meth:`ready`."""
