@@ -1,7 +1,8 @@
 """SA lifecycle between our daemon and the peers, on the host (issue 9 "Lifecycle").
 
 - ``t name`` on our FIFO deletes the SAs on both sides; the peer's DELETE removes ours
-  (pluto with the fakesa shim: each side's shim logs the SA deletions).
+  (pluto with the fakesa shim: each side's shim logs the SA deletions; charon with
+  kernel-libipsec, which holds real userspace SAs on the host: its --list-sas empties).
 - Restarting our daemon after a crash (SIGKILL: no DELETE leaves) sends INITIAL-CONTACT: charon
   drops the stale IKE_SA; pluto 4.10 receives it but ignores it in IKEv1 (its log says so),
   which the test pins down.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import matrix
 from harness import charon, isakmpd, netns, pluto
-from harness.cells import CHARON_NETLINK, PLUTO
+from harness.cells import CHARON_LIBIPSEC, CHARON_NETLINK, PLUTO
 from harness.model import PSK, SUITES, wait_for_log
 from harness.scenario import pair
 
@@ -44,7 +46,9 @@ def peers(plain_topo: netns.Topology, workdir: Path, fakesa_shim: Path,
     else:
         if charon.available() is not None:
             pytest.skip(str(charon.available()))
-        peer = charon.CharonPeer("swa", plain_topo.a, workdir / "swa", [their])
+        # kernel-libipsec: charon installs its SAs in userspace, so they exist to be deleted
+        ipsec = "libipsec" if kind == "libipsec" else "netlink"
+        peer = charon.CharonPeer("swa", plain_topo.a, workdir / "swa", [their], ipsec=ipsec)
     ours = isakmpd.IsakmpdPeer("ours", plain_topo.b, workdir / "ours", [our])
     try:
         ours.launch()
@@ -67,29 +71,56 @@ def _deleted(log: Path, spis: set[str], timeout: float = 5) -> bool:
     return True
 
 
-@pytest.mark.parametrize("peers", ["pluto"], indirect=True)
-def test_teardown_deletes_on_both_sides(peers: tuple[isakmpd.IsakmpdPeer, pluto.PlutoPeer],
-                                        record_cell: matrix.Sink) -> None:
+#: what the peer logs when our DELETE for one of its SPIs arrives
+PEER_GOT_DELETE = {PLUTO: r"received Delete SA\(0x({in_}|{out})\) payload",
+                   CHARON_LIBIPSEC: r"received DELETE for ESP CHILD_SA with SPI ({in_}|{out})"}
+
+
+def _peer_sas_gone(peer: pluto.PlutoPeer | charon.CharonPeer, spis: set[str]) -> bool:
+    """Whether the peer no longer holds the SAs: pluto's shim logged DELSA for each SPI;
+    charon (kernel-libipsec) lists no CHILD_SA any more."""
+    if isinstance(peer, pluto.PlutoPeer):
+        return _deleted(peer.dir / "fakesa.log", spis)
+    for _ in range(50):
+        if not peer.child_sas():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _kind(peer: object) -> str:
+    return PLUTO if isinstance(peer, pluto.PlutoPeer) else CHARON_LIBIPSEC
+
+
+@pytest.mark.parametrize("peers", ["pluto", "libipsec"], indirect=True)
+def test_teardown_deletes_on_both_sides(
+        peers: tuple[isakmpd.IsakmpdPeer, pluto.PlutoPeer | charon.CharonPeer],
+        record_cell: matrix.Sink) -> None:
     ours, peer = peers
-    with matrix.cell(record_cell, peer=PLUTO, role="initiator", phase1="main-psk",
+    kind = _kind(peer)
+    with matrix.cell(record_cell, peer=kind, role="initiator", phase1="main-psk",
                      phase2="tunnel, then t ki", suite="aes128-sha1-modp2048",
                      note="lifecycle: our DELETE removes the peer's SAs and ours") as c:
         assert ours.initiate("ki")
         [child] = ours.child_sas()
         spis = {child.spi_in, child.spi_out}
+        if isinstance(peer, charon.CharonPeer):
+            peer.wait_log(r"CHILD_SA ki\{\d+\} established", 5)
+            assert len(peer.child_sas()) == 1
         ours.terminate("ki")
-        peer.wait_log(rf"received Delete SA\(0x({child.spi_in}|{child.spi_out})\) payload", 5)
-        c.spis_agree = _deleted(peer.dir / "fakesa.log", spis)
-        assert c.spis_agree, (peer.dir / "fakesa.log").read_text()
+        peer.wait_log(PEER_GOT_DELETE[kind].format(in_=child.spi_in, out=child.spi_out), 5)
+        c.spis_agree = _peer_sas_gone(peer, spis)
+        assert c.spis_agree, peer.log_path.read_text()[-3000:]
         assert _deleted(ours.dir / "fakesa.log", spis)
         assert peer.child_sas() == []
 
 
-@pytest.mark.parametrize("peers", ["pluto"], indirect=True)
-def test_peer_delete_removes_ours(peers: tuple[isakmpd.IsakmpdPeer, pluto.PlutoPeer],
-                                  record_cell: matrix.Sink) -> None:
+@pytest.mark.parametrize("peers", ["pluto", "libipsec"], indirect=True)
+def test_peer_delete_removes_ours(
+        peers: tuple[isakmpd.IsakmpdPeer, pluto.PlutoPeer | charon.CharonPeer],
+        record_cell: matrix.Sink) -> None:
     ours, peer = peers
-    with matrix.cell(record_cell, peer=PLUTO, role="responder", phase1="main-psk",
+    with matrix.cell(record_cell, peer=_kind(peer), role="responder", phase1="main-psk",
                      phase2="tunnel, then the peer deletes", suite="aes128-sha1-modp2048",
                      note="lifecycle: the peer's DELETE removes our SAs") as c:
         assert peer.initiate("ki")
