@@ -8,6 +8,7 @@ import functools
 import ipaddress
 from typing import TYPE_CHECKING
 
+from ike.doi.constants import IdType
 from ike.exchange.errors import ExchangeError
 from ike.exchange.quick import client_id
 from ike.kernel import interface as k
@@ -18,7 +19,8 @@ from ike.wire import Identification, NotifyType
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["address", "for_acquire", "network", "passive_lookup", "selector_parts"]
+__all__ = ["address", "for_acquire", "implied_id", "network", "passive_lookup",
+           "selector_parts"]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -54,9 +56,21 @@ def network(data: bytes, id_type: int, host: str) -> k.Network:
 
 
 
+def implied_id(host: str) -> Identification:
+    """The client ID RFC 2409 5.5 implies when Quick Mode carries none: the ISAKMP peer's
+    address, any protocol and port (isakmpd fakes the same IPV4_ADDR/IPV6_ADDR IDs)."""
+    ip = address(host)
+    return Identification(IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR, ip.packed)
+
+
 def passive_lookup(engine: Engine, sa: IsakmpSA, idci: Identification | None,
                    idcr: Identification | None) -> str:
-    """The passive connection whose IDs match the peer's (isakmpd.md 6.3 responder)."""
+    """The passive connection whose IDs match the peer's (isakmpd.md 6.3 responder).
+
+    Without client IDs (pluto in transport mode sends none) the IDs are the ISAKMP peers'
+    addresses (RFC 2409 5.5): a connection whose Local-ID/Remote-ID name exactly those
+    addresses matches, as in isakmpd; failing that, a connection to this peer that has no
+    Local-ID."""
     names = engine.conf.get_list("Phase 2", "Connections") + engine.conf.get_list(
         "Phase 2", "Passive-Connections")
     ids = [i for i in (idci, idcr) if i is not None]
@@ -90,6 +104,12 @@ def passive_lookup(engine: Engine, sa: IsakmpSA, idci: Identification | None,
             if same(local, idci) or same(local, idcr):
                 return name
     else:
+        implied_i, implied_r = implied_id(sa.peer[0]), implied_id(sa.local[0])
+        for name in names:
+            local = built(engine.conf.get_str(name, "Local-ID"))
+            remote = built(engine.conf.get_str(name, "Remote-ID"))
+            if same(local, implied_r) and same(remote, implied_i):
+                return name
         for name in names:
             peer = engine.conf.get_str(name, "ISAKMP-peer")
             if peer is not None and engine.conf.get_str(peer, "Address") == sa.peer[0] and \
