@@ -475,6 +475,10 @@ def authenticate_peer(
             try:
                 creds = verify_credentials(data, where)
             except PKIError as err:
+                # Said now: another payload or key may still authenticate the peer, and then
+                # only this line tells why the credentials' delegations are not in the session
+                # (isakmpd's "received CERT can't be validated").
+                log.warning("pki: KeyNote credentials not used: %s", err)
                 errors.append((True, err))
                 continue
             key = credential_key(creds)

@@ -15,6 +15,7 @@ from pki import Store
 from pki.auth import PKIAuth
 
 ADDR = {"a": "10.0.0.1", "b": "10.0.0.2"}
+START = 1_000_000.0
 
 CONF = """\
 [Phase 1]
@@ -98,10 +99,15 @@ def trees(kit, tmp_path):
 
 
 def run(
-    kit, trees, licensee: str | dict[str, str], ids: dict[str, str] | None = None
+    kit,
+    trees,
+    licensee: str | dict[str, str],
+    ids: dict[str, str] | None = None,
+    wall_offset: float = 0.0,
 ) -> tuple[list[object], list[object], Engine, Engine]:
     """Both engines; each side's policy names the other side by `licensee` ({peer} filled in
-    with the other side's address) or by licensee[side]."""
+    with the other side's address) or by licensee[side]. wall_offset is the engines' (START is
+    their monotonic time at the start)."""
     if isinstance(licensee, str):
         template = licensee
         licensee = {s: template.format(peer=ADDR["b" if s == "a" else "a"]) for s in ADDR}
@@ -115,11 +121,12 @@ def run(
             use_keynote=True,
             policy_factory=policy_for(licensee[side]),
             tag=side.upper(),
+            wall_offset=wall_offset,
         )
         for n, side in enumerate(("a", "b"))
     }
     a, b = engines["a"], engines["b"]
-    now = 1_000_000.0
+    now = START
     a.start(now)
     for _ in range(30):
         moved = False
