@@ -156,3 +156,16 @@ def test_tampered_keynote_credential_does_not_count(kit, tmp_path, cas, caplog):
         "KeyNote assertion 1 signature does not verify"
     ) in caplog.text
     assert "B check_policy: negotiated SA failed policy check" in caplog.text
+
+
+def test_tampered_keynote_credential_alone_fails_phase_1(kit, tmp_path, cas, caplog):
+    """Without a certificate to fall back on, the refused credential leaves no key for a."""
+    trees = with_credentials(kit, tmp_path, cas, tampered=True)
+    (trees["a"].root / "certs" / "local.crt").unlink()
+    signer = ca_principal(kit, SIGNER_KEY)
+    with caplog.at_level(logging.INFO):
+        ev_a, ev_b = run(kit, trees, {"a": signer, "b": signer})
+    assert Phase1Done not in ev_b
+    assert Phase2Done not in ev_a + ev_b
+    assert "pki: peer IPV4_ADDR 10.0.0.1 not authenticated" in caplog.text
+    assert "KeyNote assertion 1 signature does not verify" in caplog.text
