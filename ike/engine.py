@@ -162,6 +162,8 @@ class Engine:
         for ipsa in self.sas.ipsec:
             times.append(ipsa.soft_at)
             times.append(ipsa.hard_at)
+        if self.cfg_states:
+            times.append(transaction.next_deadline(self))
         return min([t for t in times if t is not None], default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -199,6 +201,8 @@ class Engine:
             if ipsa.hard_at is not None and ipsa.hard_at <= now:
                 ipsa.hard_at = None
                 self._delete_ipsec(ipsa, now, notify_peer=True, reason="expired")
+        if self.cfg_states:
+            transaction.expire_waits(self, now)
 
     def next_event(self) -> EngineEvent | None:
         """Pop the oldest event, or None."""

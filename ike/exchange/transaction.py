@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, ClassVar
 from ike.crypto.cipher import CBC, Keystate, cipher_spec
 from ike.crypto.keymat import info_hash, phase2_iv
 from ike.doi.constants import IdType
-from ike.events import ModeConfigDone, XauthDone
+from ike.events import ExchangeFailed, ModeConfigDone, XauthDone
 from ike.exchange.base import Exchange
 from ike.exchange.errors import ExchangeError
 from ike.sa import IsakmpSA, SAState
@@ -42,8 +42,9 @@ from ike.wire.constants import CfgAttr, CfgType, ExchangeType
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["NAMES", "CfgState", "Transaction", "after_phase1", "check_password", "id_section",
-           "state_of", "values_from", "xauth_unsettled"]
+__all__ = ["NAMES", "CfgState", "Transaction", "after_phase1", "check_password",
+           "expire_waits", "id_section", "next_deadline", "state_of", "values_from",
+           "xauth_unsettled"]
 
 log = logging.getLogger("ike.exchange")
 
@@ -72,6 +73,9 @@ class CfgState:
     xauth_user: str = ""
     mode_cfg: dict[str, list[str]] = field(default_factory=dict)
     """Attributes the peer gave us, by attribute name."""
+    wait_until: float | None = None
+    """A client's deadline for the server's XAUTH (REQUEST, then the status SET): a server
+    that never starts XAUTH must not keep the connection's Quick Modes waiting forever."""
 
 
 def state_of(engine: Engine, sa: IsakmpSA) -> CfgState:
@@ -176,7 +180,9 @@ def after_phase1(engine: Engine, sa: IsakmpSA, now: float) -> None:
             Attribute(A.XAUTH_USER_PASSWORD, b"")], "xauth")
         return
     if engine.conf.get_str(sa.name, "XAUTH-User"):
-        state_of(engine, sa).xauth = "waiting"  # a client: the server's verdict comes first
+        state = state_of(engine, sa)  # a client: the server's verdict comes first
+        state.xauth = "waiting"
+        state.wait_until = now + engine.exchange_max_time
         return
     _start_mode_config(engine, sa, now)
 
@@ -284,6 +290,7 @@ class Transaction(Exchange):
             log.info("%s XAUTH as %r with %s %s", self.engine.tag, user, self.sa.peer[0],
                      "succeeded" if ok else "failed")
             state_of(self.engine, self.sa).xauth = "ok" if ok else "failed"
+            state_of(self.engine, self.sa).wait_until = None
             self.engine.emit(XauthDone(self.sa.name, self.sa.cookies, user, ok, False))
             if not ok:
                 self.engine.delete_isakmp(self.sa, now, reason="XAUTH failed")
@@ -309,6 +316,9 @@ class Transaction(Exchange):
             Attribute(A.XAUTH_TYPE, 0), Attribute(A.XAUTH_USER_NAME, user.encode()),
             Attribute(A.XAUTH_USER_PASSWORD, password.encode())], False)
         self.finish(now)
+        state = state_of(self.engine, self.sa)
+        if state.wait_until is not None:  # now the server's verdict gets its own max time
+            state.wait_until = now + self.engine.exchange_max_time
 
     def _applied(self, got: dict[str, list[str]]) -> None:
         state_of(self.engine, self.sa).mode_cfg = got
@@ -363,6 +373,34 @@ def xauth_unsettled(engine: Engine, sa: IsakmpSA) -> bool:
     """Whether XAUTH on this SA has not succeeded yet: no Quick Mode either way until then."""
     state = engine.cfg_states.get(sa.cookies)
     return state is not None and state.xauth in ("pending", "waiting", "failed")
+
+
+def next_deadline(engine: Engine) -> float | None:
+    """The earliest XAUTH client deadline (for the engine's one timer)."""
+    return min([s.wait_until for s in engine.cfg_states.values() if s.wait_until is not None],
+               default=None)
+
+
+def expire_waits(engine: Engine, now: float) -> None:
+    """Give up XAUTH clients whose server did not finish XAUTH in time: their waiting Quick
+    Modes fail and the ISAKMP SA goes (with a DELETE), as after a refused user, so the next
+    attempt negotiates afresh instead of queueing on an SA that never becomes usable."""
+    for cookies, state in list(engine.cfg_states.items()):
+        if state.wait_until is None or state.wait_until > now:
+            continue
+        state.wait_until = None
+        sa = engine.sas.isakmp.get(cookies)
+        if sa is None:
+            continue
+        state.xauth = "failed"
+        waiting = engine.pending.pop(cookies, [])
+        log.warning("%s XAUTH: %s did not complete XAUTH within %d s; failing %d waiting "
+                    "Quick Mode(s) and deleting ISAKMP SA %s", engine.tag, sa.peer[0],
+                    engine.exchange_max_time, len(waiting), cookies.hex())
+        for name, _seq in waiting:
+            engine.emit(ExchangeFailed(name, "quick", "XAUTH not completed by the server", 0,
+                                       sa.peer))
+        engine.delete_isakmp(sa, now, reason="XAUTH not completed by the server")
 
 
 def check_password(engine: Engine, sa: IsakmpSA, user: str, password: bytes,

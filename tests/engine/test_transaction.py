@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ike.events import ModeConfigDone, Phase1Done, SADeleted, XauthDone
+from ike.events import ExchangeFailed, ModeConfigDone, Phase1Done, SADeleted, XauthDone
 from ike.wire import Message, SecurityAssociation
 from ike.wire.constants import ExchangeType
 
@@ -223,3 +223,21 @@ def test_xauth_server_gives_up_a_silent_client(h: Any) -> None:
     assert not pair.b.sas.isakmp
     assert any(isinstance(e, SADeleted) and e.reason == "XAUTH did not complete"
                for e in pair.events("b"))
+
+
+def test_xauth_client_gives_up_a_server_that_never_starts_xauth(h: Any) -> None:
+    conf_a = h.make_conf("a", extra_peer="XAUTH-User=             alice\n"
+                                         "XAUTH-Password=         wonderland")
+    conf_b = h.make_conf("b")  # no XAUTH-Users: the "server" never sends the REQUEST
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert len(pair.a.sas.isakmp) == 1 and pair.a.pending
+    pair.events("a")
+    pair.advance(130)  # past Exchange-max-time (120 s)
+    events = pair.events("a")
+    assert [(e.name, e.exchange) for e in _only(events, ExchangeFailed)] == [("conn", "quick")]
+    assert any(isinstance(e, SADeleted) and e.reason == "XAUTH not completed by the server"
+               for e in events)
+    assert not pair.a.sas.isakmp and not pair.a.pending and not pair.a.sas.ipsec
+    assert not pair.b.sas.isakmp  # our DELETE reached the peer
