@@ -55,7 +55,7 @@ NAMES: dict[str, tuple[CfgAttr, ...]] = {
     "nameserver": (A.INTERNAL_IP4_DNS, A.INTERNAL_IP6_DNS),
     "wins-server": (A.INTERNAL_IP4_NBNS, A.INTERNAL_IP6_NBNS),
     "dhcp-server": (A.INTERNAL_IP4_DHCP, A.INTERNAL_IP6_DHCP),
-    "network": (A.INTERNAL_IP4_SUBNET,),
+    "network": (A.INTERNAL_IP4_SUBNET, A.INTERNAL_IP6_SUBNET),
     "lifetime": (A.INTERNAL_ADDRESS_EXPIRY,),
 }
 """isakmpd.conf tag (lower case) -> the attributes it stands for (IPv4 first)."""
@@ -104,12 +104,19 @@ def id_section(sa: IsakmpSA, *, peer: bool = True) -> str | None:
 
 
 def _encode(attr: CfgAttr, text: str) -> bytes:
-    """One configured value as the attribute's wire form (ValueError when it does not fit)."""
+    """One configured value as the attribute's wire form (ValueError when it does not fit).
+
+    The mode-config draft (-05, as isakmpd's isakmp_cfg.c) sizes every IPv6 attribute at 16
+    octets, a bare address, except INTERNAL_IP6_SUBNET: 17 octets, the address followed by a
+    one-octet prefix length (IKEv2 later gave INTERNAL_IP6_ADDRESS that form too)."""
     if attr == A.INTERNAL_ADDRESS_EXPIRY:
         return int(text, 0).to_bytes(4, "big")
     if attr == A.INTERNAL_IP4_SUBNET:
         net = ipaddress.IPv4Network(text, strict=False)
         return net.network_address.packed + net.netmask.packed
+    if attr == A.INTERNAL_IP6_SUBNET:
+        net6 = ipaddress.IPv6Network(text, strict=False)
+        return net6.network_address.packed + bytes([net6.prefixlen])
     addr = ipaddress.ip_address(text)
     v6 = attr in (A.INTERNAL_IP6_ADDRESS, A.INTERNAL_IP6_NETMASK, A.INTERNAL_IP6_DNS,
                   A.INTERNAL_IP6_NBNS, A.INTERNAL_IP6_DHCP)
@@ -126,6 +133,9 @@ def _decode(attr: int, value: int | bytes) -> str:
         net = ipaddress.IPv4Network((value[:4], str(ipaddress.IPv4Address(value[4:]))),
                                     strict=False)
         return str(net)
+    if len(value) == 17 and attr in (A.INTERNAL_IP6_SUBNET, A.INTERNAL_IP6_ADDRESS) \
+            and value[16] <= 128:  # address + prefix length (an IKEv2-minded peer's address)
+        return f"{ipaddress.IPv6Address(value[:16])}/{value[16]}"
     if len(value) in (4, 16) and attr != A.INTERNAL_ADDRESS_EXPIRY:
         return str(ipaddress.ip_address(value))
     if attr == A.INTERNAL_ADDRESS_EXPIRY or not value:

@@ -241,3 +241,25 @@ def test_xauth_client_gives_up_a_server_that_never_starts_xauth(h: Any) -> None:
                for e in events)
     assert not pair.a.sas.isakmp and not pair.a.pending and not pair.a.sas.ipsec
     assert not pair.b.sas.isakmp  # our DELETE reached the peer
+
+
+def test_ipv6_attributes_follow_the_mode_config_draft(h: Any) -> None:
+    """Bare 16-octet IPv6 addresses; INTERNAL_IP6_SUBNET is the address plus a prefix octet."""
+    from ike.exchange.transaction import values_from
+    from ike.wire.constants import CfgAttr
+
+    more = ("[ipv4/10.0.0.2]\nAddress=                2001:db8::5\n"
+            "Nameserver=             2001:db8::53\nNetwork=                2001:db8:1::/48\n")
+    conf_a = h.make_conf("a", extra_peer="Flags=                  ikecfg", more=more)
+    pair = h.make_pair(conf_a, h.make_conf("b"), use_keynote=False)
+    wire = {a.type: a.value for a in values_from(pair.a, "ipv4/10.0.0.2")}
+    assert len(wire[CfgAttr.INTERNAL_IP6_ADDRESS]) == 16
+    assert wire[CfgAttr.INTERNAL_IP6_SUBNET] == bytes.fromhex("20010db8000100000000000000000000") \
+        + bytes([48])
+    assert CfgAttr.INTERNAL_IP4_SUBNET not in wire
+    pair.a.connect("peer", pair.now)
+    pair.flush()
+    [done] = _only(pair.events("b"), ModeConfigDone)
+    assert done.attributes["INTERNAL_IP6_ADDRESS"] == ["2001:db8::5"]
+    assert done.attributes["INTERNAL_IP6_DNS"] == ["2001:db8::53"]
+    assert done.attributes["INTERNAL_IP6_SUBNET"] == ["2001:db8:1::/48"]
