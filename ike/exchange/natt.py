@@ -155,6 +155,9 @@ def follow(engine: Engine, sa: IsakmpSA, old: tuple[str, int]) -> None:
                 moved = replace(cmd, src=new_ip if inbound else cmd.src,
                                 dst=cmd.dst if inbound else new_ip, acquire_seq=0,
                                 encap=replace(cmd.encap, sport=sa.local[1], dport=sa.peer[1]))
+                if not cmd.tunnel and cmd.selector is not None:
+                    moved = replace(moved, selector=_host_moved(cmd.selector, old[0],
+                                                                sa.peer[0]))
                 try:
                     engine.kernel.delete_sa(k.DeleteSA(cmd.proto, cmd.spi, cmd.src, cmd.dst))
                     engine.add_sa(moved)
@@ -166,16 +169,30 @@ def follow(engine: Engine, sa: IsakmpSA, old: tuple[str, int]) -> None:
             for flow in ipsa.flows:
                 if isinstance(flow, k.AddFlow):
                     out = flow.direction == k.Direction.OUT
+                    gone = k.DeleteFlow(flow.selector, flow.direction)
                     flow = replace(flow, src=flow.src if out else new_ip,
                                    dst=new_ip if out else flow.dst)
+                    if not flow.tunnel:  # transport mode: the selector names the peer host
+                        flow = replace(flow, selector=_host_moved(flow.selector, old[0],
+                                                                  sa.peer[0]))
                     try:
-                        engine.kernel.delete_flow(k.DeleteFlow(flow.selector, flow.direction))
+                        engine.kernel.delete_flow(gone)
                         engine.kernel.add_flow(flow)
                     except k.KernelError as e:
                         log.warning("%s NAT-T: cannot move a flow: %s", engine.tag, e)
                 flows.append(flow)
             ipsa.flows = flows
             ipsa.peer = sa.peer[0]
+
+
+def _host_moved(selector: k.TrafficSelector, old: str, new: str) -> k.TrafficSelector:
+    """A transport-mode selector with the peer's old host (/32 or /128) replaced by the new
+    one; client networks negotiated as IDs stay as they are."""
+    was, now = ipaddress.ip_network(old), ipaddress.ip_network(new)
+    if was.version != now.version:
+        return selector
+    return replace(selector, src=now if selector.src == was else selector.src,
+                   dst=now if selector.dst == was else selector.dst)
 
 
 def moved(engine: Engine, sa: IsakmpSA, src: tuple[str, int], dst: tuple[str, int]) -> None:

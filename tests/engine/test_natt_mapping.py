@@ -10,7 +10,7 @@ from typing import Any
 from ike.doi.constants import ProtocolId
 from ike.events import NotifyReceived, Phase2Done, SADeleted
 from ike.exchange import informational
-from ike.kernel.interface import AddSA, DeleteSA, NatMapping
+from ike.kernel.interface import AddFlow, AddSA, DeleteFlow, DeleteSA, Direction, NatMapping
 from ike.wire import Notify, NotifyType
 
 NAT, NAT2 = "192.0.2.99", "192.0.2.77"
@@ -100,3 +100,40 @@ def test_kernel_mapping_event_moves_address_and_flows(h: Any) -> None:
     _probe(pair)
     nat.run()
     assert pair.b.sas.ipsec == [ipsa]
+
+
+def test_transport_mode_selectors_follow_the_new_address(h: Any) -> None:
+    """Transport mode without client IDs: the selectors name the peer's (NATed) host, so a new
+    mapping rewrites them in the SAs and flows too, through the kernel interface."""
+    trp = "QM-ESP-TRP-AES-128-SHA-SUITE"
+    conf_a = h.make_conf("a", suites=trp)
+    conf_b = h.make_conf("b", suites=trp, addrs=(NAT, h.B), more="[Phase 1]\nDefault= peer\n")
+    for conf in (conf_a, conf_b):
+        with conf.transaction() as t:
+            t.remove("conn", "Local-ID")
+            t.remove("conn", "Remote-ID")
+    pair = h.make_pair(conf_a, conf_b, use_keynote=False, nat_traversal=True)
+    nat = Nat(pair, h)
+    pair.a.start(pair.now)
+    nat.run()
+    [ipsa] = pair.b.sas.ipsec
+    old_host, new_host = ipaddress.ip_network(NAT), ipaddress.ip_network(NAT2)
+    assert {f.selector.dst for f in ipsa.flows if f.direction == Direction.OUT} == {old_host}
+    p = ipsa.protocols[0]
+    pair.kb.commands.clear()
+    pair.b.nat_mapping(NatMapping(3, p.spi_in, ipaddress.ip_address(h.B), 0,
+                                  ipaddress.ip_address(NAT), ipaddress.ip_address(NAT2),
+                                  31001, 31005), pair.now)
+    mine = ipaddress.ip_network(h.B)
+    for flow in ipsa.flows:
+        out = flow.direction == Direction.OUT
+        assert (flow.selector.src, flow.selector.dst) == ((mine, new_host) if out
+                                                          else (new_host, mine))
+    deleted = {(c.selector.src, c.selector.dst) for c in pair.kb.commands
+               if isinstance(c, DeleteFlow)}
+    assert deleted == {(mine, old_host), (old_host, mine)}
+    added = [c for c in pair.kb.commands if isinstance(c, AddFlow)]
+    assert len(added) == 2 and all(new_host in (c.selector.src, c.selector.dst) for c in added)
+    sas = [c for c in pair.kb.commands if isinstance(c, AddSA)]
+    assert len(sas) == 2 and all(c.selector is not None and not c.tunnel
+                                 and new_host in (c.selector.src, c.selector.dst) for c in sas)
