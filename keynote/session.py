@@ -44,10 +44,11 @@ def _load_canonical() -> Callable[[str], str]:
 
 
 def _load_verifier() -> Callable[[str], bool]:
-    """keynote.sign.verify_assertion, imported when a credential first needs checking."""
-    from keynote.sign import verify_assertion
+    """keynote.sign.verify_assertion_cached, imported when a credential first needs checking
+    (process-wide, so credentials pki already verified are not verified again)."""
+    from keynote.sign import verify_assertion_cached
 
-    return verify_assertion
+    return verify_assertion_cached
 
 
 @dataclass(slots=True)

@@ -74,6 +74,7 @@ __all__ = [
     "signed_bytes",
     "split_assertion",
     "verify_assertion",
+    "verify_assertion_cached",
     "verify_signature",
 ]
 
@@ -434,6 +435,28 @@ def verify_assertion(raw_text: str) -> bool:
         return check_assertion(raw_text) is SigResult.TRUE
     except SignatureError:
         return False
+
+
+VERIFIED_CACHE_SIZE = 4096
+"""How many verification outcomes ``verify_assertion_cached`` remembers (oldest go first)."""
+_verified: dict[bytes, bool] = {}
+
+
+def verify_assertion_cached(raw_text: str) -> bool:
+    """``verify_assertion``, remembered process-wide by the SHA-256 of the exact raw text.
+
+    The verdict depends on nothing but that text (key, signed fields and signature are all in
+    it), so a credential checked when it arrived (pki) is a dictionary hit when a policy
+    session later needs it; any other text, down to one byte, is verified afresh."""
+    key = hashlib.sha256(raw_text.encode("utf-8", "surrogatepass")).digest()
+    known = _verified.get(key)
+    if known is not None:
+        return known
+    good = verify_assertion(raw_text)
+    if len(_verified) >= VERIFIED_CACHE_SIZE:
+        _verified.pop(next(iter(_verified)), None)
+    _verified[key] = good
+    return good
 
 
 def _load_x509_private(text: str) -> PrivateKey:

@@ -4,7 +4,7 @@ The forms follow isakmpd (reference isakmpd.md 4.1): an X.509 peer is the two pr
 rsa-hex:<PKCS#1 hex> and DN:<X509_NAME_oneline>, and each certificate of its chain becomes two
 local assertions in which the issuer authorizes the subject for the certificate's lifetime
 (x509_generate_kn). KeyNote credentials received in CERT payloads count only if their signatures
-verify (keynote.sign.verify_assertion).
+verify (keynote.sign.verify_assertion_cached: a policy session then finds them checked).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from keynote.envfile import EnvFileError, read_key_file
 from keynote.errors import KeyNoteError
 from keynote.fields import chunks
 from keynote.parse import parse_text
-from keynote.sign import verify_assertion
+from keynote.sign import verify_assertion_cached
 from pki.errors import PKIError, Reason
 from pki.ids import dn_equal, name_string
 
@@ -123,7 +123,7 @@ def verify_credentials(data: bytes, source: str) -> list[str]:
         raise PKIError(Reason.BAD_CREDENTIAL, f"{source}: no KeyNote assertion in credentials")
     for n, assertion in enumerate(assertions, 1):
         try:
-            good = verify_assertion(assertion)
+            good = verify_assertion_cached(assertion)
         except Exception as exc:  # a malformed assertion is a refused one, never a crash
             raise PKIError(
                 Reason.BAD_CREDENTIAL, f"{source}: KeyNote assertion {n} is malformed: {exc}"

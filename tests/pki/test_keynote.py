@@ -172,3 +172,33 @@ def test_chain_assertions_limit_time(two_level):
     s = session_for(peer, policy("DN:/C=SE/O=Example/CN=Root"))
     s.set_attribute("GMTTimeOfDay", "20990101000000")
     assert s.query(["false", "true"]).value == "false"
+
+
+def test_credentials_verified_by_pki_are_not_verified_again_by_the_session(
+    kit, dirs, monkeypatch
+):
+    import keynote.sign as kn_sign
+
+    monkeypatch.setattr(kn_sign, "_verified", {})  # a cold process-wide cache
+    checked: list[str] = []
+    real = kn_sign.check_assertion
+
+    def counting(raw_text: str, source: str = "<assertion>") -> kn_sign.SigResult:
+        checked.append(raw_text)
+        return real(raw_text, source)
+
+    monkeypatch.setattr(kn_sign, "check_assertion", counting)
+    authority, peer_key = kit.key(0), kit.key(3)
+    payload = credential(authority, peer_key).encode()
+    found = authenticate_peer(dirs.store(), PEER, [(CertEncoding.KEYNOTE, payload)], now=kit.NOW)
+    assert len(checked) == 1
+    s = session_for(found, policy(rsa_hex(authority.public_key())))
+    assert s.query(["false", "true"]).value == "true"
+    assert len(checked) == 1  # the session's check was a cache hit
+    # a copy altered by one byte is verified afresh, fails, and grants nothing
+    forged = found.credentials[0].replace('"true"', '"trUe"')
+    s2 = session_for(found.__class__(found.public_key, found.source, found.encoding,
+                                     principals=found.principals, credentials=(forged,)),
+                     policy(rsa_hex(authority.public_key())))
+    assert s2.query(["false", "true"]).value == "false"
+    assert checked[1:] == [forged]
