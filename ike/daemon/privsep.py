@@ -15,6 +15,7 @@ Messages are JSON; file descriptors travel as SCM_RIGHTS.  Kernel commands use
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -218,6 +219,8 @@ class Monitor:
             return {"ok": True, "der": der.hex()}
         if what == "certificates":
             return {"ok": True, "certs": [bytes(c).hex() for c in self.auth.certificates(ident)]}
+        if what == "local":
+            return self._local(ident, request.get("have"))
         if what == "peer_key":
             certs = request.get("certs", [])
             if not isinstance(certs, list) or len(certs) > MAX_CERTS:
@@ -238,6 +241,25 @@ class Monitor:
             problems = store.reload() if store is not None else []
             return {"ok": True, "problems": [str(p) for p in problems]}
         raise PermissionError(f"unknown auth request {what!r}")
+
+    def _local(self, ident: str, have: object) -> dict[str, Any]:
+        """Key and certificates of one local ID in one answer (a signature Phase 1 needs both).
+        The key goes by its public fingerprint, its DER only when the child's copy (``have``)
+        is not that key, so an unchanged key is neither sent nor re-parsed."""
+        assert self.auth is not None
+        certs = [bytes(c).hex() for c in self.auth.certificates(ident)]
+        key = self.auth.private_key(ident)
+        if key is None:
+            return {"ok": True, "key": None, "certs": certs}
+        fingerprint = _fingerprint(key)
+        answer: dict[str, Any] = {"ok": True, "key": fingerprint, "certs": certs}
+        if have != fingerprint:
+            answer["der"] = key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).hex()
+        return answer
 
     def send_event(self, event: k.KernelEvent) -> None:
         """Forward a kernel event to the child."""
@@ -275,6 +297,14 @@ class Monitor:
 
 
 # --------------------------------------------------------------------------- the channel
+
+
+def _fingerprint(key: rsa.RSAPrivateKey) -> str:
+    """A private key's name that says nothing secret: SHA-256 of its public key (SPKI)."""
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
 
 
 def channel() -> tuple[socket.socket, socket.socket]:
@@ -684,6 +714,11 @@ class MonitorAuth:
 
     def __init__(self, client: MonitorClient) -> None:
         self.client = client
+        self._keys: dict[str, tuple[str, rsa.RSAPrivateKey]] = {}
+        """Parsed signing keys by local ID, with the fingerprint the parent gave them."""
+        self._certs: dict[str, list[bytes]] = {}
+        """Certificates that came with the last key answer, for the ``certificates`` call
+        that follows it in the same Phase 1."""
 
     def _ask(self, what: str, ident: str, **extra: Any) -> dict[str, Any]:
         try:
@@ -693,15 +728,30 @@ class MonitorAuth:
             return {}
 
     def private_key(self, local_id: str) -> rsa.RSAPrivateKey | None:
-        """Our signing key, read by the parent."""
-        der = self._ask("private_key", local_id).get("der")
-        if not der:
+        """Our signing key, read by the parent: one request brings the certificates too, and
+        the key is parsed again only when the parent says it changed."""
+        have = self._keys.get(local_id)
+        extra = {"have": have[0]} if have is not None else {}
+        answer = self._ask("local", local_id, **extra)
+        self._certs[local_id] = [bytes.fromhex(str(c)) for c in answer.get("certs", [])]
+        fingerprint = answer.get("key")
+        der = answer.get("der")
+        if have is not None and fingerprint == have[0] and der is None:
+            return have[1]
+        self._keys.pop(local_id, None)
+        if not fingerprint or not der:
             return None
-        key = serialization.load_der_private_key(bytes.fromhex(der), None)
-        return key if isinstance(key, rsa.RSAPrivateKey) else None
+        key = serialization.load_der_private_key(bytes.fromhex(str(der)), None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            return None
+        self._keys[local_id] = (str(fingerprint), key)
+        return key
 
     def certificates(self, local_id: str) -> Sequence[bytes]:
-        """Our certificates for CERT payloads."""
+        """Our certificates for CERT payloads (those of the key answer just before, if any)."""
+        certs = self._certs.pop(local_id, None)
+        if certs is not None:
+            return certs
         return [bytes.fromhex(c) for c in self._ask("certificates", local_id).get("certs", [])]
 
     def peer_key(self, peer_id: str, certificates: Sequence[bytes]) -> PeerKey | None:

@@ -84,6 +84,6 @@ def test_rsa_signatures_through_the_monitor(
         assert "(Phase 2)" in proc.sas()
     # the parent read the key and verified the peer: inside the chroot the child could not
     log = pair.east.log()
-    assert "monitor: child asks for private_key of east.example" in log, log
+    assert "monitor: child asks for local of east.example" in log, log  # key + certificates
     assert "monitor: child asks for peer_key of" in log
     assert "pki through the monitor" not in log + pair.west.log()

@@ -247,3 +247,70 @@ def test_kernel_events_reach_the_child(dirs: tuple[Path, Path]) -> None:
     parent.close()
     assert kernel.dispatch() is False
     child.close()
+
+
+class _KeySource:
+    """A parent-side PKI with one local ID whose key can be replaced."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.new_key = lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        self.key = self.new_key()
+        self.calls: list[str] = []
+
+    def private_key(self, ident: str) -> object:
+        self.calls.append("key")
+        return self.key if ident == "me" else None
+
+    def certificates(self, ident: str) -> list[bytes]:
+        self.calls.append("certs")
+        return [b"cert-of-" + ident.encode()]
+
+
+def test_signing_key_and_certificates_in_one_request_parsed_once(
+    dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from ike.daemon.privsep import MonitorAuth
+
+    etc, run = dirs
+    source = _KeySource()
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    monitor = Monitor(parent, PathPolicy([str(etc)], [str(run)]), NoneKernel(), auth=source)
+    thread = threading.Thread(target=monitor.serve, daemon=True)
+    thread.start()
+    caplog.set_level(logging.DEBUG)
+    client = MonitorClient(child)
+    requests: list[str] = []
+    real_request = client.raw_request
+    monkeypatch.setattr(client, "raw_request",
+                        lambda m: requests.append(m["what"]) or real_request(m))
+    parsed: list[int] = []
+    real_load = serialization.load_der_private_key
+    monkeypatch.setattr(serialization, "load_der_private_key",
+                        lambda *a, **kw: parsed.append(1) or real_load(*a, **kw))
+    auth = MonitorAuth(client)
+    try:
+        for _phase1 in range(3):  # what a signature Phase 1 asks: key, then certificates
+            key = auth.private_key("me")
+            assert auth.certificates("me") == [b"cert-of-me"]
+            assert key is not None
+            assert key.private_numbers() == source.key.private_numbers()
+        assert requests == ["local"] * 3 and len(parsed) == 1
+        source.key = source.new_key()  # the parent's key changed (a reload): sent and parsed
+        assert auth.private_key("me").private_numbers() == source.key.private_numbers()
+        assert len(parsed) == 2
+        assert auth.private_key("other") is None and auth.certificates("other") == [
+            b"cert-of-other"]
+        with pytest.raises(MonitorError, match="refused"):  # the parent still checks the ID
+            client.raw_request({"op": "auth", "what": "local", "id": 7})
+    finally:
+        child.close()
+        thread.join(timeout=5)
+        parent.close()
+    der = source.key.private_bytes(serialization.Encoding.DER,
+                                   serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()).hex()
+    assert der not in caplog.text and der[:40] not in caplog.text
