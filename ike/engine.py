@@ -62,6 +62,9 @@ Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
 ISAKMP_PROTO = 1
 _UDP_ENCAP = frozenset({3, 4, 61443, 61444})
+#: seconds a Phase 2 SA replaced by our rekey lives on: the peer switches to the new SA only
+#: once it processed our HASH(3), and packets it sent before then must still be accepted
+REKEY_RETIRE_GRACE = 2.0
 """ENCAPSULATION_MODE values of ESP in UDP (RFC 3947 and the drafts)."""
 _LAYER = {4: 0, 3: 1, 2: 2}
 """Nesting of a bundle's protocols, innermost first: IPComp, ESP, AH."""
@@ -200,7 +203,8 @@ class Engine:
                 rekey.ipsec_soft_expire(self, ipsa, now)
             if ipsa.hard_at is not None and ipsa.hard_at <= now:
                 ipsa.hard_at = None
-                self._delete_ipsec(ipsa, now, notify_peer=True, reason="expired")
+                self._delete_ipsec(ipsa, now, notify_peer=True,
+                                   reason="replaced by rekey" if ipsa.replaced else "expired")
         if self.cfg_states:
             transaction.expire_waits(self, now)
 
@@ -482,7 +486,13 @@ class Engine:
                                        bundle.initiator, bundle.spis_in, bundle.spis_out))
         if bundle.initiator:  # the side that rekeyed retires the old SA and says so
             for stale in old:
-                self._delete_ipsec(stale, now, notify_peer=True, reason="replaced by rekey")
+                # not at once: until the peer has processed our HASH(3) it still sends on the
+                # old SA (isakmpd only marks it replaced and keeps it to its hard expiry)
+                stale.replaced = True
+                stale.set_state(SAState.FADING)
+                stale.soft_at = None
+                end = now + REKEY_RETIRE_GRACE
+                stale.hard_at = end if stale.hard_at is None else min(stale.hard_at, end)
 
     # ================================================================ receiving
 

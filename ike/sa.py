@@ -133,6 +133,8 @@ class IPsecSA:
     soft_at: float | None = None
     hard_at: float | None = None
     flows: list[object] = field(default_factory=list)
+    replaced: bool = False
+    """A rekey by us installed its successor; deleted (with a DELETE) shortly after."""
 
     @property
     def spis_in(self) -> tuple[tuple[int, int], ...]:

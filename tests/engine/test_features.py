@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ike.engine import REKEY_RETIRE_GRACE
 from ike.events import Phase1Done, Phase2Done, SADeleted
 from ike.kernel.interface import Acquire, AddFlow, AddSA, Expire, TrafficSelector
 
@@ -226,6 +227,7 @@ def test_kernel_expire_soft_and_hard(h: Any) -> None:
     src, dst = ipaddress.ip_address(h.B), ipaddress.ip_address(h.A)
     pair.a.expire(Expire(3, spi, src, dst, hard=False), pair.now)
     pair.flush()
+    pair.advance(REKEY_RETIRE_GRACE)  # the replaced SA is retired shortly after the rekey
     assert len(pair.a.sas.ipsec) == 1 and pair.a.sas.ipsec[0] is not ia  # renegotiated
     [ia] = pair.a.sas.ipsec
     pair.a.expire(Expire(3, ia.protocols[0].spi_in, src, dst, hard=True), pair.now)

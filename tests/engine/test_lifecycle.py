@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ike.engine import REKEY_RETIRE_GRACE
 from ike.events import Phase1Done, Phase2Done, SADeleted
 from ike.kernel.interface import Expire
 from ike.wire import ExchangeType
@@ -64,6 +65,8 @@ def test_active_isakmp_sa_is_renegotiated_and_the_old_one_deleted(h: Any, up: An
     pair.flush()
     done = [e for e in pair.events("a") if isinstance(e, Phase2Done)]
     assert [e.cookies for e in done] == [new_a.cookies]
+    assert len(pair.a.sas.ipsec) == 2  # the old SA lingers briefly for the peer's sake
+    pair.advance(REKEY_RETIRE_GRACE)
     [again_a], [again_b] = pair.a.sas.ipsec, pair.b.sas.ipsec
     assert again_a.spis_out == again_b.spis_in
     # and the successor is renegotiated in its turn
