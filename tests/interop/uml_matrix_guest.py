@@ -5,8 +5,9 @@ tests/interop/test_matrix_uml.py through tests/kernel/uml.py).
 
 CASES-JSON is a JSON list of harness.cells.Case fields.  One plain topology is made; for each case
 our daemon (XFRM backend, real SAs) and the peer (charon kernel-netlink, or pluto without the
-fakesa shim) negotiate, then a ping crosses the tunnel.  Prints one JSON object per line: the
-CellResult of each case ("where": "uml"), failures included.
+fakesa shim) negotiate, then a ping crosses the tunnel; the lifecycle cases of
+harness.lifecycle (a rekey with a ping stream across it) run the same way.  Prints one JSON
+object per line: the CellResult of each case ("where": "uml"), failures included.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import matrix
 from harness import netns
 from harness.cells import Case, run_cell
 from harness.certs import make_pki
+from harness.lifecycle import REKEY_CASES, run_rekey_cell
 from harness.netns import HarnessError
 
 
@@ -36,7 +38,10 @@ def main() -> int:
         for n, case in enumerate(cases):
             start = time.monotonic()
             try:
-                run_cell(case, topo, base / f"cell{n}", pki, results.append, where="uml")
+                if case in REKEY_CASES:
+                    run_rekey_cell(case, topo, base / f"cell{n}", results.append)
+                else:
+                    run_cell(case, topo, base / f"cell{n}", pki, results.append, where="uml")
             except (AssertionError, HarnessError, OSError, ValueError) as e:
                 print(f"{case.id}: {e}"[:2000], file=sys.stderr)
             print(f"{case.id}: {time.monotonic() - start:.1f} s", file=sys.stderr)

@@ -16,4 +16,7 @@ tests/interop/conftest.py does):
 - ``keylog``: parsers for charon's level-4 log, pluto's "crypt private" log, the fakesa log.
 - ``certs.make_pki``: a test CA and per-side certificates (PEM and PKCS#12).
 - ``cells``: ``Case`` and ``run_cell`` (one matrix cell, host or UML), ``matrix_cases()``.
+- ``lifecycle``: ``REKEY_CASES`` and ``run_rekey_cell`` (UML: our short Quick Mode lifetime,
+  a rekey with a ping stream across it, no ping lost, the old SAs gone, new SPIs and keys
+  agreeing).
 """

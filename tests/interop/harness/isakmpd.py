@@ -97,7 +97,9 @@ class IsakmpdPeer(DaemonBase):
         first = self.conns[0]
         out = [f"[General]\nListen-on=\t\t{first.local}\nRetransmits=\t\t3\n"
                "Exchange-max-time=\t30\nCheck-interval=\t\t5\n"
-               + (f"Policy-file=\t\t{self.dir}/isakmpd.policy\n" if self.policy else "")]
+               + (f"Policy-file=\t\t{self.dir}/isakmpd.policy\n" if self.policy else "")
+               + (f"Default-phase-2-lifetime=\t{first.ipsec_lifetime},10:86400\n"
+                  if first.ipsec_lifetime != 1200 else "")]
         if self.pki is not None:
             out.append(f"[X509-certificates]\nCA-directory=\t\t{self.dir}/ca/\n"
                        f"Cert-directory=\t\t{self.dir}/certs/\n"

@@ -1,0 +1,96 @@
+"""Lifecycle cells that need kernel ESP, run inside User-Mode Linux with the matrix cells.
+
+Rekey: our daemon initiates with a short Quick Mode lifetime (``REKEY_LIFE`` seconds, through
+``Default-phase-2-lifetime``; the peer keeps its default) and renegotiates at its soft expiry
+(85-95 % of the lifetime).  A ping stream runs across the rekey; the cell passes when no ping is
+lost, the kernels on both sides end with exactly the new SA pair (the old SPIs gone: we retire
+the old SA with a DELETE ``REKEY_RETIRE_GRACE`` seconds after the new one is in, before the
+stream ends, so that the stream's tail crossed the new SAs), the new SPIs agree and the new ESP
+keys are equal on both sides.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import matrix
+
+from ike.engine import REKEY_RETIRE_GRACE
+
+from . import isakmpd, netns
+from .cells import CHARON_NETLINK, PLUTO, Case, _peer
+from .model import SUITES
+from .scenario import pair
+
+#: the Quick Mode lifetime we offer in the rekey cells, seconds (short: the cell waits for it)
+REKEY_LIFE = 12
+#: each peer's rekey cell; ``phase2`` names the lifecycle step
+REKEY_CASES = [Case(PLUTO, "initiator", phase2="tunnel, rekey"),
+               Case(CHARON_NETLINK, "initiator", phase2="tunnel, rekey")]
+
+
+def _spis(ns: netns.Namespace) -> set[str]:
+    return set(isakmpd.xfrm_state_keys(ns))
+
+
+def run_rekey_cell(case: Case, topo: netns.Topology, workdir: Path, sink: matrix.Sink) -> None:
+    """One rekey cell (UML only: real XFRM SAs on both sides); the result goes to ``sink``,
+    AssertionError/HarnessError on failure after it was recorded."""
+    their_conn, _ = pair(topo, suite=SUITES[case.suite])
+    _, our_conn = pair(topo, suite=SUITES[case.suite], ipsec_lifetime=REKEY_LIFE)
+    peer = _peer(case, topo.a, workdir, their_conn, None, True)
+    ours = isakmpd.IsakmpdPeer("ours", topo.b, workdir / "ours", [our_conn], kernel="xfrm")
+    note = (f"lifecycle: our {REKEY_LIFE} s Quick Mode lifetime; rekey at the soft expiry, "
+            "a ping every 0.2 s across it, none lost")
+    try:
+        with matrix.cell(sink, peer=case.peer, role=case.role, phase1=case.phase1,
+                         phase2=case.phase2, suite=case.suite, where="uml", note=note) as c:
+            ours.launch()
+            peer.launch()
+            ours.ready(timeout=60)
+            peer.ready(timeout=60)
+            start = time.monotonic()
+            assert ours.initiate("ki", timeout=40), ours.log_path.read_text()[-3000:]
+            established = (r"IPsec SA established" if case.peer == PLUTO
+                           else r"CHILD_SA ki\{\d+\} established")
+            peer.wait_log(established, 15)
+            [old] = ours.child_sas()
+            old_spis = {old.spi_in, old.spi_out}
+            # the stream outlasts the latest soft expiry (95 %) and the old SA's retirement
+            # (REKEY_RETIRE_GRACE later) by a few seconds
+            count = math.ceil((REKEY_LIFE * 0.95 + REKEY_RETIRE_GRACE + 3
+                               - (time.monotonic() - start)) / 0.2)
+            ping_log = workdir / "ping.log"
+            ping = topo.a.popen(["ping", "-n", "-q", "-i", "0.2", "-W", "2", "-c", str(count),
+                                 "-I", str(topo.a.inner), str(topo.b.inner)], log=str(ping_log))
+            swapped_at = None
+            while ping.poll() is None:
+                if swapped_at is None and len(ours.child_sas()) == 2:
+                    new = ours.child_sas()[1]
+                    new_spis = {new.spi_in, new.spi_out}
+                    if _spis(topo.a) == new_spis and _spis(topo.b) == new_spis:
+                        swapped_at = time.monotonic()
+                time.sleep(0.2)
+            ping.wait()
+            out = ping_log.read_text(errors="replace")
+            ended = time.monotonic()
+            got = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+            c.ping = got is not None and got.group(1) == got.group(2) == str(count)
+            assert c.ping, f"ping lost packets across the rekey:\n{out}"
+            [_, new] = ours.child_sas()
+            new_spis = {new.spi_in, new.spi_out}
+            assert not new_spis & old_spis
+            c.spis_agree = (swapped_at is not None and ended - swapped_at >= 0.5
+                            and _spis(topo.a) == _spis(topo.b) == new_spis)
+            assert c.spis_agree, (old_spis, new_spis, _spis(topo.a), _spis(topo.b),
+                                  swapped_at, ended)
+            theirs = isakmpd.xfrm_state_keys(topo.a)
+            mine = ours.esp_keys()
+            c.keys_agree = all(mine[s] == theirs[s] for s in new_spis)
+            assert c.keys_agree, (mine, theirs)
+    finally:
+        ours.stop()
+        peer.stop()
