@@ -114,7 +114,7 @@ def pad(data: bytes, block_size: int) -> bytes:
 class CBC:
     """A keyed CBC cipher; the IV is passed per call."""
 
-    __slots__ = ("_alg", "block_size", "spec")
+    __slots__ = ("_alg", "_ecb_decrypt", "block_size", "spec")
 
     def __init__(self, enc_id: int, key: bytes) -> None:
         self.spec = cipher_spec(enc_id)
@@ -127,6 +127,10 @@ class CBC:
             self._alg = self.spec.algorithm(key)
         except ValueError as e:  # pragma: no cover - sizes are checked above
             raise CipherError(f"{self.spec.name}: {e}") from e
+        # One ECB decryption context per key (whole blocks only, so it carries no state from
+        # one call to the next): CBC decryption is then one OpenSSL call plus one XOR, without
+        # building a Cipher object per message.
+        self._ecb_decrypt = Cipher(self._alg, modes.ECB()).decryptor()
 
     def _check(self, iv: bytes, data: bytes) -> None:
         if len(iv) != self.block_size:
@@ -146,8 +150,12 @@ class CBC:
     def decrypt(self, iv: bytes, data: bytes) -> bytes:
         """CBC-decrypt whole blocks; the padding is left for the payload parser to ignore."""
         self._check(iv, data)
-        dec = Cipher(self._alg, modes.CBC(iv)).decryptor()
-        return dec.update(data) + dec.finalize()
+        # P_i = D(C_i) xor C_(i-1), with C_0 = IV: all blocks at once as one big integer
+        n = len(data)
+        return (
+            int.from_bytes(self._ecb_decrypt.update(data), "big")
+            ^ int.from_bytes(iv + data[: n - self.block_size], "big")
+        ).to_bytes(n, "big")
 
 
 class Keystate:

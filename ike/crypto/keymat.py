@@ -8,10 +8,9 @@ The hash argument is anything :func:`ike.crypto.prf.get_hash` accepts.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
-from ike.crypto.prf import Hash, HashName, get_hash
+from ike.crypto.prf import Hash, HashName, get_hash, hmac_digest
 
 __all__ = [
     "ChildKeys",
@@ -51,18 +50,18 @@ def message_id_bytes(message_id: int | bytes) -> bytes:
 
 def skeyid_psk(h: HashName, psk: bytes, ni_b: bytes, nr_b: bytes) -> bytes:
     """SKEYID for pre-shared keys: prf(pre-shared-key, Ni_b | Nr_b)."""
-    return hmac.digest(psk, ni_b + nr_b, get_hash(h).name)
+    return hmac_digest(psk, ni_b + nr_b, get_hash(h).name)
 
 
 def skeyid_sig(h: HashName, ni_b: bytes, nr_b: bytes, gxy: bytes) -> bytes:
     """SKEYID for signatures: prf(Ni_b | Nr_b, g^xy)."""
-    return hmac.digest(ni_b + nr_b, gxy, get_hash(h).name)
+    return hmac_digest(ni_b + nr_b, gxy, get_hash(h).name)
 
 
 def skeyid_pke(h: HashName, ni_b: bytes, nr_b: bytes, cky_i: bytes, cky_r: bytes) -> bytes:
     """SKEYID for public key encryption: prf(hash(Ni_b | Nr_b), CKY-I | CKY-R)."""
     hh = get_hash(h)
-    return hmac.digest(hh.digest(ni_b + nr_b), cky_i + cky_r, hh.name)
+    return hmac_digest(hh.digest(ni_b + nr_b), cky_i + cky_r, hh.name)
 
 
 def skeyid_dae(
@@ -71,9 +70,9 @@ def skeyid_dae(
     """(SKEYID_d, SKEYID_a, SKEYID_e) of RFC 2409 section 5."""
     name = get_hash(h).name
     tail = gxy + cky_i + cky_r
-    d = hmac.digest(skeyid, tail + b"\x00", name)
-    a = hmac.digest(skeyid, d + tail + b"\x01", name)
-    e = hmac.digest(skeyid, a + tail + b"\x02", name)
+    d = hmac_digest(skeyid, tail + b"\x00", name)
+    a = hmac_digest(skeyid, d + tail + b"\x01", name)
+    e = hmac_digest(skeyid, a + tail + b"\x02", name)
     return d, a, e
 
 
@@ -86,10 +85,10 @@ def expand_key(h: HashName, skeyid_e: bytes, length: int) -> bytes:
     if len(skeyid_e) >= length:
         return skeyid_e[:length]
     name = get_hash(h).name
-    k = hmac.digest(skeyid_e, b"\x00", name)
+    k = hmac_digest(skeyid_e, b"\x00", name)
     out = k
     while len(out) < length:
-        k = hmac.digest(skeyid_e, k, name)
+        k = hmac_digest(skeyid_e, k, name)
         out += k
     return out[:length]
 
@@ -115,7 +114,7 @@ def hash_i(
     sai_b: bytes, idii_b: bytes,
 ) -> bytes:
     """HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b)."""
-    return hmac.digest(skeyid, gxi + gxr + cky_i + cky_r + sai_b + idii_b, get_hash(h).name)
+    return hmac_digest(skeyid, gxi + gxr + cky_i + cky_r + sai_b + idii_b, get_hash(h).name)
 
 
 def hash_r(
@@ -123,7 +122,7 @@ def hash_r(
     sai_b: bytes, idir_b: bytes,
 ) -> bytes:
     """HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b)."""
-    return hmac.digest(skeyid, gxr + gxi + cky_r + cky_i + sai_b + idir_b, get_hash(h).name)
+    return hmac_digest(skeyid, gxr + gxi + cky_r + cky_i + sai_b + idir_b, get_hash(h).name)
 
 
 def natd_hash(h: HashName, cky_i: bytes, cky_r: bytes, address: bytes, port: int) -> bytes:
@@ -169,28 +168,28 @@ def qm_hash1(h: HashName, skeyid_a: bytes, message_id: int | bytes, rest: bytes)
 
     ``rest`` is the message body after the HASH payload, payload headers included.
     """
-    return hmac.digest(skeyid_a, message_id_bytes(message_id) + rest, get_hash(h).name)
+    return hmac_digest(skeyid_a, message_id_bytes(message_id) + rest, get_hash(h).name)
 
 
 def qm_hash2(
     h: HashName, skeyid_a: bytes, message_id: int | bytes, ni_b: bytes, rest: bytes
 ) -> bytes:
     """QM HASH(2) = prf(SKEYID_a, M-ID | Ni_b | SA | Nr [| KE] [| IDci | IDcr])."""
-    return hmac.digest(skeyid_a, message_id_bytes(message_id) + ni_b + rest, get_hash(h).name)
+    return hmac_digest(skeyid_a, message_id_bytes(message_id) + ni_b + rest, get_hash(h).name)
 
 
 def qm_hash3(
     h: HashName, skeyid_a: bytes, message_id: int | bytes, ni_b: bytes, nr_b: bytes
 ) -> bytes:
     """QM HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b)."""
-    return hmac.digest(
+    return hmac_digest(
         skeyid_a, b"\x00" + message_id_bytes(message_id) + ni_b + nr_b, get_hash(h).name
     )
 
 
 def info_hash(h: HashName, skeyid_a: bytes, message_id: int | bytes, rest: bytes) -> bytes:
     """Informational HASH(1) = prf(SKEYID_a, M-ID | N/D) (RFC 2409 section 5.7)."""
-    return hmac.digest(skeyid_a, message_id_bytes(message_id) + rest, get_hash(h).name)
+    return hmac_digest(skeyid_a, message_id_bytes(message_id) + rest, get_hash(h).name)
 
 
 def qm_keymat(
@@ -205,10 +204,10 @@ def qm_keymat(
     """
     name = get_hash(h).name
     seed = gqmxy + bytes((protocol,)) + spi + ni_b + nr_b
-    k = hmac.digest(skeyid_d, seed, name)
+    k = hmac_digest(skeyid_d, seed, name)
     out = k
     while len(out) < length:
-        k = hmac.digest(skeyid_d, k + seed, name)
+        k = hmac_digest(skeyid_d, k + seed, name)
         out += k
     return out[:length]
 

@@ -77,10 +77,12 @@ class TrafficSelector:
     def __post_init__(self) -> None:
         if self.src.version != self.dst.version:
             raise ValueError(f"selector mixes IPv{self.src.version} and IPv{self.dst.version}")
-        for name in ("proto", "sport", "dport"):
-            value = getattr(self, name)
-            if not 0 <= value <= (255 if name == "proto" else 65535):
-                raise ValueError(f"selector {name} {value} out of range")
+        if not (0 <= self.proto <= 255 and 0 <= self.sport <= 65535
+                and 0 <= self.dport <= 65535):  # one test on the hot path, the name on failure
+            for name, top in (("proto", 255), ("sport", 65535), ("dport", 65535)):
+                value = getattr(self, name)
+                if not 0 <= value <= top:
+                    raise ValueError(f"selector {name} {value} out of range")
 
     @property
     def family(self) -> int:
@@ -126,7 +128,9 @@ class NatTEncap:
 # --------------------------------------------------------------------------- commands
 
 
-@dataclass(frozen=True)
+# Plain slotted dataclasses (not frozen): built once or twice per Quick Mode, and a frozen
+# dataclass's __init__ pays object.__setattr__ per field; none is hashed or used as a key.
+@dataclass(slots=True)
 class GetSPI:
     """Reserve an inbound SPI (CPI for IPComp) for SAs from ``src`` to us (``dst``).
 
@@ -153,7 +157,7 @@ class GetSPI:
         return self.spi_min, self.spi_max
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AddSA:
     """Install one SA; ``inbound`` ones use the SPI we allocated, outbound ones the peer's.
 
@@ -213,7 +217,7 @@ class SAStats:
     use_time: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AddFlow:
     """Install a flow (XFRM policy): traffic matching ``selector`` in ``direction`` needs IPsec.
 
