@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from ike.crypto.cipher import CBC
 from ike.crypto.keymat import Phase1Keys
 from ike.policy import ChosenProtocol, IdentityData
 
@@ -82,6 +83,15 @@ class IsakmpSA:
     """A newer ISAKMP SA with this peer took over (SA_FLAG_REPLACED): no successor, no DPD."""
     message_ids: set[int] = field(default_factory=set)
     """Phase 2 / informational message IDs seen or used on this SA (replay protection)."""
+    _cbc: tuple[Phase1Keys, CBC] | None = field(default=None, repr=False, compare=False)
+
+    def cbc(self) -> CBC:
+        """This SA's keyed cipher, built once for its keys: every Quick Mode and informational
+        exchange on the SA uses the same key, so each need not key a new one."""
+        assert self.keys is not None, "cipher before keys"
+        if self._cbc is None or self._cbc[0] is not self.keys:
+            self._cbc = (self.keys, CBC(self.encryption, self.keys.enc_key))
+        return self._cbc[1]
 
     @property
     def cookies(self) -> bytes:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ike.crypto.cipher import CBC, Keystate, cipher_spec
+from ike.crypto.cipher import Keystate, cipher_spec
 from ike.crypto.keymat import info_hash, phase2_iv
 from ike.exchange.base import rest_of
 from ike.exchange.errors import ExchangeError
@@ -37,7 +37,7 @@ log = logging.getLogger("ike.exchange")
 def _keystate(sa: IsakmpSA, message_id: int) -> Keystate:
     assert sa.keys is not None
     block = cipher_spec(sa.encryption).block_size
-    return Keystate(CBC(sa.encryption, sa.keys.enc_key),
+    return Keystate(sa.cbc(),
                     phase2_iv(sa.hash_alg, sa.iv, message_id, block))
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ike.conf import Conf
 from ike.crypto import dh, rsa
-from ike.crypto.cipher import CBC, CipherError, Keystate, cipher_spec
+from ike.crypto.cipher import CipherError, Keystate, cipher_spec
 from ike.crypto.keymat import Phase1Keys, hash_i, hash_r, skeyid_psk, skeyid_sig
 from ike.doi.constants import IdType, IkeAuth, ProtocolId
 from ike.exchange import natt, proposals
@@ -303,7 +303,7 @@ class Phase1(Exchange):
                                       self.gxi, self.gxr, self.choice.key_length,
                                       spec.block_size)
         self.sa.keys = self.keys
-        self.keystate = Keystate(CBC(self.choice.encryption, self.keys.enc_key), self.keys.iv)
+        self.keystate = Keystate(self.sa.cbc(), self.keys.iv)
 
     # ---- identities and authentication ------------------------------------------------------
 

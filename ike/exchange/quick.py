@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto import dh
-from ike.crypto.cipher import CBC, Keystate, cipher_spec
+from ike.crypto.cipher import Keystate, cipher_spec
 from ike.crypto.keymat import phase2_iv, qm_hash1, qm_hash2, qm_hash3, qm_sa_keys
 from ike.doi.constants import EncapsulationMode, IdType, IpsecAttr, ProtocolId
 from ike.exchange import natt, proposals
@@ -100,7 +100,7 @@ class QuickMode(Exchange):
         super().__init__(engine, sa, message_id, initiator, now, name)
         assert sa.keys is not None
         block = cipher_spec(sa.encryption).block_size
-        self.keystate = Keystate(CBC(sa.encryption, sa.keys.enc_key),
+        self.keystate = Keystate(sa.cbc(),
                                  phase2_iv(sa.hash_alg, sa.iv, message_id, block))
         self.acquire_seq = acquire_seq
         self.offered: list[Proposal] = []
