@@ -401,7 +401,7 @@ def handle(daemon: Daemon, cmd: fifo.Command) -> None:
     elif isinstance(cmd, fifo.Report):
         # isakmpd's ui.c sends it to the log; the man page says "to a file, same as SIGUSR1":
         # both, so neither reader of isakmpd's behaviour is surprised
-        report_to_log(daemon)
         report_to_file(daemon)
+        report_to_log(daemon)
     elif isinstance(cmd, fifo.ReportSAs):
         write_sas(daemon)

@@ -73,6 +73,7 @@ def test_d_deletes_one_phase2_sa_and_report_names_policies(
                   r"policy initiator phase 2 doi 1 exchange 32 ")
     east.wait_log(r"Report> exchange_report: msgid [0-9a-f]{8} sa_list 0x[0-9a-f]+ \n")
     report = east.dir / "isakmpd.report"  # the man page: `r` reports to the -R file too
+    assert wait(report.exists)
     assert re.search(r"(?m)^\d{6}\.\d{6} Report> exchange_report: 0x[0-9a-f]+ ISAKMP-peer-west ",
                      report.read_text())
     west.command("r")
