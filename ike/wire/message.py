@@ -257,13 +257,13 @@ class Message:
         # ``kind in mro`` is isinstance for real subclasses without the ABCMeta hook (Payload
         # is an ABC; its __instancecheck__ runs in Python for every miss)
         for p in self.payloads:
-            if kind in type(p).__mro__:
+            if kind in p.__class__.__mro__:  # attribute loads, no call of type()
                 return p  # type: ignore[return-value]
         return None
 
     def all(self, kind: type[_P]) -> list[_P]:
         """Every payload of class ``kind``, in order."""
-        return [p for p in self.payloads if kind in type(p).__mro__]  # type: ignore[misc]
+        return [p for p in self.payloads if kind in p.__class__.__mro__]  # type: ignore[misc]
 
     def payload_types(self) -> list[PayloadType]:
         """The payload types in order (what the rules table checks)."""
