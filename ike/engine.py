@@ -154,20 +154,36 @@ class Engine:
 
     def get_timer(self) -> float | None:
         """The next moment ``handle_timer`` must run (None: nothing scheduled)."""
-        times: list[float | None] = [ex.next_timer() for ex in self.exchanges.values()]
+        # One pass with a running minimum (no list of candidates): it runs after every datagram.
+        best: float | None = None
+        for ex in self.exchanges.values():
+            t = ex.next_timer()
+            if t is not None and (best is None or t < best):
+                best = t
         for sa in self.sas.isakmp.values():
-            times.append(sa.soft_at)
-            times.append(sa.hard_at)
-            if sa.dpd is not None:
-                times.append(sa.dpd.next_at)
-            if sa.nat is not None:
-                times.append(sa.nat.keepalive_at)
+            t = sa.soft_at
+            if t is not None and (best is None or t < best):
+                best = t
+            t = sa.hard_at
+            if t is not None and (best is None or t < best):
+                best = t
+            if sa.dpd is not None and (best is None or sa.dpd.next_at < best):
+                best = sa.dpd.next_at
+            t = sa.nat.keepalive_at if sa.nat is not None else None
+            if t is not None and (best is None or t < best):
+                best = t
         for ipsa in self.sas.ipsec:
-            times.append(ipsa.soft_at)
-            times.append(ipsa.hard_at)
+            t = ipsa.soft_at
+            if t is not None and (best is None or t < best):
+                best = t
+            t = ipsa.hard_at
+            if t is not None and (best is None or t < best):
+                best = t
         if self.cfg_states:
-            times.append(transaction.next_deadline(self))
-        return min([t for t in times if t is not None], default=None)
+            t = transaction.next_deadline(self)
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, time out exchanges, expire and rekey SAs whose time has come."""
