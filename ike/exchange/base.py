@@ -86,9 +86,12 @@ class Exchange(ABC):
     def next_timer(self) -> float | None:
         """The earliest moment this exchange needs the engine's attention."""
         best = None if self.finished else self.deadline
-        for t in (self.retransmit_at, self.linger_until):
-            if t is not None and (best is None or t < best):
-                best = t
+        t = self.retransmit_at  # two plain tests: the engine asks after every datagram
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.linger_until
+        if t is not None and (best is None or t < best):
+            best = t
         return best
 
     def finish(self, now: float, *, failed: bool = False) -> None:
