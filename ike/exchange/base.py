@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Exchange", "cleartext_of", "rest_of"]
 
+#: Each defined flag combination with E set, by integer value (IntFlag.__or__ runs in Python).
+_WITH_ENC = {v: Flags(v | Flags.ENC) for v in range(8)}
+
 log = logging.getLogger("ike.exchange")
 
 
@@ -124,7 +127,7 @@ class Exchange(ABC):
                 first = msg.payloads[0].payload_type
             msg.ciphertext = self.keystate.encrypt(chain)
             msg.first_payload = first
-            msg.flags |= Flags.ENC
+            msg.flags = _WITH_ENC.get(int(msg.flags)) or msg.flags | Flags.ENC
             self.keystate.update_iv()
         data = msg.encode()
         if clear:
