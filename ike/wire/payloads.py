@@ -39,6 +39,7 @@ _NATOA = struct.Struct(">BBH")
 
 _T = TypeVar("_T")
 _LABELLED = int(Situation.SECRECY | Situation.INTEGRITY)
+_SITUATIONS = tuple(Situation(v) for v in range(8))
 
 
 class Payload(ABC):
@@ -195,7 +196,8 @@ class SecurityAssociation(Payload):
                 NotifyType.SITUATION_NOT_SUPPORTED, f"SA: situation {sit:#x} has labels"
             )
         proposals = _chain(view[8:], PayloadType.PROPOSAL, Proposal.decode, 4, "SA")
-        return cls(proposals, Situation(sit), Doi.of(doi), bytes(view))
+        situation = _SITUATIONS[sit] if sit < 8 else Situation(sit)  # no enum call (hot path)
+        return cls(proposals, situation, Doi.of(doi), bytes(view))
 
     def encode_body(self) -> bytes:
         return _SA.pack(self.doi, self.situation) + _encode_chain(
