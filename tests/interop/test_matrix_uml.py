@@ -24,20 +24,27 @@ sys.path.insert(0, str(HERE.parent / "kernel"))
 import matrix  # noqa: E402  (modules beside the tests, not in a package)
 import uml  # noqa: E402  (tests/kernel/uml.py boots the guest)
 from harness import charon, pluto  # noqa: E402
-from harness.cells import CHARON_LIBIPSEC, CHARON_NETLINK, PLUTO, Case, matrix_cases  # noqa: E402
+from harness.cells import (  # noqa: E402
+    CHARON_LIBIPSEC,
+    CHARON_NETLINK,
+    PLUTO,
+    SELF_CASES,
+    Case,
+    matrix_cases,
+)
 from harness.lifecycle import REKEY_CASES  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.uml, pytest.mark.root, pytest.mark.slow]
 
 # A sample (both peers, both roles, tunnel, transport, GCM, PFS) that stays within the test
 # budget (~10 s per cell in UML); KI_UML_FULL=1 runs every cell of the matrix that needs no NAT
-# (38 cells, about 5 minutes).
+# (38 cells, about 5 minutes) and our daemon against itself (SELF_CASES, 10 cells).
 SAMPLE = [Case(CHARON_NETLINK, "initiator", suite="aes128gcm16"),
           Case(CHARON_NETLINK, "responder", phase2="transport"),
           Case(PLUTO, "initiator"), Case(PLUTO, "responder", phase2="tunnel+pfs",
                                                    suite="aes256-sha256-modp3072")]
 # The lifecycle's rekey cells (harness/lifecycle.py, ~20 s each) run in both.
-CASES = ([c for c in matrix_cases() if c.peer != CHARON_LIBIPSEC]
+CASES = ([c for c in matrix_cases() if c.peer != CHARON_LIBIPSEC] + SELF_CASES
          if os.environ.get("KI_UML_FULL") == "1" else SAMPLE) + REKEY_CASES
 #: the boot runs every cell (~7-15 s each in UML, ~20 s on a loaded machine) in the first
 #: test's setup

@@ -4,8 +4,8 @@ tests/interop/test_matrix_uml.py through tests/kernel/uml.py).
     python uml_matrix_guest.py CASES-JSON
 
 CASES-JSON is a JSON list of harness.cells.Case fields.  One plain topology is made; for each case
-our daemon (XFRM backend, real SAs) and the peer (charon kernel-netlink, or pluto without the
-fakesa shim) negotiate, then a ping crosses the tunnel; the lifecycle cases of
+our daemon (XFRM backend, real SAs) and the peer (charon kernel-netlink, pluto without the
+fakesa shim, or our daemon again) negotiate, then a ping crosses the tunnel; the lifecycle cases of
 harness.lifecycle (a rekey with a ping stream across it) run the same way.  Prints one JSON
 object per line: the CellResult of each case ("where": "uml"), failures included.
 """

@@ -1,16 +1,16 @@
 """One matrix cell, run the same way on the host and inside User-Mode Linux.
 
-The peer (charon or pluto) sits in namespace a, our daemon in b; behind the NAT the initiator
-sits inside (a), so there our daemon takes a when it initiates.  A cell checks that both sides
-report the Phase 1 SA (same cookies where the peer shows them) and the Phase 2 SAs with the same
-SPIs, that the ESP keys our daemon installed equal the peer's, and, where the kernel has ESP
-(``where="uml"``), that a ping between the inner addresses crosses the tunnel with the ESP
-counters moving on both sides.
+The peer (charon, pluto, or our own daemon again) sits in namespace a, our daemon in b; behind
+the NAT the initiator sits inside (a), so there our daemon takes a when it initiates. A cell
+checks that both sides report the Phase 1 SA (same cookies where the peer shows them) and the
+Phase 2 SAs with the same SPIs, that the ESP keys our daemon installed equal the peer's, and,
+where the kernel has ESP (``where="uml"``), that a ping between the inner addresses crosses the
+tunnel with the ESP counters moving on both sides.
 
 Host: SA installs are answered by the fakesa shim (ours and pluto), charon logs its keys;
 charon with kernel-netlink refuses to install (reference/interop.md 5.2), which still lets our
 keys be compared when we initiate.  UML: real XFRM SAs everywhere, keys read from
-``ip xfrm state`` (ours) and from the peer's log (charon) or ``ip xfrm state`` (pluto).
+``ip xfrm state`` (ours) and from the peer's log (charon) or ``ip xfrm state`` (pluto, ours).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from .scenario import pair
 PLUTO = "libreswan 4.10"
 CHARON_NETLINK = "strongSwan 5.9 (kernel-netlink)"
 CHARON_LIBIPSEC = "strongSwan 5.9 (kernel-libipsec)"
+#: our own daemon as the peer (UML only: real XFRM on both sides; one role covers both)
+SELF = matrix.OURS
 LIBIPSEC_NOTE = "kernel-libipsec always encapsulates: NAT-T and UDP-encapsulated tunnel mode"
 #: the three implementations; mypy checks here that each follows the Peer protocol
 PEER_KINDS: tuple[type[Peer], ...] = (charon.CharonPeer, pluto.PlutoPeer, isakmpd.IsakmpdPeer)
@@ -49,7 +51,8 @@ class Case:
     @property
     def id(self) -> str:
         """Test id."""
-        peer = {PLUTO: "pluto", CHARON_NETLINK: "charon", CHARON_LIBIPSEC: "libipsec"}[self.peer]
+        peer = {PLUTO: "pluto", CHARON_NETLINK: "charon", CHARON_LIBIPSEC: "libipsec",
+                SELF: "self"}[self.peer]
         nat = "-nat" if self.topology != "plain" else ""
         return f"{peer}-{self.role}-{self.phase1}-{self.phase2}-{self.suite}{nat}"
 
@@ -78,6 +81,17 @@ def matrix_cases() -> list[Case]:
     for role in ("initiator", "responder"):
         out += [Case(CHARON_LIBIPSEC, role), Case(CHARON_LIBIPSEC, role, topology="nat")]
     return out
+
+
+#: isakmpd-py against itself (issue 9), UML only: each suite once in Main Mode PSK tunnel, then
+#: Aggressive Mode PSK (FQDN IDs), Main Mode RSA (certificates of the test CA), PFS and
+#: transport.  Ours initiates; the responder is ours too, so this role covers both sides.
+SELF_CASES: list[Case] = [Case(SELF, "initiator", suite=suite) for suite in SUITES] + [
+    Case(SELF, "initiator", phase2="tunnel+pfs", suite="aes256-sha256-modp3072"),
+    Case(SELF, "initiator", phase2="tunnel+pfs", suite="aes128-sha256-ecp256"),
+    Case(SELF, "initiator", phase2="transport"),
+    Case(SELF, "initiator", phase1="aggressive-psk"),
+    Case(SELF, "initiator", phase1="main-rsa")]
 
 
 def _same_keys(ours: dict[str, EspKeys], theirs: dict[str, EspKeys], spis: set[str]) -> bool:
@@ -134,7 +148,10 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
             else:
                 peer.initiate("ki", timeout=limit)  # returns once the peer is done
                 ours.wait_log(r"phase 2 done: ki,", 2 * settle)
-            if isinstance(peer, pluto.PlutoPeer):
+            if isinstance(peer, isakmpd.IsakmpdPeer):
+                peer.wait_log(r"phase 2 done: ki,", settle)
+                theirs = peer.esp_keys()
+            elif isinstance(peer, pluto.PlutoPeer):
                 peer.wait_log(r"IPsec SA established", settle)
                 theirs = isakmpd.xfrm_state_keys(peer.ns) if uml else peer.installed_keys()
             elif netlink_refuses:
@@ -147,7 +164,7 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
             [our_ike] = ours.ike_sas()
             [our_child] = ours.child_sas()
             spis = {our_child.spi_in, our_child.spi_out}
-            if isinstance(peer, charon.CharonPeer):
+            if isinstance(peer, charon.CharonPeer | isakmpd.IsakmpdPeer):
                 [their_ike] = peer.ike_sas()
                 assert (their_ike.cookie_i, their_ike.cookie_r) == (our_ike.cookie_i,
                                                                     our_ike.cookie_r)
@@ -189,7 +206,10 @@ def _ping(topo: netns.Topology, tunnel: bool) -> bool:
 
 
 def _peer(case: Case, ns: netns.Namespace, workdir: Path, conn: Connection,
-          pki: Pki | None, uml: bool) -> charon.CharonPeer | pluto.PlutoPeer:
+          pki: Pki | None, uml: bool) -> charon.CharonPeer | pluto.PlutoPeer | isakmpd.IsakmpdPeer:
+    if case.peer == SELF:
+        return isakmpd.IsakmpdPeer("peer", ns, workdir / "peer", [conn], pki=pki,
+                                   kernel="xfrm" if uml else "fakesa")
     if case.peer == PLUTO:
         return pluto.PlutoPeer("lsb", ns, workdir / "lsb", [conn], pki=pki, fake_sa=not uml)
     ipsec = "libipsec" if case.peer == CHARON_LIBIPSEC else "netlink"
