@@ -392,13 +392,13 @@ def phase2_keysizes(protocol: int, t: Transform) -> tuple[int, int]:
     auth = values.get(IpsecAttr.AUTHENTICATION_ALGORITHM)
     if protocol == ProtocolId.IPSEC_AH:
         alg = auth if auth is not None else _AH_TRANSFORMS.get(AhTransformId(t.transform_id), 0)
-        return 0, _AUTH_KEYS.get(AuthAlgorithm(alg), 0)
+        return 0, _AUTH_KEYS.get(AuthAlgorithm.of(alg), 0)
     if protocol == ProtocolId.IPCOMP:
         return 0, 0
     default, extra = _ESP_KEYS.get(t.transform_id, (0, 0))
     bits = values.get(IpsecAttr.KEY_LENGTH)
     enc = (bits // 8 if bits else default) + extra
-    return enc, _AUTH_KEYS.get(AuthAlgorithm(auth), 0) if auth is not None else 0
+    return enc, _AUTH_KEYS.get(AuthAlgorithm.of(auth), 0) if auth is not None else 0
 
 
 def phase2_supported(protocol: int, t: Transform, pfs_group: int) -> str | None:
@@ -409,7 +409,7 @@ def phase2_supported(protocol: int, t: Transform, pfs_group: int) -> str | None:
     group = values.get(IpsecAttr.GROUP_DESCRIPTION, 0)
     if group != pfs_group:
         return f"group {group} without matching KE ({pfs_group})"
-    if auth is not None and AuthAlgorithm(auth) not in _AUTH_KEYS:
+    if auth is not None and AuthAlgorithm.of(auth) not in _AUTH_KEYS:
         return f"authentication algorithm {auth}"
     encap = values.get(IpsecAttr.ENCAPSULATION_MODE, EncapsulationMode.TUNNEL)
     if encap not in (1, 2, 3, 4, 61443, 61444):
