@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scapy.layers.inet import ICMP, IP
+from scapy.layers.ipsec import ESP, IPSecIntegrityError, SecurityAssociation
+from scapy.utils import checksum
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -178,6 +181,69 @@ def test_captured_esp_decrypts_independently(cases: dict[str, dict[str, Any]],
                 esp_check.decrypt_cbc_hmac(pkt, enc, auth, "aes", "sha256", 12)
         else:
             _ping_payload(*esp_check.decrypt_cbc_hmac(pkt, enc, auth, "3des", "sha1", 12))
+
+
+#: suite -> (scapy crypt_algo, scapy auth_algo): the names scapy.layers.ipsec spells them
+SCAPY_ALGS: dict[str, tuple[str, str | None]] = {
+    "aes-cbc-sha2-256": ("AES-CBC", "SHA2-256-128"),
+    "aes-gcm-16": ("AES-GCM", None),
+    "3des-sha1": ("3DES", "HMAC-SHA1-96"),
+}
+
+
+def _flip(key: bytes, index: int) -> bytes:
+    """One bit off (0x80: never a DES parity bit, which the cipher would ignore)."""
+    return key[:index] + bytes([key[index] ^ 0x80]) + key[index + 1:]
+
+
+def _scapy_sa(suite: str, spi: int, enc: bytes, auth: bytes) -> SecurityAssociation:
+    crypt_algo, auth_algo = SCAPY_ALGS[suite]
+    return SecurityAssociation(ESP, spi=spi, crypt_algo=crypt_algo, crypt_key=enc,
+                               auth_algo=auth_algo, auth_key=auth if auth_algo else None)
+
+
+@pytest.mark.parametrize("suite", ["aes-cbc-sha2-256", "aes-gcm-16", "3des-sha1"])
+def test_captured_esp_decrypts_with_scapy(cases: dict[str, dict[str, Any]], suite: str) -> None:
+    """A second, third-party opinion beside esp_check: scapy's ESP code, given exactly the key
+    blobs we installed (GCM: key || 4-byte salt, as scapy also takes it), verifies each captured
+    packet's ICV and yields the ping we sent from kx-a to kx-b; one key bit off fails in scapy."""
+    c = cases[suite]
+    assert len(c["esp"]) >= 3
+    enc, auth = bytes.fromhex(c["enc_key"]), bytes.fromhex(c["auth_key"])
+    seqs, ids = [], set()
+    for hexpkt in c["esp"]:
+        wire = IP(bytes.fromhex(hexpkt))
+        assert wire.proto == 50 and wire.src == "10.88.0.1" and wire.dst == "10.88.0.2"
+        spi = wire[ESP].spi
+        inner = _scapy_sa(suite, spi, enc, auth).decrypt(wire)  # raises on a bad ICV
+        assert inner.src == "10.88.0.1" and inner.dst == "10.88.0.2" and inner.proto == 1
+        icmp = inner[ICMP]
+        assert icmp.type == 8 and icmp.code == 0  # echo request
+        assert bytes(icmp.payload)[16:] == bytes(range(16, 56))  # iputils ping's 56-byte fill
+        good = bytes(icmp)
+        assert checksum(good) == 0  # the ICMP checksum holds over the decrypted bytes
+        plain, _ = (esp_check.decrypt_gcm(bytes.fromhex(hexpkt), enc) if suite == "aes-gcm-16"
+                    else esp_check.decrypt_cbc_hmac(
+                        bytes.fromhex(hexpkt), enc, auth, "aes" if "aes" in suite else "3des",
+                        "sha256" if "sha2" in suite else "sha1", 16 if "sha2" in suite else 12))
+        assert good == plain  # both decoders agree byte for byte
+        seqs.append(icmp.seq)
+        ids.add(icmp.id)
+        if suite == "aes-gcm-16":
+            for bad in (_flip(enc, 0), _flip(enc, len(enc) - 1)):  # key, then salt
+                with pytest.raises(IPSecIntegrityError):
+                    _scapy_sa(suite, spi, bad, auth).decrypt(IP(bytes.fromhex(hexpkt)))
+        else:
+            with pytest.raises(IPSecIntegrityError):
+                _scapy_sa(suite, spi, enc, _flip(auth, 0)).decrypt(IP(bytes.fromhex(hexpkt)))
+            try:  # the ICV still holds with a wrong cipher key, but the ping is lost
+                wrong = bytes(_scapy_sa(suite, spi, _flip(enc, 0), auth).decrypt(
+                    IP(bytes.fromhex(hexpkt)))[IP].payload)
+            except Exception:  # garbage need not even parse
+                wrong = b""
+            assert wrong != good
+    assert len(ids) == 1  # one ping process: "ping -c 3" sends echo seq 1, 2, 3
+    assert seqs == list(range(1, len(seqs) + 1))
 
 
 @pytest.mark.parametrize(("suite", "alg_text"), [
