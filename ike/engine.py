@@ -181,6 +181,9 @@ class Engine:
             t = ipsa.hard_at
             if t is not None and (best is None or t < best):
                 best = t
+            t = ipsa.out_at
+            if t is not None and (best is None or t < best):
+                best = t
         if self.cfg_states:
             t = transaction.next_deadline(self)
             if t is not None and (best is None or t < best):
@@ -216,6 +219,9 @@ class Engine:
                     and sa.nat.keepalive_at <= now and sa.cookies in self.sas.isakmp:
                 natt.keepalive(self, sa, now)
         for ipsa in list(self.sas.ipsec):
+            if ipsa.out_at is not None and ipsa.out_at <= now \
+                    and not install.outbound_due(self, ipsa, now):
+                continue  # the kernel refused it: deleted
             if ipsa.soft_at is not None and ipsa.soft_at <= now:
                 ipsa.soft_at = None
                 rekey.ipsec_soft_expire(self, ipsa, now)

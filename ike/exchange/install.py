@@ -30,13 +30,16 @@ if TYPE_CHECKING:
     from ike.engine import Engine
     from ike.exchange.quick import QuickMode
 
-__all__ = ["REKEY_RETIRE_GRACE", "established", "install_inbound"]
+__all__ = ["REKEY_OUTBOUND_DELAY", "REKEY_RETIRE_GRACE", "established", "install_inbound",
+           "outbound_due"]
 
 log = logging.getLogger("ike.engine")
 
 #: seconds a Phase 2 SA replaced by our rekey lives on: the peer switches to the new SA only
 #: once it processed our HASH(3), and packets it sent before then must still be accepted
 REKEY_RETIRE_GRACE = 2.0
+#: seconds our rekey's new outbound SA waits after HASH(3) (the old one still works meanwhile)
+REKEY_OUTBOUND_DELAY = 0.5
 _UDP_ENCAP = frozenset({3, 4, 61443, 61444})
 """ENCAPSULATION_MODE values of ESP in UDP (RFC 3947 and the drafts)."""
 _LAYER = {4: 0, 3: 1, 2: 2}
@@ -98,11 +101,20 @@ def install_inbound(engine: Engine, ex: QuickMode, bundle: IPsecSA) -> None:
 def established(engine: Engine, ex: QuickMode, bundle: IPsecSA, now: float) -> None:
     """Quick Mode done: install the SAs and flows, start lifetimes, retire a rekeyed SA."""
     old = [s for s in engine.sas.ipsec_by_name(bundle.name) if s.peer == bundle.peer]
+    # Our rekey: the old outbound SA carries our traffic a little longer, until the peer has
+    # surely processed HASH(3) and installed its inbound SA (a responder that does so only
+    # then -- isakmpd, charon -- would drop what we sent on the new one before).
+    hold = bundle.initiator and any(stale.flows for stale in old)
     try:
         for inbound, outbound in _commands(ex, bundle):
             if not ex.inbound_installed:
                 engine.add_sa(inbound)
-            engine.add_sa(outbound)
+            if hold:
+                bundle.pending_out.append(outbound)
+            else:
+                engine.add_sa(outbound)
+        if hold:
+            bundle.out_at = now + REKEY_OUTBOUND_DELAY
         _flows(engine, ex, bundle, old)
     except k.KernelError as e:
         # As charon does when its install fails: undo, and tell the peer with a DELETE.
@@ -134,6 +146,25 @@ def established(engine: Engine, ex: QuickMode, bundle: IPsecSA, now: float) -> N
             stale.soft_at = None
             end = now + REKEY_RETIRE_GRACE
             stale.hard_at = end if stale.hard_at is None else min(stale.hard_at, end)
+
+
+def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
+    """Install the held-back outbound SAs of our rekey; False if the kernel refused them (the
+    bundle is then deleted, and the peer told)."""
+    bundle.out_at = None
+    try:
+        while bundle.pending_out:
+            cmd = bundle.pending_out[0]
+            assert isinstance(cmd, k.AddSA)
+            engine.add_sa(cmd)
+            bundle.pending_out.pop(0)
+    except k.KernelError as e:
+        log.warning("%s kernel refused outbound IPsec SA %s: %s %s", engine.tag, bundle.name, e,
+                    e.errno_name)
+        bundle.pending_out.clear()
+        engine.delete_ipsec_sa(bundle, now, reason=f"kernel: {e}")
+        return False
+    return True
 
 
 def _flows(engine: Engine, ex: QuickMode, bundle: IPsecSA, old: list[IPsecSA]) -> None:
