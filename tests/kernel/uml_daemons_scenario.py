@@ -230,6 +230,10 @@ def run_pair() -> dict[str, Any]:
     return result
 
 
+#: pings of the on-demand case, 0.3 s apart: the first ones wait for the negotiation
+ON_DEMAND_PINGS = 20
+
+
 def run_on_demand() -> dict[str, Any]:
     """isakmpd's on-demand path: flows set by someone else (as ipsecctl would), daemon a with
     -a and the connection passive; a ping raises an ACQUIRE, a negotiates, the SAs replace the
@@ -246,7 +250,7 @@ def run_on_demand() -> dict[str, Any]:
        "10.88.0.1", "dst", "10.88.0.2", "proto", "esp", "mode", "tunnel")
     sh("ip", "-n", "kx-a", "xfrm", "policy", "add", *back, "dir", "in", "tmpl", "src",
        "10.88.0.2", "dst", "10.88.0.1", "proto", "esp", "mode", "tunnel")
-    result: dict[str, Any] = {"case": "daemons-on-demand"}
+    result: dict[str, Any] = {"case": "daemons-on-demand", "pings": ON_DEMAND_PINGS}
     sh("ip", "netns", "exec", "kx-a", "sh", "-c", "echo 3 > /proc/sys/net/core/xfrm_acq_expires")
     try:
         b.start()
@@ -256,11 +260,12 @@ def run_on_demand() -> dict[str, Any]:
         result["ready"] = a.wait_log(r"listening on", 30) and b.wait_log(r"listening on", 30)
         time.sleep(1)
         t0 = time.monotonic()
-        out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", "10", "-i", "0.3",
-                 "-W", "1", "-I", inner(n, "a"), inner(n, "b"), check=False).stdout
+        out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-c", str(ON_DEMAND_PINGS), "-i",
+                 "0.3", "-W", "1", "-I", inner(n, "a"), inner(n, "b"), check=False).stdout
         result["ping_seconds"] = round(time.monotonic() - t0, 2)
         result["received"] = next(
             (int(p.split()[0]) for p in out.split(",") if "received" in p), 0)
+        result["reply_seqs"] = sorted({int(m) for m in re.findall(r"icmp_seq=(\d+)", out)})
         result["phase2_a"] = bool(re.search("phase 2 done", a.log()))
         states = sh("ip", "-n", "kx-a", "xfrm", "state").stdout
         result["esp_states_a"] = states.count("proto esp")
