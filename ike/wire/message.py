@@ -36,6 +36,9 @@ _P = TypeVar("_P", bound=Payload)
 _FLAG_MASK = int(Flags.ENC | Flags.COMMIT | Flags.AUTH_ONLY)
 #: The Flags value of every allowed flags byte (building a Flag member costs more than a lookup).
 _FLAGS = tuple(Flags(v) for v in range(_FLAG_MASK + 1))
+#: The PayloadType and ExchangeType of every byte value (one subscript per header field).
+_PAYLOAD_TYPES = tuple(PayloadType.of(v) for v in range(256))
+_EXCHANGE_TYPES = tuple(ExchangeType.of(v) for v in range(256))
 _ENC = int(Flags.ENC)
 #: Payload types that only occur inside an SA payload.
 _NESTED = (PayloadType.PROPOSAL, PayloadType.TRANSFORM)
@@ -99,7 +102,7 @@ def _unpack_header(
         )
     if flags & ~_FLAG_MASK:
         raise WireError(NotifyType.INVALID_FLAGS, f"header: undefined flag bits {flags:#04x}")
-    return (icky, rcky, PayloadType.of(nxt), version, ExchangeType.of(exch), _FLAGS[flags],
+    return (icky, rcky, _PAYLOAD_TYPES[nxt], version, _EXCHANGE_TYPES[exch], _FLAGS[flags],
             msgid, length)
 
 
@@ -129,6 +132,7 @@ def decode_chain(
     pos = 0
     current = first_type
     unpack = GENERIC.unpack_from
+    decoders = DECODERS
     while current:
         if current in _NOT_TOP_LEVEL or pos + 4 > end:
             _check_next(current, _where(payloads, current, pos))
@@ -137,20 +141,20 @@ def decode_chain(
                 f"{_where(payloads, current, pos)}: the message ends before it",
             )
         nxt, reserved, length = unpack(view, pos)
+        stop = pos + length
         if reserved:
             raise malformed(_where(payloads, current, pos), f"reserved byte is {reserved:#x}")
-        if length < 4 or pos + length > end:
+        if length < 4 or stop > end:
             raise malformed(
                 _where(payloads, current, pos),
                 f"length {length} does not fit in the {end - pos} bytes left",
             )
-        decoder = DECODERS.get(current)
-        chunk = view[pos + 4 : pos + length]
+        decoder = decoders.get(current)
         if decoder is None:
-            payloads.append(UnknownPayload(current, bytes(chunk)))
+            payloads.append(UnknownPayload(current, bytes(view[pos + 4 : stop])))
         else:
-            payloads.append(decoder(chunk))
-        pos += length
+            payloads.append(decoder(view[pos + 4 : stop]))
+        pos = stop
         current = nxt
     return payloads, pos
 
@@ -162,21 +166,22 @@ def decode_payloads(first_type: int, body: bytes | bytearray | memoryview) -> li
 
 def encode_payloads(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
     """Encode a payload chain: (type of the first payload, the chained bytes)."""
+    if not payloads:
+        return PayloadType.NONE, b""
     parts: list[bytes] = []
-    last = len(payloads) - 1
     types = [p.payload_type for p in payloads]
     pack = GENERIC.pack
     try:
-        for i, p in enumerate(payloads):
+        # each generic header names the type of the payload after it (0 after the last)
+        for p, kind, nxt in zip(payloads, types, [*types[1:], 0], strict=True):
             body = p.encode_body()
             size = len(body) + 4
             if size > 0xFFFF:
-                check_length(size, types[i].name)
-            parts.append(pack(types[i + 1] if i < last else 0, 0, size))
-            parts.append(body)
+                check_length(size, kind.name)
+            parts += (pack(nxt, 0, size), body)
     except struct.error as exc:
         raise malformed("encode", str(exc)) from exc
-    return (types[0] if types else PayloadType.NONE), b"".join(parts)
+    return types[0], b"".join(parts)
 
 
 @dataclass(slots=True)
@@ -207,14 +212,10 @@ class Message:
                 f"header: length field {length}, datagram {len(data)} bytes",
             )
         view = memoryview(data)[HEADER_SIZE:]
-        msg = cls(icky, rcky, exch, flags, msgid, version=version)
         if int(flags) & _ENC:
-            msg.ciphertext = bytes(view)
-            msg.first_payload = nxt
-            return msg
-        msg.payloads, end = decode_chain(nxt, view)
-        msg.trailer = bytes(view[end:])
-        return msg
+            return cls(icky, rcky, exch, flags, msgid, [], version, b"", bytes(view), nxt)
+        payloads, end = decode_chain(nxt, view)
+        return cls(icky, rcky, exch, flags, msgid, payloads, version, bytes(view[end:]))
 
     def with_plaintext(self, plaintext: bytes | bytearray | memoryview) -> Message:
         """A copy whose payloads come from the decrypted body (padding goes to ``trailer``)."""

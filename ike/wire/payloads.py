@@ -14,6 +14,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar, Self, TypeVar
 
 from ike.doi.constants import IdType, ProtocolId, Situation, transform_id
@@ -70,17 +71,19 @@ def _chain(
     items: list[_T] = []
     pos = 0
     end = len(view)
+    unpack = GENERIC.unpack_from
     while True:
         if pos + 4 > end:
             raise malformed(where, f"no room for a {expected.name} header")
-        nxt, reserved, length = GENERIC.unpack_from(view, pos)
+        nxt, reserved, length = unpack(view, pos)
+        stop = pos + length
         if reserved:
             raise malformed(where, f"{expected.name} reserved byte is {reserved:#x}")
-        if length < 4 + minimum or pos + length > end:
+        if length < 4 + minimum or stop > end:
             raise malformed(where, f"{expected.name} length {length} does not fit")
-        items.append(decode(view[pos + 4 : pos + length]))
-        pos += length
-        if nxt == PayloadType.NONE:
+        items.append(decode(view[pos + 4 : stop]))
+        pos = stop
+        if not nxt:
             break
         if nxt != expected:
             raise WireError(
@@ -95,11 +98,13 @@ def _chain(
 def _encode_chain(items: list[Transform] | list[Proposal], kind: PayloadType) -> bytes:
     parts: list[bytes] = []
     last = len(items) - 1
+    pack = GENERIC.pack
     for i, item in enumerate(items):
         body = item.encode_body()
-        check_length(len(body) + 4, kind.name)
-        parts.append(GENERIC.pack(0 if i == last else kind, 0, len(body) + 4))
-        parts.append(body)
+        size = len(body) + 4
+        if size > 0xFFFF:
+            check_length(size, kind.name)
+        parts += (pack(0 if i == last else kind, 0, size), body)
     return b"".join(parts)
 
 
@@ -115,7 +120,8 @@ class Transform(Payload):
     @classmethod
     def decode(cls, view: memoryview, protocol: int = ProtocolId.ISAKMP) -> Transform:
         """Decode a transform body belonging to a proposal of ``protocol``."""
-        need(view, 4, "TRANSFORM")
+        if len(view) < 4:
+            need(view, 4, "TRANSFORM")
         number, tid, reserved = _XFORM.unpack_from(view, 0)
         if reserved:
             raise malformed("TRANSFORM", f"reserved field is {reserved:#x}")
@@ -139,9 +145,11 @@ class Proposal(Payload):
     @classmethod
     def decode(cls, view: memoryview) -> Proposal:
         """Decode a proposal body; the transform count must match the chain."""
-        need(view, 4, "PROPOSAL")
+        if len(view) < 4:
+            need(view, 4, "PROPOSAL")
         number, proto, spi_size, count = _PROP.unpack_from(view, 0)
-        need(view, 4 + spi_size, f"PROPOSAL #{number} SPI")
+        if len(view) < 4 + spi_size:
+            need(view, 4 + spi_size, f"PROPOSAL #{number} SPI")
         protocol = ProtocolId.of(proto)
         spi = bytes(view[4 : 4 + spi_size])
         rest = view[4 + spi_size :]
@@ -150,7 +158,7 @@ class Proposal(Payload):
             transforms = _chain(
                 rest,
                 PayloadType.TRANSFORM,
-                lambda v: Transform.decode(v, protocol),
+                partial(Transform.decode, protocol=protocol),  # no Python frame of its own
                 4,
                 f"PROPOSAL #{number}",
             )
@@ -187,7 +195,8 @@ class SecurityAssociation(Payload):
 
     @classmethod
     def decode(cls, view: memoryview) -> SecurityAssociation:
-        need(view, 8, "SA")
+        if len(view) < 8:
+            need(view, 8, "SA")
         doi, sit = _SA.unpack_from(view, 0)
         if doi != Doi.IPSEC:
             raise WireError(NotifyType.DOI_NOT_SUPPORTED, f"SA: DOI {doi} is not IPsec (1)")
@@ -277,7 +286,8 @@ class Identification(Payload):
 
     @classmethod
     def decode(cls, view: memoryview) -> Identification:
-        need(view, 4, "ID")
+        if len(view) < 4:
+            need(view, 4, "ID")
         id_type, protocol, port = _ID.unpack_from(view, 0)
         return cls(IdType.of(id_type), bytes(view[4:]), protocol, port)
 
@@ -332,9 +342,11 @@ class Notify(Payload):
 
     @classmethod
     def decode(cls, view: memoryview) -> Notify:
-        need(view, 8, "NOTIFY")
+        if len(view) < 8:
+            need(view, 8, "NOTIFY")
         doi, proto, spi_size, ntype = _NOTIFY.unpack_from(view, 0)
-        need(view, 8 + spi_size, "NOTIFY SPI")
+        if len(view) < 8 + spi_size:
+            need(view, 8 + spi_size, "NOTIFY SPI")
         return cls(
             NotifyType.of(ntype),
             ProtocolId.of(proto),
