@@ -40,7 +40,9 @@ from ike.wire.constants import NotifyType, TolerantIntEnum
 from ike.wire.payloads import Proposal, Transform
 
 __all__ = [
+    "IpsecValues",
     "Phase1Choice",
+    "ipsec_values",
     "phase1_proposal",
     "phase1_select",
     "phase2_keysizes",
@@ -375,36 +377,60 @@ def phase2_proposals(
     return proposals, groups.pop() if groups else 0
 
 
-def attr_values(t: Transform) -> dict[int, int]:
-    """The transform's attributes as a dict (lifetimes left out)."""
-    return {a.type: a.as_int() for a in t.attributes
-            if a.type not in (IpsecAttr.SA_LIFE_TYPE, IpsecAttr.SA_LIFE_DURATION)}
+@dataclass(slots=True)
+class IpsecValues:
+    """An IPsec transform's attributes read once: Quick Mode consults them several times
+    (support check, policy, key sizes, lifetimes) and each read would redo the same walk."""
+
+    pairs: tuple[tuple[int, int], ...]
+    """Every attribute as (type, integer value), in the order received."""
+    values: dict[int, int]
+    """The attributes by type, lifetimes left out (the last of a type wins)."""
+    seconds: int
+    """SA lifetime in seconds (0: unset)."""
+    kbytes: int
+    """SA lifetime in kilobytes (0: unset)."""
 
 
-def lifetimes(t: Transform) -> tuple[int, int]:
-    """(seconds, kilobytes) from the transform's SA Life attributes (0: unset)."""
-    return _durations(t, IpsecAttr.SA_LIFE_TYPE, IpsecAttr.SA_LIFE_DURATION)
+def ipsec_values(t: Transform) -> IpsecValues:
+    """Read an IPsec transform's attributes in one pass."""
+    pairs = tuple([(a.type, a.as_int()) for a in t.attributes])
+    values: dict[int, int] = {}
+    life_type = seconds = kbytes = 0
+    for kind, value in pairs:
+        if kind == IpsecAttr.SA_LIFE_TYPE:
+            life_type = value
+        elif kind == IpsecAttr.SA_LIFE_DURATION:
+            if life_type == IpsecDuration.SECONDS:
+                seconds = value
+            elif life_type == IpsecDuration.KILOBYTES:
+                kbytes = value
+        else:
+            values[kind] = value
+    return IpsecValues(pairs, values, seconds, kbytes)
 
 
-def phase2_keysizes(protocol: int, t: Transform) -> tuple[int, int]:
-    """(encryption key bytes, authentication key bytes) of KEYMAT for this transform."""
-    values = attr_values(t)
+def phase2_keysizes(protocol: int, transform_id: int, values: dict[int, int]
+                    ) -> tuple[int, int]:
+    """(encryption key bytes, authentication key bytes) of KEYMAT for this transform
+    (``values``: its IpsecValues.values)."""
     auth = values.get(IpsecAttr.AUTHENTICATION_ALGORITHM)
     if protocol == ProtocolId.IPSEC_AH:
-        alg = auth if auth is not None else _AH_TRANSFORMS.get(AhTransformId(t.transform_id), 0)
+        alg = auth if auth is not None else _AH_TRANSFORMS.get(AhTransformId(transform_id), 0)
         return 0, _AUTH_KEYS.get(AuthAlgorithm.of(alg), 0)
     if protocol == ProtocolId.IPCOMP:
         return 0, 0
-    default, extra = _ESP_KEYS.get(t.transform_id, (0, 0))
+    default, extra = _ESP_KEYS.get(transform_id, (0, 0))
     bits = values.get(IpsecAttr.KEY_LENGTH)
     enc = (bits // 8 if bits else default) + extra
     return enc, _AUTH_KEYS.get(AuthAlgorithm.of(auth), 0) if auth is not None else 0
 
 
-def phase2_supported(protocol: int, t: Transform, pfs_group: int) -> str | None:
+def phase2_supported(protocol: int, t: Transform, values: dict[int, int],
+                     pfs_group: int) -> str | None:
     """None when the kernel side can carry this transform, else why not (isakmpd's
-    "compatible" check: known ids, key length in range, group equal to the KE's)."""
-    values = attr_values(t)
+    "compatible" check: known ids, key length in range, group equal to the KE's);
+    ``values``: its IpsecValues.values."""
     auth = values.get(IpsecAttr.AUTHENTICATION_ALGORITHM)
     group = values.get(IpsecAttr.GROUP_DESCRIPTION, 0)
     if group != pfs_group:
