@@ -184,6 +184,20 @@ def encode_payloads(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
     return types[0], b"".join(parts)
 
 
+def encode_message(icookie: bytes, rcookie: bytes, first: int, exchange_type: int, flags: int,
+                   message_id: int, body: bytes, version: int = 0x10) -> bytes:
+    """A datagram from header fields and a body already encoded (``encode_payloads``) or
+    encrypted: what a sender needs without building a Message first."""
+    try:
+        head = _HEADER.pack(icookie, rcookie, first, version, exchange_type, flags, message_id,
+                            HEADER_SIZE + len(body))
+    except struct.error as exc:
+        raise malformed("header", str(exc)) from exc
+    if len(icookie) != COOKIE_SIZE or len(rcookie) != COOKIE_SIZE:
+        raise malformed("header", "cookies must be 8 bytes each")
+    return head + body
+
+
 @dataclass(slots=True)
 class Message:
     """One ISAKMP message (header fields, payloads, and what follows the chain)."""
@@ -235,23 +249,8 @@ class Message:
         else:
             first, body = encode_payloads(self.payloads)
             body += self.trailer
-        total = HEADER_SIZE + len(body)
-        try:
-            head = _HEADER.pack(
-                self.icookie,
-                self.rcookie,
-                first,
-                self.version,
-                self.exchange_type,
-                self.flags,
-                self.message_id,
-                total,
-            )
-        except struct.error as exc:
-            raise malformed("header", str(exc)) from exc
-        if len(self.icookie) != COOKIE_SIZE or len(self.rcookie) != COOKIE_SIZE:
-            raise malformed("header", "cookies must be 8 bytes each")
-        return head + body
+        return encode_message(self.icookie, self.rcookie, first, self.exchange_type, self.flags,
+                              self.message_id, body, self.version)
 
     def get(self, kind: type[_P]) -> _P | None:
         """The first payload of class ``kind``, or None."""
