@@ -41,6 +41,12 @@ _NATOA = struct.Struct(">BBH")
 _T = TypeVar("_T")
 _LABELLED = int(Situation.SECRECY | Situation.INTEGRITY)
 _SITUATIONS = tuple(Situation(v) for v in range(8))
+#: The member for every value of the one-byte enum fields: a subscript instead of an .of() call
+#: per payload on the decoders' hot path.
+_PROTOCOL_IDS = tuple(ProtocolId.of(v) for v in range(256))
+_ID_TYPES = tuple(IdType.of(v) for v in range(256))
+_TRANSFORM_IDS: dict[int, tuple[int, ...]] = {
+    p: tuple(transform_id(p, v) for v in range(256)) for p in ProtocolId}
 
 
 class Payload(ABC):
@@ -126,7 +132,8 @@ class Transform(Payload):
         if reserved:
             raise malformed("TRANSFORM", f"reserved field is {reserved:#x}")
         attrs = decode_attributes(view[4:], f"TRANSFORM #{number} attributes")
-        return cls(number, transform_id(protocol, tid), attrs)
+        ids = _TRANSFORM_IDS.get(protocol)
+        return cls(number, ids[tid] if ids is not None else tid, attrs)
 
     def encode_body(self) -> bytes:
         return _XFORM.pack(self.number, self.transform_id, 0) + encode_attributes(self.attributes)
@@ -150,7 +157,7 @@ class Proposal(Payload):
         number, proto, spi_size, count = _PROP.unpack_from(view, 0)
         if len(view) < 4 + spi_size:
             need(view, 4 + spi_size, f"PROPOSAL #{number} SPI")
-        protocol = ProtocolId.of(proto)
+        protocol = _PROTOCOL_IDS[proto]
         spi = bytes(view[4 : 4 + spi_size])
         rest = view[4 + spi_size :]
         transforms: list[Transform] = []
@@ -206,7 +213,7 @@ class SecurityAssociation(Payload):
             )
         proposals = _chain(view[8:], PayloadType.PROPOSAL, Proposal.decode, 4, "SA")
         situation = _SITUATIONS[sit] if sit < 8 else Situation(sit)  # no enum call (hot path)
-        return cls(proposals, situation, Doi.of(doi), bytes(view))
+        return cls(proposals, situation, Doi.IPSEC, bytes(view))
 
     def encode_body(self) -> bytes:
         return _SA.pack(self.doi, self.situation) + _encode_chain(
@@ -289,7 +296,7 @@ class Identification(Payload):
         if len(view) < 4:
             need(view, 4, "ID")
         id_type, protocol, port = _ID.unpack_from(view, 0)
-        return cls(IdType.of(id_type), bytes(view[4:]), protocol, port)
+        return cls(_ID_TYPES[id_type], bytes(view[4:]), protocol, port)
 
     def encode_body(self) -> bytes:
         return _ID.pack(self.id_type, self.protocol, self.port) + self.data
@@ -349,7 +356,7 @@ class Notify(Payload):
             need(view, 8 + spi_size, "NOTIFY SPI")
         return cls(
             NotifyType.of(ntype),
-            ProtocolId.of(proto),
+            _PROTOCOL_IDS[proto],
             bytes(view[8 : 8 + spi_size]),
             bytes(view[8 + spi_size :]),
             Doi.of(doi),
@@ -381,7 +388,7 @@ class Delete(Payload):
                 "DELETE", f"{count} SPIs of {spi_size} bytes in {len(view) - 8} bytes"
             )
         spis = [bytes(view[8 + i * spi_size : 8 + (i + 1) * spi_size]) for i in range(count)]
-        return cls(ProtocolId.of(proto), spis, spi_size, Doi.of(doi))
+        return cls(_PROTOCOL_IDS[proto], spis, spi_size, Doi.of(doi))
 
     def encode_body(self) -> bytes:
         if any(len(s) != self.spi_size for s in self.spis):
@@ -432,7 +439,7 @@ class NatOA(Payload):
         id_type, res1, res2 = _NATOA.unpack_from(view, 0)
         if res1 or res2:
             raise malformed("NAT-OA", "reserved fields are not zero")
-        return cls(IdType.of(id_type), bytes(view[4:]))
+        return cls(_ID_TYPES[id_type], bytes(view[4:]))
 
     def encode_body(self) -> bytes:
         return _NATOA.pack(self.id_type, 0, 0) + self.address
