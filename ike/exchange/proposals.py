@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ike.conf import Conf
 from ike.crypto.cipher import CipherError, negotiated_key_length
@@ -142,9 +143,9 @@ def phase1_proposal(conf: Conf, configuration: str) -> Proposal:
     return Proposal(1, ProtocolId.ISAKMP, b"", transforms)
 
 
-@dataclass(frozen=True)
-class Phase1Choice:
-    """What Phase 1 negotiated, read from the accepted transform."""
+class Phase1Choice(NamedTuple):
+    """What Phase 1 negotiated, read from the accepted transform (an immutable record built
+    once per exchange: a NamedTuple, with no per-field __init__ work)."""
 
     transform: Transform
     encryption: int
@@ -235,9 +236,13 @@ def choice_of(t: Transform) -> Phase1Choice:
 
 
 def phase1_select(
-    conf: Conf, configuration: str, proposals: Sequence[Proposal]
+    conf: Conf, configuration: str, proposals: Sequence[Proposal], received: bytes = b""
 ) -> tuple[Proposal, Phase1Choice]:
-    """The responder's choice: the first peer transform one configured transform accepts."""
+    """The responder's choice: the first peer transform one configured transform accepts.
+
+    ``received`` is the SA payload body the proposals were decoded from, when there is one:
+    the choice depends on nothing else (and the configuration), so it keys the memo as is,
+    without reading every attribute back into a key."""
     if len(proposals) != 1:
         raise ExchangeError(NotifyType.PAYLOAD_MALFORMED,
                             f"{len(proposals)} proposals in a Phase 1 SA payload")
@@ -245,17 +250,16 @@ def phase1_select(
     if prop.protocol != ProtocolId.ISAKMP:
         raise ExchangeError(NotifyType.INVALID_PROTOCOL_ID, f"Phase 1 protocol {prop.protocol}")
     memo = getattr(conf, "derived", None)
-    key = (configuration, tuple((t.number, int(t.transform_id),
-                                 tuple((a.type, a.as_int()) for a in t.attributes))
-                                for t in prop.transforms))
+    key: tuple[object, ...] = (configuration, received) if received else (
+        configuration, tuple((t.number, int(t.transform_id),
+                              tuple((a.type, a.as_int()) for a in t.attributes))
+                             for t in prop.transforms))
     if memo is not None and key in memo:
         index, choice = memo[key]
         t = prop.transforms[index]
-        # the memoised choice with this payload's transform (dataclasses.replace, spelt out:
-        # replace() introspects the fields on every call)
-        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), Phase1Choice(
-            t, choice.encryption, choice.key_length, choice.hash_alg, choice.auth_method,
-            choice.group, choice.life_seconds, choice.life_kbytes)
+        # the memoised choice with this payload's transform
+        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), choice._replace(
+            transform=t)
     names = conf.get_list(configuration, "Transforms")
     reasons: list[str] = []
     for index, t in enumerate(prop.transforms):
