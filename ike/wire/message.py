@@ -13,7 +13,7 @@ that encode(decode(x)) == x byte for byte.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -118,42 +118,57 @@ def _where(payloads: list[Payload], current: int, pos: int) -> str:
     return f"payload {len(payloads) + 1} ({PayloadType.of(current).name}) at offset {pos}"
 
 
+def _opaque(kind: int) -> Callable[[memoryview], Payload]:
+    """The decoder of payload type ``kind``, which this codec keeps opaque."""
+    return lambda view: UnknownPayload(kind, bytes(view))
+
+
+#: The decoder of each next-payload value (one subscript per payload); None for the values
+#: that may not start a message-level payload (PROPOSAL, TRANSFORM, the reserved range).
+_DECODE: tuple[Callable[[memoryview], Payload] | None, ...] = tuple(
+    None if t in _NOT_TOP_LEVEL else DECODERS.get(t) or _opaque(t) for t in range(256))
+
+
+def _header_error(payloads: list[Payload], current: int, pos: int, end: int,
+                  view: memoryview) -> WireError:
+    """Why the generic header of the payload at ``pos`` was refused."""
+    where = _where(payloads, current, pos)
+    if _DECODE[current] is None or pos + 4 > end:
+        _check_next(current, where)
+        return WireError(NotifyType.UNEQUAL_PAYLOAD_LENGTHS, f"{where}: the message ends before it")
+    _nxt, reserved, length = GENERIC.unpack_from(view, pos)
+    if reserved:
+        return malformed(where, f"reserved byte is {reserved:#x}")
+    return malformed(where, f"length {length} does not fit in the {end - pos} bytes left")
+
+
 def decode_chain(
     first_type: int, body: bytes | bytearray | memoryview
 ) -> tuple[list[Payload], int]:
     """Decode the payload chain at the start of ``body``; also return where it ended.
 
-    Each generic header is checked (known or private type, reserved byte zero,
-    length within ``body``) before the payload's own decoder sees its bytes.
+    ``first_type`` is a next-payload byte (0-255).  Each generic header is checked (known or
+    private type, reserved byte zero, length within ``body``) before the payload's own
+    decoder sees its bytes.
     """
+    if not 0 <= first_type <= 0xFF:
+        raise WireError(NotifyType.INVALID_PAYLOAD_TYPE, f"next payload {first_type} is no byte")
     view = body if isinstance(body, memoryview) else memoryview(body)
     end = len(view)
     payloads: list[Payload] = []
+    append = payloads.append
     pos = 0
     current = first_type
     unpack = GENERIC.unpack_from
-    decoders = DECODERS
     while current:
-        if current in _NOT_TOP_LEVEL or pos + 4 > end:
-            _check_next(current, _where(payloads, current, pos))
-            raise WireError(
-                NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
-                f"{_where(payloads, current, pos)}: the message ends before it",
-            )
+        decoder = _DECODE[current]
+        if decoder is None or pos + 4 > end:
+            raise _header_error(payloads, current, pos, end, view)
         nxt, reserved, length = unpack(view, pos)
         stop = pos + length
-        if reserved:
-            raise malformed(_where(payloads, current, pos), f"reserved byte is {reserved:#x}")
-        if length < 4 or stop > end:
-            raise malformed(
-                _where(payloads, current, pos),
-                f"length {length} does not fit in the {end - pos} bytes left",
-            )
-        decoder = decoders.get(current)
-        if decoder is None:
-            payloads.append(UnknownPayload(current, bytes(view[pos + 4 : stop])))
-        else:
-            payloads.append(decoder(view[pos + 4 : stop]))
+        if reserved or length < 4 or stop > end:
+            raise _header_error(payloads, current, pos, end, view)
+        append(decoder(view[pos + 4 : stop]))
         pos = stop
         current = nxt
     return payloads, pos
