@@ -258,7 +258,7 @@ def phase1_select(
         index, choice = memo[key]
         t = prop.transforms[index]
         # the memoised choice with this payload's transform
-        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), choice._replace(
+        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t.echo()]), choice._replace(
             transform=t)
     names = conf.get_list(configuration, "Transforms")
     reasons: list[str] = []
@@ -276,7 +276,7 @@ def phase1_select(
                     continue
                 if memo is not None:
                     memo[key] = (index, choice)
-                return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), choice
+                return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t.echo()]), choice
             reasons.append(f"transform {t.number} vs [{name}]: {why}")
     raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
                         "no acceptable Phase 1 transform (" + "; ".join(reasons[-4:]) + ")")

@@ -372,7 +372,7 @@ class QuickMode(Exchange):
             spi = self._get_spi(proto)
             self.spi_in[proto] = spi
             answer.append(Proposal(c.proposal.number, c.proposal.protocol,
-                                   _spi_bytes(proto, spi), [c.transform]))
+                                   _spi_bytes(proto, spi), [c.transform.echo()]))
         self.n_local = self.engine.rand.bytes(len(self.n_peer))
         body: list[Payload] = [SecurityAssociation(answer, offer.situation, offer.doi),
                                Nonce(self.n_local), *self._ke(), *ids]

@@ -122,6 +122,9 @@ class Transform(Payload):
     number: int
     transform_id: int
     attributes: list[Attribute] = field(default_factory=list)
+    #: The body as received (set by ``decode``), for :meth:`echo`; as in SecurityAssociation,
+    #: it equals ``encode_body()`` until a field is changed and takes no part in comparisons.
+    received: bytes = field(default=b"", compare=False, repr=False)
 
     @classmethod
     def decode(cls, view: memoryview, protocol: int = ProtocolId.ISAKMP) -> Transform:
@@ -133,10 +136,27 @@ class Transform(Payload):
             raise malformed("TRANSFORM", f"reserved field is {reserved:#x}")
         attrs = decode_attributes(view[4:], f"TRANSFORM #{number} attributes")
         ids = _TRANSFORM_IDS.get(protocol)
-        return cls(number, ids[tid] if ids is not None else tid, attrs)
+        return cls(number, ids[tid] if ids is not None else tid, attrs, bytes(view))
 
     def encode_body(self) -> bytes:
         return _XFORM.pack(self.number, self.transform_id, 0) + encode_attributes(self.attributes)
+
+    def echo(self) -> Transform:
+        """This transform to send back as the peer sent it (a responder's answer repeats the
+        chosen transform): a decoded one encodes as its received bytes, without re-encoding
+        each attribute; one built locally is returned as it is."""
+        if not self.received:
+            return self
+        return EchoedTransform(self.number, self.transform_id, self.attributes, self.received)
+
+
+@dataclass(slots=True)
+class EchoedTransform(Transform):
+    """A received transform sent back unchanged (:meth:`Transform.echo`): its body is the
+    bytes received, whatever its fields say."""
+
+    def encode_body(self) -> bytes:
+        return self.received
 
 
 @dataclass(slots=True)
@@ -496,6 +516,7 @@ __all__ = [
     "Certificate",
     "CertificateRequest",
     "Delete",
+    "EchoedTransform",
     "Hash",
     "Identification",
     "KeyExchange",
