@@ -55,6 +55,13 @@ class Payload(ABC):
     __slots__ = ()
     TYPE: ClassVar[PayloadType] = PayloadType.NONE
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "TYPE" in cls.__dict__ and "payload_type" not in cls.__dict__:
+            # A class whose type is fixed answers payload_type from a class attribute: the
+            # codec asks for it per payload, and the property below costs a Python call.
+            setattr(cls, "payload_type", cls.TYPE)  # noqa: B010 (the property is read-only)
+
     @property
     def payload_type(self) -> PayloadType:
         """The next-payload number that announces this payload."""
