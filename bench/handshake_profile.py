@@ -16,8 +16,12 @@ Prints ``opcodes_per_handshake``, ``calls_per_handshake`` (Python function calls
 functions by their own opcodes per handshake.  ``--plain`` replays without tracing, for
 instruction counts including C code: run it under ``valgrind --tool=callgrind`` with 0 and with
 N handshakes; the difference divided by N is the responder's instructions per handshake (the
-recording, done alike in both runs, cancels out).  ``--time`` replays all recorded handshakes
-ROUNDS times and prints the best round's responder CPU time per handshake, crypto included.
+recording, done alike in both runs, cancels out).  With PYTHONHASHSEED=0 it repeats; the
+instructions in libpython (``callgrind_annotate`` per object file) are the interpreter's share,
+which is what the engine can change -- OpenSSL's bignum work dwarfs it in instructions but not
+in time, as interpreted code runs at a far lower rate per instruction.  ``--time`` replays all
+recorded handshakes ROUNDS times and prints the best round's responder CPU time per handshake,
+crypto included.
 """
 
 from __future__ import annotations
