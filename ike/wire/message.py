@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import TypeVar
 
 from ike.wire.buffer import GENERIC, check_length, malformed
@@ -40,6 +41,8 @@ _FLAGS = tuple(Flags(v) for v in range(_FLAG_MASK + 1))
 _PAYLOAD_TYPES = tuple(PayloadType.of(v) for v in range(256))
 _EXCHANGE_TYPES = tuple(ExchangeType.of(v) for v in range(256))
 _ENC = int(Flags.ENC)
+#: A payload's payload_type, read in C (a list comprehension is a Python frame of its own).
+_PAYLOAD_TYPE_OF = attrgetter("payload_type")
 #: Payload types that only occur inside an SA payload.
 _NESTED = (PayloadType.PROPOSAL, PayloadType.TRANSFORM)
 #: Next-payload values that may not start a message-level payload.
@@ -184,7 +187,7 @@ def encode_payloads(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
     if not payloads:
         return PayloadType.NONE, b""
     parts: list[bytes] = []
-    types = [p.payload_type for p in payloads]
+    types = list(map(_PAYLOAD_TYPE_OF, payloads))
     pack = GENERIC.pack
     try:
         # each generic header names the type of the payload after it (0 after the last)
@@ -282,7 +285,7 @@ class Message:
 
     def payload_types(self) -> list[PayloadType]:
         """The payload types in order (what the rules table checks)."""
-        return [p.payload_type for p in self.payloads]
+        return list(map(_PAYLOAD_TYPE_OF, self.payloads))
 
     def summary(self) -> str:
         """One log line: exchange, cookies, message id and the payload types in order."""
