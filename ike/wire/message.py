@@ -237,17 +237,21 @@ class Message:
         """Decode a whole datagram; raises WireError (and nothing else) on bad input."""
         if len(data) < HEADER_SIZE:
             decode_header(data)  # raises the short-header error
-        icky, rcky, nxt, version, exch, flags, msgid, length = _unpack_header(data)
+        icky, rcky, nxt, version, exch, flag_bits, msgid, length = _HEADER.unpack_from(data, 0)
+        if version != 0x10 or flag_bits & ~_FLAG_MASK:
+            _unpack_header(data)  # raises the version or flags error
         if length != len(data):
             raise WireError(
                 NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
                 f"header: length field {length}, datagram {len(data)} bytes",
             )
         view = memoryview(data)[HEADER_SIZE:]
-        if int(flags) & _ENC:
-            return cls(icky, rcky, exch, flags, msgid, [], version, b"", bytes(view), nxt)
+        exchange, flags = _EXCHANGE_TYPES[exch], _FLAGS[flag_bits]
+        if flag_bits & _ENC:
+            return cls(icky, rcky, exchange, flags, msgid, [], version, b"", bytes(view),
+                       _PAYLOAD_TYPES[nxt])
         payloads, end = decode_chain(nxt, view)
-        return cls(icky, rcky, exch, flags, msgid, payloads, version, bytes(view[end:]))
+        return cls(icky, rcky, exchange, flags, msgid, payloads, version, bytes(view[end:]))
 
     def with_plaintext(self, plaintext: bytes | bytearray | memoryview) -> Message:
         """A copy whose payloads come from the decrypted body (padding goes to ``trailer``)."""
