@@ -36,7 +36,7 @@ from ike.doi.constants import (
     ProtocolId,
 )
 from ike.exchange.errors import ExchangeError
-from ike.wire.attributes import Attribute
+from ike.wire.attributes import Attribute, int_pairs
 from ike.wire.constants import NotifyType, TolerantIntEnum
 from ike.wire.payloads import Proposal, Transform
 
@@ -251,8 +251,7 @@ def phase1_select(
         raise ExchangeError(NotifyType.INVALID_PROTOCOL_ID, f"Phase 1 protocol {prop.protocol}")
     memo = getattr(conf, "derived", None)
     key: tuple[object, ...] = (configuration, received) if received else (
-        configuration, tuple((t.number, int(t.transform_id),
-                              tuple((a.type, a.as_int()) for a in t.attributes))
+        configuration, tuple((t.number, int(t.transform_id), int_pairs(t.attributes))
                              for t in prop.transforms))
     if memo is not None and key in memo:
         index, choice = memo[key]
@@ -300,7 +299,7 @@ _ESP_KEYS: dict[int, tuple[int, int]] = {
     EspTransformId.AES_GCM_16: (16, 4),
     EspTransformId.AES_GMAC: (16, 4),
 }
-_AUTH_KEYS = {
+_AUTH_KEYS: dict[int, int] = {
     AuthAlgorithm.HMAC_MD5: 16, AuthAlgorithm.HMAC_SHA: 20, AuthAlgorithm.HMAC_SHA2_256: 32,
     AuthAlgorithm.HMAC_SHA2_384: 48, AuthAlgorithm.HMAC_SHA2_512: 64,
     AuthAlgorithm.HMAC_RIPEMD: 20,
@@ -398,7 +397,7 @@ class IpsecValues:
 
 def ipsec_values(t: Transform) -> IpsecValues:
     """Read an IPsec transform's attributes in one pass."""
-    pairs = tuple([(a.type, a.as_int()) for a in t.attributes])
+    pairs = int_pairs(t.attributes)
     values: dict[int, int] = {}
     life_type = seconds = kbytes = 0
     for kind, value in pairs:
@@ -421,13 +420,13 @@ def phase2_keysizes(protocol: int, transform_id: int, values: dict[int, int]
     auth = values.get(IpsecAttr.AUTHENTICATION_ALGORITHM)
     if protocol == ProtocolId.IPSEC_AH:
         alg = auth if auth is not None else _AH_TRANSFORMS.get(AhTransformId(transform_id), 0)
-        return 0, _AUTH_KEYS.get(AuthAlgorithm.of(alg), 0)
+        return 0, _AUTH_KEYS.get(alg, 0)
     if protocol == ProtocolId.IPCOMP:
         return 0, 0
     default, extra = _ESP_KEYS.get(transform_id, (0, 0))
     bits = values.get(IpsecAttr.KEY_LENGTH)
     enc = (bits // 8 if bits else default) + extra
-    return enc, _AUTH_KEYS.get(AuthAlgorithm.of(auth), 0) if auth is not None else 0
+    return enc, _AUTH_KEYS.get(auth, 0) if auth is not None else 0
 
 
 def phase2_supported(protocol: int, t: Transform, values: dict[int, int],
@@ -439,7 +438,7 @@ def phase2_supported(protocol: int, t: Transform, values: dict[int, int],
     group = values.get(IpsecAttr.GROUP_DESCRIPTION, 0)
     if group != pfs_group:
         return f"group {group} without matching KE ({pfs_group})"
-    if auth is not None and AuthAlgorithm.of(auth) not in _AUTH_KEYS:
+    if auth is not None and auth not in _AUTH_KEYS:  # IntEnum keys hash as their int
         return f"authentication algorithm {auth}"
     encap = values.get(IpsecAttr.ENCAPSULATION_MODE, EncapsulationMode.TUNNEL)
     if encap not in (1, 2, 3, 4, 61443, 61444):

@@ -114,6 +114,14 @@ def encode_attributes(attrs: Iterable[Attribute]) -> bytes:
     return b"".join([a.encode() for a in run])
 
 
+def int_pairs(attrs: Iterable[Attribute]) -> tuple[tuple[int, int], ...]:
+    """Each attribute as (type, value as an unsigned integer), in order: ``as_int`` for a whole
+    run without a method call per attribute."""
+    return tuple([
+        (a.type, v if isinstance(v := a.value, int) else int.from_bytes(v, "big")) for a in attrs
+    ])
+
+
 def attribute_map(attrs: Iterable[Attribute]) -> dict[int, Attribute]:
     """The attributes by type (the first of each type wins, as isakmpd reads them)."""
     out: dict[int, Attribute] = {}
