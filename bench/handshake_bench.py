@@ -44,7 +44,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from ike.conf import Conf
 from ike.crypto import dh
 from ike.crypto.rand import RandomSource
-from ike.engine import Engine
+from ike.engine import Datagram, Engine
 from ike.events import Phase2Done
 from ike.kernel.fake import FakeKernel
 
@@ -95,9 +95,35 @@ def confs(grp: str) -> tuple[Conf, Conf]:
     return Conf.from_text(a), Conf.from_text(b)
 
 
-def handshake(conf_a: Conf, b: Engine, seed: int) -> float:
+def responder_turn(b: Engine, batch: list[Datagram], now: float) -> tuple[list[Datagram], bool]:
+    """What the responder is timed for in one turn: take the initiator's datagrams, hand out
+    the replies, re-arm the timer, drain the events.  The replies, and whether Phase 2 is done."""
+    done = False
+    for data, src, dst in batch:
+        b.receive_datagram(data, src, dst, now)
+    replies = b.datagrams_to_send(now)
+    b.get_timer()
+    while (ev := b.next_event()) is not None:
+        done = done or isinstance(ev, Phase2Done)
+    return replies, done
+
+
+def forget(b: Engine) -> None:
+    """Forget the finished SAs so the responder's tables do not grow across the run (untimed)."""
+    b.sas.isakmp.clear()
+    b.sas.ipsec.clear()
+    b.exchanges.clear()
+    b.kernel = FakeKernel()
+
+
+#: What a responder received and answered in each turn of a handshake: (now, batch, replies).
+Script = list[tuple[float, list[Datagram], list[Datagram]]]
+
+
+def handshake(conf_a: Conf, b: Engine, seed: int, script: Script | None = None) -> float:
     """One MM PSK + QM handshake of a new initiator with the long-lived responder ``b``;
-    the responder's CPU seconds."""
+    the responder's CPU seconds.  With ``script``, the turns are recorded there (for
+    handshake_profile.py's replays)."""
     a = Engine(conf_a, rand=RandomSource.seeded(seed), kernel=FakeKernel(), use_keynote=False)
     now = 1000.0 + seed
     a.start(now)
@@ -109,22 +135,16 @@ def handshake(conf_a: Conf, b: Engine, seed: int) -> float:
         if not batch:
             break
         t0 = clock()
-        for data, src, dst in batch:
-            b.receive_datagram(data, src, dst, now)
-        replies = b.datagrams_to_send(now)
-        b.get_timer()
-        while (ev := b.next_event()) is not None:
-            done = done or isinstance(ev, Phase2Done)
+        replies, finished = responder_turn(b, batch, now)
         spent += clock() - t0
+        done = done or finished
+        if script is not None:
+            script.append((now, batch, replies))
         for data, src, dst in replies:
             a.receive_datagram(data, src, dst, now)
     if not done:
         raise SystemExit("handshake did not complete")
-    # forget the finished SAs so the responder's tables do not grow across the run (untimed)
-    b.sas.isakmp.clear()
-    b.sas.ipsec.clear()
-    b.exchanges.clear()
-    b.kernel = FakeKernel()
+    forget(b)
     return spent
 
 

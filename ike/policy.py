@@ -14,7 +14,7 @@ import ipaddress
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from keynote.policytest import passphrase_principals
 
@@ -56,9 +56,11 @@ _ID_TYPE_NAMES = {
 _PROTO_NAMES = {6: "tcp", 17: "udp", 97: "etherip"}
 
 
-@dataclass(frozen=True)
-class IdentityData:
-    """An ID payload body (RFC 2407 4.6.2): type, protocol, port and the identification data."""
+class IdentityData(NamedTuple):
+    """An ID payload body (RFC 2407 4.6.2): type, protocol, port and the identification data.
+
+    A NamedTuple: immutable like a frozen dataclass, and built without a Python __init__
+    setting each field through object.__setattr__ (several per handshake)."""
 
     id_type: int
     protocol: int
@@ -66,9 +68,9 @@ class IdentityData:
     data: bytes
 
 
-@dataclass(frozen=True)
-class ChosenProtocol:
-    """One protocol of the negotiated SA: its DOI protocol, transform id, attributes in order."""
+class ChosenProtocol(NamedTuple):
+    """One protocol of the negotiated SA: its DOI protocol, transform id, attributes in order
+    (a NamedTuple, as IdentityData)."""
 
     protocol_id: int
     transform_id: int

@@ -133,6 +133,8 @@ class CBC:
         self._ecb_decrypt = Cipher(self._alg, modes.ECB()).decryptor()
 
     def _check(self, iv: bytes, data: bytes) -> None:
+        """Raise CipherError for a wrong IV size or a partial block (the callers test the sizes
+        inline first and call this only to raise)."""
         if len(iv) != self.block_size:
             raise CipherError(f"{self.spec.name}: IV of {len(iv)} bytes, need {self.block_size}")
         if not data or len(data) % self.block_size:
@@ -143,18 +145,22 @@ class CBC:
 
     def encrypt(self, iv: bytes, data: bytes) -> bytes:
         """CBC-encrypt whole blocks (pad first with :func:`pad`)."""
-        self._check(iv, data)
+        bs = self.block_size
+        if len(iv) != bs or not data or len(data) % bs:
+            self._check(iv, data)
         enc = Cipher(self._alg, modes.CBC(iv)).encryptor()
         return enc.update(data) + enc.finalize()
 
     def decrypt(self, iv: bytes, data: bytes) -> bytes:
         """CBC-decrypt whole blocks; the padding is left for the payload parser to ignore."""
-        self._check(iv, data)
-        # P_i = D(C_i) xor C_(i-1), with C_0 = IV: all blocks at once as one big integer
+        bs = self.block_size
         n = len(data)
+        if len(iv) != bs or not n or n % bs:
+            self._check(iv, data)
+        # P_i = D(C_i) xor C_(i-1), with C_0 = IV: all blocks at once as one big integer
         return (
             int.from_bytes(self._ecb_decrypt.update(data), "big")
-            ^ int.from_bytes(iv + data[: n - self.block_size], "big")
+            ^ int.from_bytes(iv + data[: n - bs], "big")
         ).to_bytes(n, "big")
 
 

@@ -8,7 +8,7 @@ The hash argument is anything :func:`ike.crypto.prf.get_hash` accepts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ike.crypto.prf import Hash, HashName, get_hash, hmac_digest
 
@@ -134,9 +134,12 @@ def natd_hash(h: HashName, cky_i: bytes, cky_r: bytes, address: bytes, port: int
     return get_hash(h).digest(cky_i + cky_r + address + port.to_bytes(2, "big"))
 
 
-@dataclass(frozen=True, slots=True)
-class Phase1Keys:
-    """Everything Phase 1 derives: the SKEYID family, the cipher key and first IV."""
+class Phase1Keys(NamedTuple):
+    """Everything Phase 1 derives: the SKEYID family, the cipher key and first IV.
+
+    The key records are NamedTuples: immutable like frozen dataclasses, built without a
+    Python __init__ that sets each field through object.__setattr__ (once per handshake for
+    this one, per Quick Mode for SAKeys and ChildKeys)."""
 
     skeyid: bytes
     skeyid_d: bytes
@@ -212,8 +215,7 @@ def qm_keymat(
     return out[:length]
 
 
-@dataclass(frozen=True, slots=True)
-class SAKeys:
+class SAKeys(NamedTuple):
     """The keys of one IPsec SA: cipher key first, then the integrity key."""
 
     spi: bytes
@@ -225,8 +227,7 @@ class SAKeys:
                 f"auth={len(self.auth_key)} bytes)")
 
 
-@dataclass(frozen=True, slots=True)
-class ChildKeys:
+class ChildKeys(NamedTuple):
     """Both directions of one protocol of a Quick Mode SA bundle."""
 
     protocol: int

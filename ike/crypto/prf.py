@@ -92,7 +92,7 @@ def prf(hash_name: HashName, key: bytes, data: bytes) -> bytes:
     return hmac_digest(key, data, (h or get_hash(hash_name)).name)
 
 
-def hmac_digest(key: bytes, data: bytes, name: str) -> bytes:
+def _hmac_with_fallback(key: bytes, data: bytes, name: str) -> bytes:
     """hmac.digest(key, data, name), straight to OpenSSL when it has the digest."""
     if _hmac_digest is not None:
         try:
@@ -100,6 +100,27 @@ def hmac_digest(key: bytes, data: bytes, name: str) -> bytes:
         except ValueError:  # a digest OpenSSL refuses (FIPS): hmac's pure-Python fallback
             pass
     return hmac.digest(key, data, name)
+
+
+def _openssl_hmac(name: str) -> bool:
+    """Whether OpenSSL computes HMAC with digest ``name`` (FIPS mode refuses MD5)."""
+    try:
+        _hmac_digest(b"key", b"data", name)
+    except ValueError:
+        return False
+    return True
+
+
+def _openssl_has_every_hmac() -> bool:
+    """Whether OpenSSL computes the HMAC of every IKE hash."""
+    return _hmac_digest is not None and all(_openssl_hmac(h.name) for h in HASHES)
+
+
+#: HMAC of ``data`` under ``key`` with hashlib digest ``name``: OpenSSL's function itself when it
+#: has every IKE hash (no Python frame for the ~13 PRFs of a handshake), else a wrapper that
+#: falls back to hmac's pure-Python HMAC for the digests OpenSSL refuses.
+hmac_digest: Callable[[bytes, bytes, str], bytes] = (
+    _hmac_digest if _openssl_has_every_hmac() else _hmac_with_fallback)
 
 
 def hash_data(hash_name: HashName, data: bytes) -> bytes:

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto.cipher import Keystate
 from ike.sa import IsakmpSA
-from ike.wire import ExchangeType, Flags, Message, Payload, decode_chain, encode_payloads
+from ike.wire import (
+    ExchangeType,
+    Flags,
+    Message,
+    Payload,
+    decode_chain,
+    encode_message,
+    encode_payloads,
+)
 
 if TYPE_CHECKING:
     from ike.engine import Engine
@@ -116,25 +124,28 @@ class Exchange(ABC):
         caller had to encode them anyway (for a HASH over them)."""
         if self.he_committed:
             flags |= Flags.COMMIT
-        msg = Message(self.sa.icookie, self.sa.rcookie, self.exchange_type, flags,
-                      self.message_id, list(payloads))
-        clear = msg.encode() if encrypt and self.engine.capture_cleartext else b""
+        sa = self.sa
+        if chain is None:
+            first, chain = encode_payloads(payloads)
+        else:
+            first = payloads[0].payload_type
+        clear = b""
+        body = chain
         if encrypt:
             assert self.keystate is not None, "encryption before keys"
-            if chain is None:
-                first, chain = encode_payloads(msg.payloads)
-            else:
-                first = msg.payloads[0].payload_type
-            msg.ciphertext = self.keystate.encrypt(chain)
-            msg.first_payload = first
-            msg.flags = _WITH_ENC.get(int(msg.flags)) or msg.flags | Flags.ENC
+            if self.engine.capture_cleartext:
+                clear = encode_message(sa.icookie, sa.rcookie, first, self.exchange_type, flags,
+                                       self.message_id, chain)
+            body = self.keystate.encrypt(chain)
+            flags = _WITH_ENC.get(int(flags)) or flags | Flags.ENC
             self.keystate.update_iv()
-        data = msg.encode()
+        data = encode_message(sa.icookie, sa.rcookie, first, self.exchange_type, flags,
+                              self.message_id, body)
         if clear:
             self.engine.remember_cleartext(data, clear)
         self.last_out = data
         self.answers = self.last_in
-        self.engine.queue(data, self.sa.local, self.sa.peer)
+        self.engine.queue(data, sa.local, sa.peer)
         self.xmits = 1
         self.retransmit_at = now + self.engine.retransmit_delay(1) if retransmit else None
         return data

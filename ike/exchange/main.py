@@ -27,8 +27,8 @@ class MainMode(Phase1):
     def process(self, msg: Message, now: float) -> None:
         """Dispatch on (role, step)."""
         self.note_certreqs(msg)
-        sa_payload = msg.get(SecurityAssociation)
         if self.initiator and self.step == 2:
+            sa_payload = msg.get(SecurityAssociation)
             assert sa_payload is not None
             self.accept_answer(sa_payload)
             self.note_vendor_ids(msg)
@@ -51,6 +51,7 @@ class MainMode(Phase1):
             self.verify_auth(msg, now)
             self.established(now, msg)
         elif self.step == 1:
+            sa_payload = msg.get(SecurityAssociation)
             assert sa_payload is not None
             answer = self.choose(sa_payload)
             self.note_vendor_ids(msg)

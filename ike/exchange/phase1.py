@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ike.conf import Conf
@@ -155,7 +154,7 @@ class Phase1(Exchange):
         """Responder: select a transform from the peer's SA payload; answer with it."""
         self.sa_i_b = sa_payload.received or sa_payload.encode_body()
         chosen, choice = proposals.phase1_select(self.engine.conf, self.configuration,
-                                                 sa_payload.proposals)
+                                                 sa_payload.proposals, sa_payload.received)
         self.apply(choice)
         return SecurityAssociation([chosen], sa_payload.situation, sa_payload.doi)
 
@@ -165,14 +164,14 @@ class Phase1(Exchange):
             raise ExchangeError(NotifyType.BAD_PROPOSAL_SYNTAX,
                                 "responder returned other than one proposal and transform")
         _chosen, choice = proposals.phase1_select(self.engine.conf, self.configuration,
-                                                  sa_payload.proposals)
+                                                  sa_payload.proposals, sa_payload.received)
         self.apply(choice)
 
     def apply(self, choice: proposals.Phase1Choice) -> None:
         """Record the negotiated transform in the SA."""
         if choice.auth_method in _XAUTH_AS:
             # keyed and authenticated as the base method; XAUTH follows as a Transaction
-            choice = replace(choice, auth_method=_XAUTH_AS[choice.auth_method])
+            choice = choice._replace(auth_method=_XAUTH_AS[choice.auth_method])
         if choice.auth_method not in (IkeAuth.PRE_SHARED, IkeAuth.RSA_SIG):
             raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
                                 f"authentication method {choice.auth_method} not implemented")

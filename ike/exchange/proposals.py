@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ike.conf import Conf
 from ike.crypto.cipher import CipherError, negotiated_key_length
@@ -35,12 +36,14 @@ from ike.doi.constants import (
     ProtocolId,
 )
 from ike.exchange.errors import ExchangeError
-from ike.wire.attributes import Attribute
+from ike.wire.attributes import Attribute, int_pairs
 from ike.wire.constants import NotifyType, TolerantIntEnum
 from ike.wire.payloads import Proposal, Transform
 
 __all__ = [
+    "IpsecValues",
     "Phase1Choice",
+    "ipsec_values",
     "phase1_proposal",
     "phase1_select",
     "phase2_keysizes",
@@ -140,9 +143,9 @@ def phase1_proposal(conf: Conf, configuration: str) -> Proposal:
     return Proposal(1, ProtocolId.ISAKMP, b"", transforms)
 
 
-@dataclass(frozen=True)
-class Phase1Choice:
-    """What Phase 1 negotiated, read from the accepted transform."""
+class Phase1Choice(NamedTuple):
+    """What Phase 1 negotiated, read from the accepted transform (an immutable record built
+    once per exchange: a NamedTuple, with no per-field __init__ work)."""
 
     transform: Transform
     encryption: int
@@ -233,9 +236,13 @@ def choice_of(t: Transform) -> Phase1Choice:
 
 
 def phase1_select(
-    conf: Conf, configuration: str, proposals: Sequence[Proposal]
+    conf: Conf, configuration: str, proposals: Sequence[Proposal], received: bytes = b""
 ) -> tuple[Proposal, Phase1Choice]:
-    """The responder's choice: the first peer transform one configured transform accepts."""
+    """The responder's choice: the first peer transform one configured transform accepts.
+
+    ``received`` is the SA payload body the proposals were decoded from, when there is one:
+    the choice depends on nothing else (and the configuration), so it keys the memo as is,
+    without reading every attribute back into a key."""
     if len(proposals) != 1:
         raise ExchangeError(NotifyType.PAYLOAD_MALFORMED,
                             f"{len(proposals)} proposals in a Phase 1 SA payload")
@@ -243,17 +250,15 @@ def phase1_select(
     if prop.protocol != ProtocolId.ISAKMP:
         raise ExchangeError(NotifyType.INVALID_PROTOCOL_ID, f"Phase 1 protocol {prop.protocol}")
     memo = getattr(conf, "derived", None)
-    key = (configuration, tuple((t.number, int(t.transform_id),
-                                 tuple((a.type, a.as_int()) for a in t.attributes))
-                                for t in prop.transforms))
+    key: tuple[object, ...] = (configuration, received) if received else (
+        configuration, tuple((t.number, int(t.transform_id), int_pairs(t.attributes))
+                             for t in prop.transforms))
     if memo is not None and key in memo:
         index, choice = memo[key]
         t = prop.transforms[index]
-        # the memoised choice with this payload's transform (dataclasses.replace, spelt out:
-        # replace() introspects the fields on every call)
-        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), Phase1Choice(
-            t, choice.encryption, choice.key_length, choice.hash_alg, choice.auth_method,
-            choice.group, choice.life_seconds, choice.life_kbytes)
+        # the memoised choice with this payload's transform
+        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t.echo()]), choice._replace(
+            transform=t)
     names = conf.get_list(configuration, "Transforms")
     reasons: list[str] = []
     for index, t in enumerate(prop.transforms):
@@ -270,7 +275,7 @@ def phase1_select(
                     continue
                 if memo is not None:
                     memo[key] = (index, choice)
-                return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t]), choice
+                return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t.echo()]), choice
             reasons.append(f"transform {t.number} vs [{name}]: {why}")
     raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
                         "no acceptable Phase 1 transform (" + "; ".join(reasons[-4:]) + ")")
@@ -294,7 +299,7 @@ _ESP_KEYS: dict[int, tuple[int, int]] = {
     EspTransformId.AES_GCM_16: (16, 4),
     EspTransformId.AES_GMAC: (16, 4),
 }
-_AUTH_KEYS = {
+_AUTH_KEYS: dict[int, int] = {
     AuthAlgorithm.HMAC_MD5: 16, AuthAlgorithm.HMAC_SHA: 20, AuthAlgorithm.HMAC_SHA2_256: 32,
     AuthAlgorithm.HMAC_SHA2_384: 48, AuthAlgorithm.HMAC_SHA2_512: 64,
     AuthAlgorithm.HMAC_RIPEMD: 20,
@@ -375,41 +380,65 @@ def phase2_proposals(
     return proposals, groups.pop() if groups else 0
 
 
-def attr_values(t: Transform) -> dict[int, int]:
-    """The transform's attributes as a dict (lifetimes left out)."""
-    return {a.type: a.as_int() for a in t.attributes
-            if a.type not in (IpsecAttr.SA_LIFE_TYPE, IpsecAttr.SA_LIFE_DURATION)}
+@dataclass(slots=True)
+class IpsecValues:
+    """An IPsec transform's attributes read once: Quick Mode consults them several times
+    (support check, policy, key sizes, lifetimes) and each read would redo the same walk."""
+
+    pairs: tuple[tuple[int, int], ...]
+    """Every attribute as (type, integer value), in the order received."""
+    values: dict[int, int]
+    """The attributes by type, lifetimes left out (the last of a type wins)."""
+    seconds: int
+    """SA lifetime in seconds (0: unset)."""
+    kbytes: int
+    """SA lifetime in kilobytes (0: unset)."""
 
 
-def lifetimes(t: Transform) -> tuple[int, int]:
-    """(seconds, kilobytes) from the transform's SA Life attributes (0: unset)."""
-    return _durations(t, IpsecAttr.SA_LIFE_TYPE, IpsecAttr.SA_LIFE_DURATION)
+def ipsec_values(t: Transform) -> IpsecValues:
+    """Read an IPsec transform's attributes in one pass."""
+    pairs = int_pairs(t.attributes)
+    values: dict[int, int] = {}
+    life_type = seconds = kbytes = 0
+    for kind, value in pairs:
+        if kind == IpsecAttr.SA_LIFE_TYPE:
+            life_type = value
+        elif kind == IpsecAttr.SA_LIFE_DURATION:
+            if life_type == IpsecDuration.SECONDS:
+                seconds = value
+            elif life_type == IpsecDuration.KILOBYTES:
+                kbytes = value
+        else:
+            values[kind] = value
+    return IpsecValues(pairs, values, seconds, kbytes)
 
 
-def phase2_keysizes(protocol: int, t: Transform) -> tuple[int, int]:
-    """(encryption key bytes, authentication key bytes) of KEYMAT for this transform."""
-    values = attr_values(t)
+def phase2_keysizes(protocol: int, transform_id: int, values: dict[int, int]
+                    ) -> tuple[int, int]:
+    """(encryption key bytes, authentication key bytes) of KEYMAT for this transform
+    (``values``: its IpsecValues.values)."""
     auth = values.get(IpsecAttr.AUTHENTICATION_ALGORITHM)
     if protocol == ProtocolId.IPSEC_AH:
-        alg = auth if auth is not None else _AH_TRANSFORMS.get(AhTransformId(t.transform_id), 0)
-        return 0, _AUTH_KEYS.get(AuthAlgorithm.of(alg), 0)
+        alg = auth if auth is not None else _AH_TRANSFORMS.get(AhTransformId(transform_id), 0)
+        return 0, _AUTH_KEYS.get(alg, 0)
     if protocol == ProtocolId.IPCOMP:
         return 0, 0
-    default, extra = _ESP_KEYS.get(t.transform_id, (0, 0))
+    default, extra = _ESP_KEYS.get(transform_id, (0, 0))
     bits = values.get(IpsecAttr.KEY_LENGTH)
     enc = (bits // 8 if bits else default) + extra
-    return enc, _AUTH_KEYS.get(AuthAlgorithm.of(auth), 0) if auth is not None else 0
+    return enc, _AUTH_KEYS.get(auth, 0) if auth is not None else 0
 
 
-def phase2_supported(protocol: int, t: Transform, pfs_group: int) -> str | None:
+def phase2_supported(protocol: int, t: Transform, values: dict[int, int],
+                     pfs_group: int) -> str | None:
     """None when the kernel side can carry this transform, else why not (isakmpd's
-    "compatible" check: known ids, key length in range, group equal to the KE's)."""
-    values = attr_values(t)
+    "compatible" check: known ids, key length in range, group equal to the KE's);
+    ``values``: its IpsecValues.values."""
     auth = values.get(IpsecAttr.AUTHENTICATION_ALGORITHM)
     group = values.get(IpsecAttr.GROUP_DESCRIPTION, 0)
     if group != pfs_group:
         return f"group {group} without matching KE ({pfs_group})"
-    if auth is not None and AuthAlgorithm.of(auth) not in _AUTH_KEYS:
+    if auth is not None and auth not in _AUTH_KEYS:  # IntEnum keys hash as their int
         return f"authentication algorithm {auth}"
     encap = values.get(IpsecAttr.ENCAPSULATION_MODE, EncapsulationMode.TUNNEL)
     if encap not in (1, 2, 3, 4, 61443, 61444):

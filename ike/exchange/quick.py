@@ -83,10 +83,12 @@ def _spi_bytes(protocol: int, spi: int) -> bytes:
 
 @dataclass
 class _Choice:
-    """One protocol of the selected proposal: the peer's proposal payload and transform."""
+    """One protocol of the selected proposal: the peer's proposal payload and transform, and
+    the transform's attributes read once."""
 
     proposal: Proposal
     transform: Transform
+    read: proposals.IpsecValues
 
 
 class QuickMode(Exchange):
@@ -198,7 +200,7 @@ class QuickMode(Exchange):
             phase_1="aggressive" if self.sa.exchange == "aggressive" else "main",
             phase1_group=self.sa.group,
             protocols=[ChosenProtocol(int(c.proposal.protocol), int(c.transform.transform_id),
-                                      tuple((a.type, a.as_int()) for a in c.transform.attributes))
+                                      c.read.pairs)
                        for c in chosen],
             local_address=self.sa.local[0],
             remote_address=self.sa.peer[0],
@@ -278,14 +280,15 @@ class QuickMode(Exchange):
                                     "responder returned more than one choice")
             ours = [p for p in self.offered if p.number == number and p.protocol == prop.protocol]
             got = prop.transforms[0]
-            want = {(a.type, a.as_int()) for a in got.attributes}
+            read = proposals.ipsec_values(got)
+            want = set(read.pairs)
             match = [t for p in ours for t in p.transforms if t.transform_id == got.transform_id
                      and {(a.type, a.as_int()) for a in t.attributes} == want]
             if not match:
                 raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
                                     "responder chose a transform we did not offer")
             self.spi_in[int(prop.protocol)] = int.from_bytes(ours[0].spi, "big")
-            chosen.append(_Choice(prop, got))
+            chosen.append(_Choice(prop, got, read))
         if {int(c.proposal.protocol) for c in chosen} != {
                 int(p.protocol) for p in self.offered if p.number == number}:
             raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, "responder dropped a protocol")
@@ -325,9 +328,11 @@ class QuickMode(Exchange):
             chosen: list[_Choice] = []
             for prop in props:
                 for t in prop.transforms:
-                    why = proposals.phase2_supported(int(prop.protocol), t, self.pfs_group)
+                    read = proposals.ipsec_values(t)
+                    why = proposals.phase2_supported(int(prop.protocol), t, read.values,
+                                                     self.pfs_group)
                     if why is None:
-                        chosen.append(_Choice(prop, t))
+                        chosen.append(_Choice(prop, t, read))
                         break
                     reasons.append(f"proposal {number} transform {t.number}: {why}")
                 else:
@@ -369,7 +374,7 @@ class QuickMode(Exchange):
             spi = self._get_spi(proto)
             self.spi_in[proto] = spi
             answer.append(Proposal(c.proposal.number, c.proposal.protocol,
-                                   _spi_bytes(proto, spi), [c.transform]))
+                                   _spi_bytes(proto, spi), [c.transform.echo()]))
         self.n_local = self.engine.rand.bytes(len(self.n_peer))
         body: list[Payload] = [SecurityAssociation(answer, offer.situation, offer.doi),
                                Nonce(self.n_local), *self._ke(), *ids]
@@ -432,19 +437,17 @@ class QuickMode(Exchange):
         bundle.remote_ids = as_identity(remote_f) if remote_f is not None else None
         for c in self.chosen:
             proto = int(c.proposal.protocol)
-            enc_len, auth_len = proposals.phase2_keysizes(proto, c.transform)
+            enc_len, auth_len = proposals.phase2_keysizes(proto, c.transform.transform_id,
+                                                          c.read.values)
             spi_in = self.spi_in[proto]
             spi_out = int.from_bytes(c.proposal.spi, "big")
             keys = qm_sa_keys(self.sa.hash_alg, self.sa.keys.skeyid_d, proto,
                               _spi_bytes(proto, spi_in), bytes(c.proposal.spi), self.ni,
                               self.nr, enc_len, auth_len, gqmxy)
-            values = proposals.attr_values(c.transform)
-            mode = values.get(IpsecAttr.ENCAPSULATION_MODE, EncapsulationMode.TUNNEL)
+            mode = c.read.values.get(IpsecAttr.ENCAPSULATION_MODE, EncapsulationMode.TUNNEL)
             tunnel = mode in (1, 3, 61443)
-            s, k = proposals.lifetimes(c.transform)
-            seconds, kbytes = s or seconds, k or kbytes
-            choice = ChosenProtocol(proto, int(c.transform.transform_id),
-                                    tuple((a.type, a.as_int()) for a in c.transform.attributes))
+            seconds, kbytes = c.read.seconds or seconds, c.read.kbytes or kbytes
+            choice = ChosenProtocol(proto, int(c.transform.transform_id), c.read.pairs)
             bundle.protocols.append(ProtoSA(choice, spi_in, spi_out, keys.inbound.enc_key,
                                             keys.inbound.auth_key, keys.outbound.enc_key,
                                             keys.outbound.auth_key))

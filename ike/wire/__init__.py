@@ -23,6 +23,7 @@ from ike.wire.message import (
     decode_chain,
     decode_header,
     decode_payloads,
+    encode_message,
     encode_payloads,
 )
 from ike.wire.payloads import (
@@ -83,5 +84,6 @@ __all__ = [
     "decode_header",
     "decode_payloads",
     "encode_attributes",
+    "encode_message",
     "encode_payloads",
 ]

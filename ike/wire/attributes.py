@@ -91,14 +91,34 @@ def decode_attributes(view: memoryview, where: str) -> list[Attribute]:
     return attrs
 
 
+def _tv_mask(size: int) -> int:
+    """The AF bits of a run of ``size // 4`` TV attributes, as one integer."""
+    mask = _ALL_TV.get(size)
+    return mask if mask is not None else int.from_bytes(b"\x80\x00\x00\x00" * (size // 4), "big")
+
+
 def encode_attributes(attrs: Iterable[Attribute]) -> bytes:
     """The wire bytes of ``attrs`` in order."""
+    run = attrs if isinstance(attrs, list) else list(attrs)
     pack = _ATTR.pack
-    return b"".join([
-        pack(a.type | _AF, a.value)
-        if isinstance(a.value, int) and 0 <= a.type < _AF and 0 <= a.value <= 0xFFFF
-        else a.encode()
-        for a in attrs
+    try:
+        # Fast path, the mirror of decode_attributes': transforms are usually all TV.  struct
+        # refuses what is not a 16-bit value (a TLV's bytes too) and a type of 0x8000 or more
+        # (type + AF overflows); a negative type shows as a clear AF bit, tested on the whole
+        # run at once.
+        out = b"".join([pack(a.type + _AF, a.value) for a in run])
+    except struct.error:
+        out = b""
+    if out and int.from_bytes(out, "big") & (mask := _tv_mask(len(out))) == mask:
+        return out
+    return b"".join([a.encode() for a in run])
+
+
+def int_pairs(attrs: Iterable[Attribute]) -> tuple[tuple[int, int], ...]:
+    """Each attribute as (type, value as an unsigned integer), in order: ``as_int`` for a whole
+    run without a method call per attribute."""
+    return tuple([
+        (a.type, v if isinstance(v := a.value, int) else int.from_bytes(v, "big")) for a in attrs
     ])
 
 

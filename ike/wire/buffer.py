@@ -22,7 +22,10 @@ def malformed(where: str, what: str) -> WireError:
 
 
 def need(view: memoryview, size: int, where: str) -> None:
-    """Raise PAYLOAD_MALFORMED unless ``view`` holds at least ``size`` bytes."""
+    """Raise PAYLOAD_MALFORMED unless ``view`` holds at least ``size`` bytes.
+
+    The hot decoders test the length inline and call this only to raise (a call per payload
+    on the good path is not free)."""
     if len(view) < size:
         raise malformed(where, f"{len(view)} bytes, need at least {size}")
 

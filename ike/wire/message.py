@@ -13,8 +13,9 @@ that encode(decode(x)) == x byte for byte.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import TypeVar
 
 from ike.wire.buffer import GENERIC, check_length, malformed
@@ -36,7 +37,12 @@ _P = TypeVar("_P", bound=Payload)
 _FLAG_MASK = int(Flags.ENC | Flags.COMMIT | Flags.AUTH_ONLY)
 #: The Flags value of every allowed flags byte (building a Flag member costs more than a lookup).
 _FLAGS = tuple(Flags(v) for v in range(_FLAG_MASK + 1))
+#: The PayloadType and ExchangeType of every byte value (one subscript per header field).
+_PAYLOAD_TYPES = tuple(PayloadType.of(v) for v in range(256))
+_EXCHANGE_TYPES = tuple(ExchangeType.of(v) for v in range(256))
 _ENC = int(Flags.ENC)
+#: A payload's payload_type, read in C (a list comprehension is a Python frame of its own).
+_PAYLOAD_TYPE_OF = attrgetter("payload_type")
 #: Payload types that only occur inside an SA payload.
 _NESTED = (PayloadType.PROPOSAL, PayloadType.TRANSFORM)
 #: Next-payload values that may not start a message-level payload.
@@ -99,7 +105,7 @@ def _unpack_header(
         )
     if flags & ~_FLAG_MASK:
         raise WireError(NotifyType.INVALID_FLAGS, f"header: undefined flag bits {flags:#04x}")
-    return (icky, rcky, PayloadType.of(nxt), version, ExchangeType.of(exch), _FLAGS[flags],
+    return (icky, rcky, _PAYLOAD_TYPES[nxt], version, _EXCHANGE_TYPES[exch], _FLAGS[flags],
             msgid, length)
 
 
@@ -115,42 +121,58 @@ def _where(payloads: list[Payload], current: int, pos: int) -> str:
     return f"payload {len(payloads) + 1} ({PayloadType.of(current).name}) at offset {pos}"
 
 
+def _opaque(kind: int) -> Callable[[memoryview], Payload]:
+    """The decoder of payload type ``kind``, which this codec keeps opaque."""
+    return lambda view: UnknownPayload(kind, bytes(view))
+
+
+#: The decoder of each next-payload value (one subscript per payload); None for the values
+#: that may not start a message-level payload (PROPOSAL, TRANSFORM, the reserved range).
+_DECODE: tuple[Callable[[memoryview], Payload] | None, ...] = tuple(
+    None if t in _NOT_TOP_LEVEL else DECODERS.get(t) or _opaque(t) for t in range(256))
+
+
+def _header_error(payloads: list[Payload], current: int, pos: int, end: int,
+                  view: memoryview) -> WireError:
+    """Why the generic header of the payload at ``pos`` was refused."""
+    where = _where(payloads, current, pos)
+    if _DECODE[current] is None or pos + 4 > end:
+        _check_next(current, where)
+        return WireError(NotifyType.UNEQUAL_PAYLOAD_LENGTHS, f"{where}: the message ends before it")
+    _nxt, reserved, length = GENERIC.unpack_from(view, pos)
+    if reserved:
+        return malformed(where, f"reserved byte is {reserved:#x}")
+    return malformed(where, f"length {length} does not fit in the {end - pos} bytes left")
+
+
 def decode_chain(
     first_type: int, body: bytes | bytearray | memoryview
 ) -> tuple[list[Payload], int]:
     """Decode the payload chain at the start of ``body``; also return where it ended.
 
-    Each generic header is checked (known or private type, reserved byte zero,
-    length within ``body``) before the payload's own decoder sees its bytes.
+    ``first_type`` is a next-payload byte (0-255).  Each generic header is checked (known or
+    private type, reserved byte zero, length within ``body``) before the payload's own
+    decoder sees its bytes.
     """
+    if not 0 <= first_type <= 0xFF:
+        raise WireError(NotifyType.INVALID_PAYLOAD_TYPE, f"next payload {first_type} is no byte")
     view = body if isinstance(body, memoryview) else memoryview(body)
     end = len(view)
     payloads: list[Payload] = []
+    append = payloads.append
     pos = 0
     current = first_type
     unpack = GENERIC.unpack_from
     while current:
-        if current in _NOT_TOP_LEVEL or pos + 4 > end:
-            _check_next(current, _where(payloads, current, pos))
-            raise WireError(
-                NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
-                f"{_where(payloads, current, pos)}: the message ends before it",
-            )
+        decoder = _DECODE[current]
+        if decoder is None or pos + 4 > end:
+            raise _header_error(payloads, current, pos, end, view)
         nxt, reserved, length = unpack(view, pos)
-        if reserved:
-            raise malformed(_where(payloads, current, pos), f"reserved byte is {reserved:#x}")
-        if length < 4 or pos + length > end:
-            raise malformed(
-                _where(payloads, current, pos),
-                f"length {length} does not fit in the {end - pos} bytes left",
-            )
-        decoder = DECODERS.get(current)
-        chunk = view[pos + 4 : pos + length]
-        if decoder is None:
-            payloads.append(UnknownPayload(current, bytes(chunk)))
-        else:
-            payloads.append(decoder(chunk))
-        pos += length
+        stop = pos + length
+        if reserved or length < 4 or stop > end:
+            raise _header_error(payloads, current, pos, end, view)
+        append(decoder(view[pos + 4 : stop]))
+        pos = stop
         current = nxt
     return payloads, pos
 
@@ -162,21 +184,36 @@ def decode_payloads(first_type: int, body: bytes | bytearray | memoryview) -> li
 
 def encode_payloads(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
     """Encode a payload chain: (type of the first payload, the chained bytes)."""
+    if not payloads:
+        return PayloadType.NONE, b""
     parts: list[bytes] = []
-    last = len(payloads) - 1
-    types = [p.payload_type for p in payloads]
+    types = list(map(_PAYLOAD_TYPE_OF, payloads))
     pack = GENERIC.pack
     try:
-        for i, p in enumerate(payloads):
+        # each generic header names the type of the payload after it (0 after the last)
+        for p, kind, nxt in zip(payloads, types, [*types[1:], 0], strict=True):
             body = p.encode_body()
             size = len(body) + 4
             if size > 0xFFFF:
-                check_length(size, types[i].name)
-            parts.append(pack(types[i + 1] if i < last else 0, 0, size))
-            parts.append(body)
+                check_length(size, kind.name)
+            parts += (pack(nxt, 0, size), body)
     except struct.error as exc:
         raise malformed("encode", str(exc)) from exc
-    return (types[0] if types else PayloadType.NONE), b"".join(parts)
+    return types[0], b"".join(parts)
+
+
+def encode_message(icookie: bytes, rcookie: bytes, first: int, exchange_type: int, flags: int,
+                   message_id: int, body: bytes, version: int = 0x10) -> bytes:
+    """A datagram from header fields and a body already encoded (``encode_payloads``) or
+    encrypted: what a sender needs without building a Message first."""
+    try:
+        head = _HEADER.pack(icookie, rcookie, first, version, exchange_type, flags, message_id,
+                            HEADER_SIZE + len(body))
+    except struct.error as exc:
+        raise malformed("header", str(exc)) from exc
+    if len(icookie) != COOKIE_SIZE or len(rcookie) != COOKIE_SIZE:
+        raise malformed("header", "cookies must be 8 bytes each")
+    return head + body
 
 
 @dataclass(slots=True)
@@ -200,21 +237,21 @@ class Message:
         """Decode a whole datagram; raises WireError (and nothing else) on bad input."""
         if len(data) < HEADER_SIZE:
             decode_header(data)  # raises the short-header error
-        icky, rcky, nxt, version, exch, flags, msgid, length = _unpack_header(data)
+        icky, rcky, nxt, version, exch, flag_bits, msgid, length = _HEADER.unpack_from(data, 0)
+        if version != 0x10 or flag_bits & ~_FLAG_MASK:
+            _unpack_header(data)  # raises the version or flags error
         if length != len(data):
             raise WireError(
                 NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
                 f"header: length field {length}, datagram {len(data)} bytes",
             )
         view = memoryview(data)[HEADER_SIZE:]
-        msg = cls(icky, rcky, exch, flags, msgid, version=version)
-        if int(flags) & _ENC:
-            msg.ciphertext = bytes(view)
-            msg.first_payload = nxt
-            return msg
-        msg.payloads, end = decode_chain(nxt, view)
-        msg.trailer = bytes(view[end:])
-        return msg
+        exchange, flags = _EXCHANGE_TYPES[exch], _FLAGS[flag_bits]
+        if flag_bits & _ENC:
+            return cls(icky, rcky, exchange, flags, msgid, [], version, b"", bytes(view),
+                       _PAYLOAD_TYPES[nxt])
+        payloads, end = decode_chain(nxt, view)
+        return cls(icky, rcky, exchange, flags, msgid, payloads, version, bytes(view[end:]))
 
     def with_plaintext(self, plaintext: bytes | bytearray | memoryview) -> Message:
         """A copy whose payloads come from the decrypted body (padding goes to ``trailer``)."""
@@ -234,23 +271,8 @@ class Message:
         else:
             first, body = encode_payloads(self.payloads)
             body += self.trailer
-        total = HEADER_SIZE + len(body)
-        try:
-            head = _HEADER.pack(
-                self.icookie,
-                self.rcookie,
-                first,
-                self.version,
-                self.exchange_type,
-                self.flags,
-                self.message_id,
-                total,
-            )
-        except struct.error as exc:
-            raise malformed("header", str(exc)) from exc
-        if len(self.icookie) != COOKIE_SIZE or len(self.rcookie) != COOKIE_SIZE:
-            raise malformed("header", "cookies must be 8 bytes each")
-        return head + body
+        return encode_message(self.icookie, self.rcookie, first, self.exchange_type, self.flags,
+                              self.message_id, body, self.version)
 
     def get(self, kind: type[_P]) -> _P | None:
         """The first payload of class ``kind``, or None."""
@@ -267,7 +289,7 @@ class Message:
 
     def payload_types(self) -> list[PayloadType]:
         """The payload types in order (what the rules table checks)."""
-        return [p.payload_type for p in self.payloads]
+        return list(map(_PAYLOAD_TYPE_OF, self.payloads))
 
     def summary(self) -> str:
         """One log line: exchange, cookies, message id and the payload types in order."""

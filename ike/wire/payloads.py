@@ -14,6 +14,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar, Self, TypeVar
 
 from ike.doi.constants import IdType, ProtocolId, Situation, transform_id
@@ -40,6 +41,12 @@ _NATOA = struct.Struct(">BBH")
 _T = TypeVar("_T")
 _LABELLED = int(Situation.SECRECY | Situation.INTEGRITY)
 _SITUATIONS = tuple(Situation(v) for v in range(8))
+#: The member for every value of the one-byte enum fields: a subscript instead of an .of() call
+#: per payload on the decoders' hot path.
+_PROTOCOL_IDS = tuple(ProtocolId.of(v) for v in range(256))
+_ID_TYPES = tuple(IdType.of(v) for v in range(256))
+_TRANSFORM_IDS: dict[int, tuple[int, ...]] = {
+    p: tuple(transform_id(p, v) for v in range(256)) for p in ProtocolId}
 
 
 class Payload(ABC):
@@ -47,6 +54,13 @@ class Payload(ABC):
 
     __slots__ = ()
     TYPE: ClassVar[PayloadType] = PayloadType.NONE
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "TYPE" in cls.__dict__ and "payload_type" not in cls.__dict__:
+            # A class whose type is fixed answers payload_type from a class attribute: the
+            # codec asks for it per payload, and the property below costs a Python call.
+            setattr(cls, "payload_type", cls.TYPE)  # noqa: B010 (the property is read-only)
 
     @property
     def payload_type(self) -> PayloadType:
@@ -70,17 +84,19 @@ def _chain(
     items: list[_T] = []
     pos = 0
     end = len(view)
+    unpack = GENERIC.unpack_from
     while True:
         if pos + 4 > end:
             raise malformed(where, f"no room for a {expected.name} header")
-        nxt, reserved, length = GENERIC.unpack_from(view, pos)
+        nxt, reserved, length = unpack(view, pos)
+        stop = pos + length
         if reserved:
             raise malformed(where, f"{expected.name} reserved byte is {reserved:#x}")
-        if length < 4 + minimum or pos + length > end:
+        if length < 4 + minimum or stop > end:
             raise malformed(where, f"{expected.name} length {length} does not fit")
-        items.append(decode(view[pos + 4 : pos + length]))
-        pos += length
-        if nxt == PayloadType.NONE:
+        items.append(decode(view[pos + 4 : stop]))
+        pos = stop
+        if not nxt:
             break
         if nxt != expected:
             raise WireError(
@@ -95,11 +111,13 @@ def _chain(
 def _encode_chain(items: list[Transform] | list[Proposal], kind: PayloadType) -> bytes:
     parts: list[bytes] = []
     last = len(items) - 1
+    pack = GENERIC.pack
     for i, item in enumerate(items):
         body = item.encode_body()
-        check_length(len(body) + 4, kind.name)
-        parts.append(GENERIC.pack(0 if i == last else kind, 0, len(body) + 4))
-        parts.append(body)
+        size = len(body) + 4
+        if size > 0xFFFF:
+            check_length(size, kind.name)
+        parts += (pack(0 if i == last else kind, 0, size), body)
     return b"".join(parts)
 
 
@@ -111,19 +129,41 @@ class Transform(Payload):
     number: int
     transform_id: int
     attributes: list[Attribute] = field(default_factory=list)
+    #: The body as received (set by ``decode``), for :meth:`echo`; as in SecurityAssociation,
+    #: it equals ``encode_body()`` until a field is changed and takes no part in comparisons.
+    received: bytes = field(default=b"", compare=False, repr=False)
 
     @classmethod
     def decode(cls, view: memoryview, protocol: int = ProtocolId.ISAKMP) -> Transform:
         """Decode a transform body belonging to a proposal of ``protocol``."""
-        need(view, 4, "TRANSFORM")
+        if len(view) < 4:
+            need(view, 4, "TRANSFORM")
         number, tid, reserved = _XFORM.unpack_from(view, 0)
         if reserved:
             raise malformed("TRANSFORM", f"reserved field is {reserved:#x}")
         attrs = decode_attributes(view[4:], f"TRANSFORM #{number} attributes")
-        return cls(number, transform_id(protocol, tid), attrs)
+        ids = _TRANSFORM_IDS.get(protocol)
+        return cls(number, ids[tid] if ids is not None else tid, attrs, bytes(view))
 
     def encode_body(self) -> bytes:
         return _XFORM.pack(self.number, self.transform_id, 0) + encode_attributes(self.attributes)
+
+    def echo(self) -> Transform:
+        """This transform to send back as the peer sent it (a responder's answer repeats the
+        chosen transform): a decoded one encodes as its received bytes, without re-encoding
+        each attribute; one built locally is returned as it is."""
+        if not self.received:
+            return self
+        return EchoedTransform(self.number, self.transform_id, self.attributes, self.received)
+
+
+@dataclass(slots=True)
+class EchoedTransform(Transform):
+    """A received transform sent back unchanged (:meth:`Transform.echo`): its body is the
+    bytes received, whatever its fields say."""
+
+    def encode_body(self) -> bytes:
+        return self.received
 
 
 @dataclass(slots=True)
@@ -139,10 +179,12 @@ class Proposal(Payload):
     @classmethod
     def decode(cls, view: memoryview) -> Proposal:
         """Decode a proposal body; the transform count must match the chain."""
-        need(view, 4, "PROPOSAL")
+        if len(view) < 4:
+            need(view, 4, "PROPOSAL")
         number, proto, spi_size, count = _PROP.unpack_from(view, 0)
-        need(view, 4 + spi_size, f"PROPOSAL #{number} SPI")
-        protocol = ProtocolId.of(proto)
+        if len(view) < 4 + spi_size:
+            need(view, 4 + spi_size, f"PROPOSAL #{number} SPI")
+        protocol = _PROTOCOL_IDS[proto]
         spi = bytes(view[4 : 4 + spi_size])
         rest = view[4 + spi_size :]
         transforms: list[Transform] = []
@@ -150,7 +192,7 @@ class Proposal(Payload):
             transforms = _chain(
                 rest,
                 PayloadType.TRANSFORM,
-                lambda v: Transform.decode(v, protocol),
+                partial(Transform.decode, protocol=protocol),  # no Python frame of its own
                 4,
                 f"PROPOSAL #{number}",
             )
@@ -187,7 +229,8 @@ class SecurityAssociation(Payload):
 
     @classmethod
     def decode(cls, view: memoryview) -> SecurityAssociation:
-        need(view, 8, "SA")
+        if len(view) < 8:
+            need(view, 8, "SA")
         doi, sit = _SA.unpack_from(view, 0)
         if doi != Doi.IPSEC:
             raise WireError(NotifyType.DOI_NOT_SUPPORTED, f"SA: DOI {doi} is not IPsec (1)")
@@ -197,7 +240,7 @@ class SecurityAssociation(Payload):
             )
         proposals = _chain(view[8:], PayloadType.PROPOSAL, Proposal.decode, 4, "SA")
         situation = _SITUATIONS[sit] if sit < 8 else Situation(sit)  # no enum call (hot path)
-        return cls(proposals, situation, Doi.of(doi), bytes(view))
+        return cls(proposals, situation, Doi.IPSEC, bytes(view))
 
     def encode_body(self) -> bytes:
         return _SA.pack(self.doi, self.situation) + _encode_chain(
@@ -277,9 +320,10 @@ class Identification(Payload):
 
     @classmethod
     def decode(cls, view: memoryview) -> Identification:
-        need(view, 4, "ID")
+        if len(view) < 4:
+            need(view, 4, "ID")
         id_type, protocol, port = _ID.unpack_from(view, 0)
-        return cls(IdType.of(id_type), bytes(view[4:]), protocol, port)
+        return cls(_ID_TYPES[id_type], bytes(view[4:]), protocol, port)
 
     def encode_body(self) -> bytes:
         return _ID.pack(self.id_type, self.protocol, self.port) + self.data
@@ -332,12 +376,14 @@ class Notify(Payload):
 
     @classmethod
     def decode(cls, view: memoryview) -> Notify:
-        need(view, 8, "NOTIFY")
+        if len(view) < 8:
+            need(view, 8, "NOTIFY")
         doi, proto, spi_size, ntype = _NOTIFY.unpack_from(view, 0)
-        need(view, 8 + spi_size, "NOTIFY SPI")
+        if len(view) < 8 + spi_size:
+            need(view, 8 + spi_size, "NOTIFY SPI")
         return cls(
             NotifyType.of(ntype),
-            ProtocolId.of(proto),
+            _PROTOCOL_IDS[proto],
             bytes(view[8 : 8 + spi_size]),
             bytes(view[8 + spi_size :]),
             Doi.of(doi),
@@ -369,7 +415,7 @@ class Delete(Payload):
                 "DELETE", f"{count} SPIs of {spi_size} bytes in {len(view) - 8} bytes"
             )
         spis = [bytes(view[8 + i * spi_size : 8 + (i + 1) * spi_size]) for i in range(count)]
-        return cls(ProtocolId.of(proto), spis, spi_size, Doi.of(doi))
+        return cls(_PROTOCOL_IDS[proto], spis, spi_size, Doi.of(doi))
 
     def encode_body(self) -> bytes:
         if any(len(s) != self.spi_size for s in self.spis):
@@ -420,7 +466,7 @@ class NatOA(Payload):
         id_type, res1, res2 = _NATOA.unpack_from(view, 0)
         if res1 or res2:
             raise malformed("NAT-OA", "reserved fields are not zero")
-        return cls(IdType.of(id_type), bytes(view[4:]))
+        return cls(_ID_TYPES[id_type], bytes(view[4:]))
 
     def encode_body(self) -> bytes:
         return _NATOA.pack(self.id_type, 0, 0) + self.address
@@ -477,6 +523,7 @@ __all__ = [
     "Certificate",
     "CertificateRequest",
     "Delete",
+    "EchoedTransform",
     "Hash",
     "Identification",
     "KeyExchange",
