@@ -266,9 +266,10 @@ def start_charon(lab: Lab, esp: str, aggressive: bool = False, libipsec: bool = 
 
 
 def driver(lab: Lab, role: str, suite: str, seconds: int = 25, aggressive: bool = False,
-           nat_t: bool = False, linger: float = 3.0,
-           general: str = "") -> subprocess.Popen[str]:
-    """Start the engine's UDP driver in ns_a."""
+           nat_t: bool = False, linger: float = 3.0, general: str = "",
+           awaited: tuple[int, ...] = ()) -> subprocess.Popen[str]:
+    """Start the engine's UDP driver in ns_a (``awaited``: notify types it waits for, see
+    charon_driver.py)."""
     conf = lab.dir / "engine.conf"
     ids = "ID=                     id-a\nRemote-ID=              id-b" if aggressive else ""
     conf.write_text(ENGINE_CONF.format(peer=f"{NET}.2", me=f"{NET}.1", psk=PSK, suite=suite,
@@ -278,7 +279,8 @@ def driver(lab: Lab, role: str, suite: str, seconds: int = 25, aggressive: bool 
     return subprocess.Popen(
         ["ip", "netns", "exec", lab.ns_a, sys.executable, str(HERE / "charon_driver.py"),
          str(conf), f"{NET}.1", role, str(seconds), str(lab.dir / "out.json"),
-         "nat-t" if nat_t else "plain", str(linger)],
+         "nat-t" if nat_t else "plain", str(linger),
+         *([",".join(map(str, awaited))] if awaited else [])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -365,13 +367,20 @@ def test_full_quick_mode_with_userspace_esp_charon(lab: Lab, role: str) -> None:
 
 
 def test_dead_peer_detection_both_ways(lab: Lab) -> None:
-    """charon (dpd_delay 2 s) probes us and we answer; our probes (interval 2 s) it answers."""
+    """charon (dpd_delay 2 s) probes us and we answer; our probes (interval 4 s) it answers.
+
+    charon probes only after dpd_delay of silence, counted in whole seconds, and our probes are
+    traffic to it: with equal intervals ours can keep arriving just before its check and it
+    never probes (under load it did not, once).  Four seconds leave it an idle second or more
+    between two of ours.  The driver stays until both notifies came, then 3 s more (no SA may
+    go meanwhile)."""
     if not os.path.exists("/dev/net/tun"):
         pytest.skip("kernel-libipsec needs /dev/net/tun")
     start_charon(lab, "aes128-sha1", libipsec=True, dpd=2)
-    proc = driver(lab, "initiator", "QM-ESP-AES-128-SHA-SUITE", nat_t=True, linger=7,
-                  general="[General]\nDPD-check-interval=     2\n")
-    out, _ = proc.communicate(timeout=60)
+    proc = driver(lab, "initiator", "QM-ESP-AES-128-SHA-SUITE", seconds=60, nat_t=True,
+                  linger=3, general="[General]\nDPD-check-interval=     4\n",
+                  awaited=(36136, 36137))
+    out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, out
     result = json.loads((lab.dir / "out.json").read_text())
     kinds = [e[0] for e in result["events"]]
