@@ -35,7 +35,13 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.05) -> bool:
+#: seconds a wait gives the daemons by default: generous, since at load 10-16 on two cores a
+#: start or a negotiation takes several times as long as on an idle machine (waits return as
+#: soon as what they wait for happens)
+DEADLINE = 60.0
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = DEADLINE, step: float = 0.05) -> bool:
     """Poll until *predicate* holds or *timeout* passes."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -105,7 +111,7 @@ class Proc:
         finally:
             os.close(fd)
 
-    def query(self, line: str, timeout: float = 10.0) -> str:
+    def query(self, line: str, timeout: float = DEADLINE) -> str:
         """Send S or C get and return the fresh result file."""
         if self.result.exists():
             self.result.unlink()
@@ -117,7 +123,7 @@ class Proc:
     def sas(self) -> str:
         return self.query("S")
 
-    def wait_log(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+    def wait_log(self, pattern: str, timeout: float = DEADLINE) -> re.Match[str]:
         found: list[re.Match[str]] = []
 
         def check() -> bool:
