@@ -257,9 +257,9 @@ def start_charon(lab: Lab, esp: str, aggressive: bool = False, libipsec: bool = 
          'mount --bind "$1/run" /run && exec "$2"', "sh", str(d), CHARON],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     lab.charon = proc
-    for _ in range(100):
-        if (d / "charon.vici").exists():
-            break
+    deadline = time.monotonic() + 60  # generous: a loaded machine starts charon slowly
+    while not (d / "charon.vici").exists() and time.monotonic() < deadline \
+            and proc.poll() is None:
         time.sleep(0.1)
     loaded = lab.swanctl("--load-all", "--noprompt")
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
@@ -282,6 +282,19 @@ def driver(lab: Lab, role: str, suite: str, seconds: int = 25, aggressive: bool 
          "nat-t" if nat_t else "plain", str(linger),
          *([",".join(map(str, awaited))] if awaited else [])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_bound(lab: Lab, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Wait until the driver listens on its port 500, so that charon's first message is not
+    refused (a fixed second was too short for a loaded machine to start the driver)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        ss = run("ip", "netns", "exec", lab.ns_a, "ss", "-Hnlu", "sport", "=", ":500",
+                 check=False).stdout
+        if f"{NET}.1:500" in ss.split():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the driver did not bind {NET}.1:500: {proc.poll()}")
 
 
 def check_keys(lab: Lab, ours_are_qm_initiator: bool) -> dict[str, object]:
@@ -332,7 +345,7 @@ def test_engine_initiates_main_mode_and_quick_mode(lab: Lab, pfs: bool,
 def test_charon_initiates_main_mode_and_quick_mode(lab: Lab, aggressive: bool) -> None:
     start_charon(lab, "aes128-sha1", aggressive)
     proc = driver(lab, "responder", "QM-ESP-AES-128-SHA-SUITE", aggressive=aggressive)
-    time.sleep(1.0)
+    wait_bound(lab, proc)
     lab.swanctl("--initiate", "--child", "conn", "--timeout", "15", timeout=40)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
@@ -352,7 +365,7 @@ def test_full_quick_mode_with_userspace_esp_charon(lab: Lab, role: str) -> None:
     start_charon(lab, "aes128-sha1", libipsec=True)
     proc = driver(lab, role, "QM-ESP-AES-128-SHA-SUITE", nat_t=True)
     if role == "responder":
-        time.sleep(1.0)
+        wait_bound(lab, proc)
         lab.swanctl("--initiate", "--child", "conn", "--timeout", "15", timeout=40)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
