@@ -29,14 +29,23 @@ from ike.events import (
     ExchangeFailed,
     NotifyReceived,
     Phase1Done,
-    Phase2Done,
     SADeleted,
 )
-from ike.exchange import connections, dpd, informational, natt, rekey, rules, transaction
+from ike.exchange import (
+    connections,
+    dpd,
+    informational,
+    install,
+    natt,
+    rekey,
+    rules,
+    transaction,
+)
 from ike.exchange.aggressive import AggressiveMode
 from ike.exchange.base import Exchange, cleartext_of
 from ike.exchange.confcache import ConfCache
 from ike.exchange.errors import ExchangeError
+from ike.exchange.install import REKEY_RETIRE_GRACE
 from ike.exchange.main import MainMode
 from ike.exchange.phase1 import Phase1
 from ike.exchange.quick import QuickMode
@@ -54,20 +63,13 @@ from ike.wire import (
 )
 from ike.wire.constants import Doi
 
-__all__ = ["Datagram", "Engine"]
+__all__ = ["REKEY_RETIRE_GRACE", "Datagram", "Engine"]
 
 log = logging.getLogger("ike.engine")
 Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
 ISAKMP_PROTO = 1
-_UDP_ENCAP = frozenset({3, 4, 61443, 61444})
-#: seconds a Phase 2 SA replaced by our rekey lives on: the peer switches to the new SA only
-#: once it processed our HASH(3), and packets it sent before then must still be accepted
-REKEY_RETIRE_GRACE = 2.0
-"""ENCAPSULATION_MODE values of ESP in UDP (RFC 3947 and the drafts)."""
-_LAYER = {4: 0, 3: 1, 2: 2}
-"""Nesting of a bundle's protocols, innermost first: IPComp, ESP, AH."""
 
 
 class Engine:
@@ -179,6 +181,9 @@ class Engine:
             t = ipsa.hard_at
             if t is not None and (best is None or t < best):
                 best = t
+            t = ipsa.out_at
+            if t is not None and (best is None or t < best):
+                best = t
         if self.cfg_states:
             t = transaction.next_deadline(self)
             if t is not None and (best is None or t < best):
@@ -214,6 +219,9 @@ class Engine:
                     and sa.nat.keepalive_at <= now and sa.cookies in self.sas.isakmp:
                 natt.keepalive(self, sa, now)
         for ipsa in list(self.sas.ipsec):
+            if ipsa.out_at is not None and ipsa.out_at <= now \
+                    and not install.outbound_due(self, ipsa, now):
+                continue  # the kernel refused it: deleted
             if ipsa.soft_at is not None and ipsa.soft_at <= now:
                 ipsa.soft_at = None
                 rekey.ipsec_soft_expire(self, ipsa, now)
@@ -434,81 +442,7 @@ class Engine:
 
     def phase2_established(self, ex: QuickMode, bundle: IPsecSA, now: float) -> None:
         """Quick Mode done: install the SAs and flows, start lifetimes, retire a rekeyed SA."""
-        old = [s for s in self.sas.ipsec_by_name(bundle.name) if s.peer == bundle.peer]
-        local_net, remote_net, proto, lport, rport = connections.selector_parts(bundle)
-        selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
-        inbound_selector = selector.reversed()
-        lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
-        local, peer = connections.address(bundle.local), connections.address(bundle.peer)
-        # Bundles nest IPComp inside ESP inside AH (RFC 2401); in tunnel mode only the
-        # innermost pair's inner SA tunnels and the outer one is transport (as Linux wants).
-        layers = sorted((p.choice.protocol_id for p in bundle.protocols),
-                        key=lambda proto: _LAYER.get(proto, 1))
-        outer = layers[-1] if layers else 0
-        inner = layers[-2] if len(layers) > 1 else 0
-        try:
-            for p in bundle.protocols:
-                values = dict(p.choice.attributes)
-                common: dict[str, Any] = {
-                    "proto": p.choice.protocol_id, "transform_id": p.choice.transform_id,
-                    "auth_alg": values.get(5), "key_length": values.get(6),
-                    "tunnel": bundle.tunnel and (p.choice.protocol_id != outer or not inner),
-                    "lifetime": lifetime,
-                }
-                if values.get(4) in _UDP_ENCAP and p.choice.protocol_id == 3:
-                    oa = connections.address(ex.peer_oa) if ex.peer_oa else None
-                    common["encap"] = k.NatTEncap(ex.sa.local[1], ex.sa.peer[1],
-                                                  original_address=oa)
-                self.add_sa(k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True,
-                                    enc_key=p.enc_in, auth_key=p.auth_in,
-                                    selector=inbound_selector, **common))
-                self.add_sa(k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False,
-                                    enc_key=p.enc_out, auth_key=p.auth_out,
-                                    selector=selector, acquire_seq=ex.acquire_seq, **common))
-            inherited = [f for stale in old for f in stale.flows]
-            if inherited:
-                # a rekey: the flows stay as they are and pass to the new bundle
-                bundle.flows = inherited
-                for stale in old:
-                    stale.flows = []
-            elif not ex.acquire_seq and bundle.protocols:
-                for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer,
-                                       bundle.tunnel, inner_proto=inner),
-                             k.AddFlow(inbound_selector, k.Direction.IN, peer, local, outer,
-                                       bundle.tunnel, inner_proto=inner)):
-                    self.kernel.add_flow(flow)
-                    bundle.flows.append(flow)
-        except k.KernelError as e:
-            # As charon does when its install fails: undo, and tell the peer with a DELETE.
-            log.warning("%s kernel refused IPsec SA %s: %s %s", self.tag, bundle.name, e,
-                        e.errno_name)
-            self._delete_ipsec(bundle, now, notify_peer=True, reason=f"kernel: {e}")
-            self._events.append(ExchangeFailed(bundle.name, "quick", f"kernel: {e}", 0,
-                                               ex.sa.peer))
-            return
-        if bundle.life_seconds:
-            fraction = 0.85 + self.rand.randrange(0, 1001) / 10000
-            bundle.soft_at = now + bundle.life_seconds * fraction
-            bundle.hard_at = now + bundle.life_seconds
-        bundle.set_state(SAState.READY)
-        self.sas.ipsec.append(bundle)
-        if self.is_active(bundle.name):  # its ISAKMP SA stays alive too (exchange_finalize)
-            ex.sa.stayalive = True
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s IPsec SA %s established, SPIs in %s out %s", self.tag, bundle.name,
-                     " ".join(f"{s:08x}" for _p, s in bundle.spis_in),
-                     " ".join(f"{s:08x}" for _p, s in bundle.spis_out))
-        self._events.append(Phase2Done(bundle.name, bundle.cookies, bundle.message_id,
-                                       bundle.initiator, bundle.spis_in, bundle.spis_out))
-        if bundle.initiator:  # the side that rekeyed retires the old SA and says so
-            for stale in old:
-                # not at once: until the peer has processed our HASH(3) it still sends on the
-                # old SA (isakmpd only marks it replaced and keeps it to its hard expiry)
-                stale.replaced = True
-                stale.set_state(SAState.FADING)
-                stale.soft_at = None
-                end = now + REKEY_RETIRE_GRACE
-                stale.hard_at = end if stale.hard_at is None else min(stale.hard_at, end)
+        install.established(self, ex, bundle, now)
 
     # ================================================================ receiving
 
@@ -730,7 +664,8 @@ class Engine:
         ex.finish(now, failed=True)
         self.exchanges.pop(ex.key, None)
         if isinstance(ex, QuickMode):
-            for proto, spi in ex.spis:
+            for proto, spi in ex.spis:  # larval SPIs, or the responder's inbound SAs
+                self.installed.pop((proto, spi, True), None)
                 self._kernel(k.DeleteSA(proto, spi, connections.address(sa.peer[0]),
                                         connections.address(sa.local[0])))
             ex.spis.clear()
@@ -782,6 +717,10 @@ class Engine:
         self.sas.remove_ipsec(ipsa)
         self._events.append(SADeleted("ipsec", ipsa.name, reason, ipsa.cookies,
                                       ipsa.spis_in + ipsa.spis_out))
+
+    def delete_ipsec_sa(self, ipsa: IPsecSA, now: float, *, reason: str) -> None:
+        """Delete an IPsec SA bundle with a DELETE to the peer (for the install module)."""
+        self._delete_ipsec(ipsa, now, notify_peer=True, reason=reason)
 
     def delete_isakmp(self, sa: IsakmpSA, now: float, *, reason: str) -> None:
         """Delete an ISAKMP SA, sending a DELETE when it has keys (for the rekey module)."""

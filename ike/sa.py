@@ -145,6 +145,9 @@ class IPsecSA:
     flows: list[object] = field(default_factory=list)
     replaced: bool = False
     """A rekey by us installed its successor; deleted (with a DELETE) shortly after."""
+    pending_out: list[object] = field(default_factory=list)
+    """Outbound SA commands of a rekey by us, held back until ``out_at`` (ike.exchange.install)."""
+    out_at: float | None = None
 
     @property
     def spis_in(self) -> tuple[tuple[int, int], ...]:

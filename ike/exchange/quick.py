@@ -14,7 +14,7 @@ from ike.crypto import dh
 from ike.crypto.cipher import Keystate, cipher_spec
 from ike.crypto.keymat import phase2_iv, qm_hash1, qm_hash2, qm_hash3, qm_sa_keys
 from ike.doi.constants import EncapsulationMode, IdType, IpsecAttr, ProtocolId
-from ike.exchange import natt, proposals
+from ike.exchange import install, natt, proposals
 from ike.exchange.base import Exchange, rest_of
 from ike.exchange.errors import ExchangeError
 from ike.exchange.phase1 import as_identity
@@ -117,6 +117,8 @@ class QuickMode(Exchange):
         self.chosen: list[_Choice] = []
         self.spi_in: dict[int, int] = {}
         self.bundle: IPsecSA | None = None
+        self.inbound_installed = False
+        """The responder's inbound SAs are in the kernel already (ike.exchange.install)."""
         self.peer_oa: str | None = None
         """The peer's original address from its NAT-OA (UDP-encapsulated transport mode)."""
         """The keyed SA bundle, once both nonces (and KE) are known."""
@@ -376,8 +378,9 @@ class QuickMode(Exchange):
                 for c in self.chosen for a in c.transform.attributes):
             self.peer_oa = natt.peer_original_address(self.sa.nat, False, msg)
             body += natt.nat_oa_payloads(self.sa, self.sa.nat, False)
+        bundle = self._derive()
+        install.install_inbound(self.engine, self, bundle)  # before message 2 leaves
         self._send_hashed(body, now, 2)
-        self._derive()
         self.step = 3
         self.set_state("qm2-sent")
 

@@ -41,8 +41,9 @@ def test_kernel_requests_cross_the_monitor(netns: str, make_pair: Callable[..., 
                               text=True, check=True).stdout  # fmt: skip
     assert policies.count("socket in") >= 2 and policies.count("socket out") >= 2
     # GETSPI and ADDSA went to the kernel through the monitor: either the SAs are there, or
-    # (a kernel without ESP) the kernel's refusal came back through it to the engine
-    done = pair.east.wait_log(r"phase 2 done|monitor: kernel request failed: (\w+)")
+    # (a kernel without ESP) the kernel's refusal came back through it to the engine: to the
+    # responder's, which installs its inbound SA first (ike.exchange.install)
+    done = pair.west.wait_log(r"phase 2 done|monitor: kernel request failed: (\w+)")
     if done.group(0).startswith("phase 2 done"):
         states = subprocess.run(["ip", "-n", netns, "xfrm", "state"], capture_output=True,
                                 text=True, check=True).stdout  # fmt: skip

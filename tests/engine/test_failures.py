@@ -129,7 +129,12 @@ def test_policy_refusal_initiator(h: Any) -> None:
     ev_a, ev_b = pair.events("a"), pair.events("b")
     assert _failed(ev_a)[0].notify == NotifyType.NO_PROPOSAL_CHOSEN
     assert [e.exchange for e in _failed(ev_b)] == ["quick"]
-    assert not [c for c in pair.kb.commands if isinstance(c, AddSA)]
+    assert not [c for c in pair.ka.commands if isinstance(c, AddSA)]
+    # the responder put its inbound SA in before answering (ike.exchange.install), never an
+    # outbound one, and the failure took it out again (_nothing_left: the kernel is empty)
+    added = [c for c in pair.kb.commands if isinstance(c, AddSA)]
+    assert added and all(c.inbound for c in added)
+    assert {c.spi for c in added} <= {c.spi for c in pair.kb.commands if isinstance(c, DeleteSA)}
     _nothing_left(pair)
 
 
@@ -338,3 +343,29 @@ Life=                   LIFE_MAIN_MODE
     pair.flush()
     [fail] = _failed(pair.events("b"))
     assert fail.notify == NotifyType.NO_PROPOSAL_CHOSEN and "KEY_LENGTH" in fail.reason
+
+
+def test_responder_inbound_sa_does_not_outlive_a_failed_exchange(h: Any) -> None:
+    """HASH(3) never arrives: the responder fails at Exchange-max-time and removes the inbound
+    SA it installed before answering; its kernel is left as before."""
+    pair = h.make_pair(h.make_conf("a"), h.make_conf("b"), use_keynote=False)
+    quick: list[int] = []
+
+    def drop(side: str, n: int, data: bytes) -> bool:
+        """Lose every Quick Mode message of a's after the first (HASH(3) and its resends)."""
+        if side != "a" or data[18] != 32:  # the exchange type byte of the ISAKMP header
+            return False
+        quick.append(n)
+        return len(quick) > 1
+
+    pair.drop = drop
+    pair.a.start(pair.now)
+    pair.flush()
+    inbound = [c for c in pair.kb.commands if isinstance(c, AddSA)]
+    assert inbound and all(c.inbound for c in inbound)  # in before message 2 left
+    assert {(c.dst, c.spi, int(c.proto)) for c in inbound} <= set(pair.kb.sas)
+    pair.advance(125)  # past Exchange-max-time (120 s)
+    assert [e.exchange for e in _failed(pair.events("b"))] == ["quick"]
+    assert not pair.kb.sas and not pair.b.sas.ipsec and not pair.b.installed
+    deleted = {c.spi for c in pair.kb.commands if isinstance(c, DeleteSA)}
+    assert {c.spi for c in inbound} <= deleted

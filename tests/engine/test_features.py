@@ -9,6 +9,7 @@ import pytest
 
 from ike.engine import REKEY_RETIRE_GRACE
 from ike.events import Phase1Done, Phase2Done, SADeleted
+from ike.kernel.fake import FakeKernel
 from ike.kernel.interface import Acquire, AddFlow, AddSA, Expire, TrafficSelector
 
 AH_ESP = """[qm-ahesp]
@@ -202,6 +203,70 @@ def test_rekey_before_expiry_deletes_old(h: Any) -> None:
     assert any(isinstance(e, Phase2Done) for e in pair.events("a"))
     assert [e.reason for e in pair.events("b") if isinstance(e, SADeleted)] == ["peer DELETE"]
     assert len(pair.ka.sas) == 2 and len(pair.kb.sas) == 2
+
+
+def _watch(pair: Any) -> list[str]:
+    """Record every outbound install, failing the run when the peer's kernel lacks the
+    inbound SA for that SPI at that moment."""
+    seen: list[str] = []
+    for mine, theirs, name in ((pair.ka, pair.kb, "a"), (pair.kb, pair.ka, "b")):
+        real = mine.add_sa
+
+        def add_sa(cmd: AddSA, real: Any = real, theirs: FakeKernel = theirs,
+                   name: str = name) -> None:
+            if not cmd.inbound:
+                key = (cmd.dst, cmd.spi, int(cmd.proto))
+                assert key in theirs.sas, f"{name} sends on SPI {cmd.spi:#x} before the peer has it"
+                seen.append(name)
+            real(cmd)
+
+        mine.add_sa = add_sa
+    return seen
+
+
+def test_peer_has_the_inbound_sa_before_any_outbound_sa_is_used(h: Any) -> None:
+    """Whenever one side installs an outbound SA (and may send on it at once), the other side's
+    kernel holds the matching inbound SA already: on the first negotiation and on a rekey (the
+    responder installs its inbound SAs before it answers, ike.exchange.install)."""
+    pair = h.make_pair(h.make_conf("a", more=AH_ESP, suites="qm-short"),
+                       h.make_conf("b", more=AH_ESP, suites="qm-short"), use_keynote=False)
+    seen = _watch(pair)
+    pair.a.start(pair.now)
+    pair.flush()
+    assert [type(e) for e in pair.events("b")] == [Phase1Done, Phase2Done]
+    assert seen == ["a", "b"]
+    [first] = pair.a.sas.ipsec
+    pair.advance(119)  # the soft expiry: a rekeys
+    [new] = pair.a.sas.ipsec
+    # a's new outbound SA waits REKEY_OUTBOUND_DELAY after HASH(3): b's comes first
+    assert new is not first and seen == ["a", "b", "b", "a"]
+    assert len(pair.ka.sas) == 2 and len(pair.kb.sas) == 2  # the old pair retired
+
+
+def test_our_rekey_waits_for_a_responder_that_installs_on_hash3(
+        h: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A responder like isakmpd or charon installs its inbound SA only when HASH(3) arrives; our
+    rekey keeps sending on the old SA until then (REKEY_OUTBOUND_DELAY), so the peer never sees
+    a packet on an SPI it does not know yet."""
+    from ike.exchange import install
+
+    real = install.install_inbound
+    pair = h.make_pair(h.make_conf("a", more=AH_ESP, suites="qm-short"),
+                       h.make_conf("b", more=AH_ESP, suites="qm-short"), use_keynote=False)
+    monkeypatch.setattr(install, "install_inbound", lambda engine, ex, bundle: (
+        None if engine is pair.b else real(engine, ex, bundle)))
+    pair.a.start(pair.now)
+    pair.flush()
+    [first] = pair.a.sas.ipsec
+    pair.now = first.soft_at or 0.0
+    seen = _watch(pair)  # from here on: the rekey
+    pair.a.handle_timer(pair.now)
+    pair.flush()  # QM1..QM3 delivered at once; b installs on HASH(3)
+    [new] = [s for s in pair.a.sas.ipsec if s is not first]
+    assert seen == ["b"] and len(new.pending_out) == 1
+    pair.advance(install.REKEY_OUTBOUND_DELAY)
+    assert seen == ["b", "a"] and not new.pending_out
+    assert any(c.spi == new.protocols[0].spi_out for c in pair.ka.sas.values())
 
 
 def test_phase1_lifetime_expires(h: Any) -> None:

@@ -161,7 +161,13 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
             else:
                 peer.wait_log(r"CHILD_SA ki\{\d+\} established", settle)
                 theirs = peer.esp_keys()
+            # the peer's own listing (whack --status, swanctl --list-sas) may lag its log line
+            # on a busy machine: poll it until the SA shows (charon's refused child never does)
             their_child = peer.child_sas()
+            deadline = time.monotonic() + settle
+            while not their_child and not netlink_refuses and time.monotonic() < deadline:
+                time.sleep(0.5)
+                their_child = peer.child_sas()
             [our_ike] = ours.ike_sas()
             [our_child] = ours.child_sas()
             spis = {our_child.spi_in, our_child.spi_out}

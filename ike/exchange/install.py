@@ -1,0 +1,190 @@
+"""Putting a Quick Mode's IPsec SAs and flows into the kernel, in an order that loses no packet.
+
+The two sides of a Quick Mode learn the keys at different moments, and the initiator starts
+sending on its new outbound SA as soon as it has sent HASH(3).  If the responder installed its
+inbound SA only when HASH(3) arrives (as isakmpd and charon do), a packet the initiator sends
+in the meantime meets no SA and is dropped -- during a rekey, that is a lost packet of a live
+stream.  So, as FreeS/WAN's pluto did, the responder installs its *inbound* SAs just before it
+sends message 2 (the keys are known then) and its outbound SAs and flows when HASH(3) verifies;
+if the exchange fails in between, the engine deletes them with the exchange's SPIs.  The
+initiator installs everything when it sends HASH(3), inbound first.
+
+A rekey keeps the flows: they pass from the old bundle to the new one, and the side that rekeyed
+retires the old SAs ``REKEY_RETIRE_GRACE`` seconds later (the peer may still send on them until
+it processed our HASH(3)).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ike.events import ExchangeFailed, Phase2Done
+from ike.exchange import connections
+from ike.exchange.errors import ExchangeError
+from ike.kernel import interface as k
+from ike.sa import IPsecSA, SAState
+from ike.wire import NotifyType
+
+if TYPE_CHECKING:
+    from ike.engine import Engine
+    from ike.exchange.quick import QuickMode
+
+__all__ = ["REKEY_OUTBOUND_DELAY", "REKEY_RETIRE_GRACE", "established", "install_inbound",
+           "outbound_due"]
+
+log = logging.getLogger("ike.engine")
+
+#: seconds a Phase 2 SA replaced by our rekey lives on: the peer switches to the new SA only
+#: once it processed our HASH(3), and packets it sent before then must still be accepted
+REKEY_RETIRE_GRACE = 2.0
+#: seconds our rekey's new outbound SA waits after HASH(3) (the old one still works meanwhile)
+REKEY_OUTBOUND_DELAY = 0.5
+_UDP_ENCAP = frozenset({3, 4, 61443, 61444})
+"""ENCAPSULATION_MODE values of ESP in UDP (RFC 3947 and the drafts)."""
+_LAYER = {4: 0, 3: 1, 2: 2}
+"""Nesting of a bundle's protocols, innermost first: IPComp, ESP, AH."""
+
+
+def _commands(ex: QuickMode, bundle: IPsecSA) -> list[tuple[k.AddSA, k.AddSA]]:
+    """The (inbound, outbound) AddSA pair of every protocol of the bundle."""
+    local_net, remote_net, proto, lport, rport = connections.selector_parts(bundle)
+    selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
+    inbound_selector = selector.reversed()
+    lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
+    local, peer = connections.address(bundle.local), connections.address(bundle.peer)
+    # Bundles nest IPComp inside ESP inside AH (RFC 2401); in tunnel mode only the
+    # innermost pair's inner SA tunnels and the outer one is transport (as Linux wants).
+    outer, inner = _outer_inner(bundle)
+    pairs = []
+    for p in bundle.protocols:
+        values = dict(p.choice.attributes)
+        common: dict[str, Any] = {
+            "proto": p.choice.protocol_id, "transform_id": p.choice.transform_id,
+            "auth_alg": values.get(5), "key_length": values.get(6),
+            "tunnel": bundle.tunnel and (p.choice.protocol_id != outer or not inner),
+            "lifetime": lifetime,
+        }
+        if values.get(4) in _UDP_ENCAP and p.choice.protocol_id == 3:
+            oa = connections.address(ex.peer_oa) if ex.peer_oa else None
+            common["encap"] = k.NatTEncap(ex.sa.local[1], ex.sa.peer[1], original_address=oa)
+        pairs.append((
+            k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True, enc_key=p.enc_in,
+                    auth_key=p.auth_in, selector=inbound_selector, **common),
+            k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False, enc_key=p.enc_out,
+                    auth_key=p.auth_out, selector=selector, acquire_seq=ex.acquire_seq,
+                    **common)))
+    return pairs
+
+
+def _outer_inner(bundle: IPsecSA) -> tuple[int, int]:
+    """The outermost protocol of the bundle and the one inside it (0 if none)."""
+    layers = sorted((p.choice.protocol_id for p in bundle.protocols),
+                    key=lambda proto: _LAYER.get(proto, 1))
+    return (layers[-1] if layers else 0), (layers[-2] if len(layers) > 1 else 0)
+
+
+def install_inbound(engine: Engine, ex: QuickMode, bundle: IPsecSA) -> None:
+    """The responder's inbound SAs, before message 2 leaves: the initiator may send on them as
+    soon as it has sent HASH(3).  A kernel refusal fails the exchange (the engine then deletes
+    what was installed, with the exchange's SPIs)."""
+    try:
+        for inbound, _outbound in _commands(ex, bundle):
+            engine.add_sa(inbound)
+    except k.KernelError as e:
+        log.warning("%s kernel refused inbound IPsec SA %s: %s %s", engine.tag, bundle.name, e,
+                    e.errno_name)
+        raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, f"kernel: {e}") from None
+    ex.inbound_installed = True
+
+
+def established(engine: Engine, ex: QuickMode, bundle: IPsecSA, now: float) -> None:
+    """Quick Mode done: install the SAs and flows, start lifetimes, retire a rekeyed SA."""
+    old = [s for s in engine.sas.ipsec_by_name(bundle.name) if s.peer == bundle.peer]
+    # Our rekey: the old outbound SA carries our traffic a little longer, until the peer has
+    # surely processed HASH(3) and installed its inbound SA (a responder that does so only
+    # then -- isakmpd, charon -- would drop what we sent on the new one before).
+    hold = bundle.initiator and any(stale.flows for stale in old)
+    try:
+        for inbound, outbound in _commands(ex, bundle):
+            if not ex.inbound_installed:
+                engine.add_sa(inbound)
+            if hold:
+                bundle.pending_out.append(outbound)
+            else:
+                engine.add_sa(outbound)
+        if hold:
+            bundle.out_at = now + REKEY_OUTBOUND_DELAY
+        _flows(engine, ex, bundle, old)
+    except k.KernelError as e:
+        # As charon does when its install fails: undo, and tell the peer with a DELETE.
+        log.warning("%s kernel refused IPsec SA %s: %s %s", engine.tag, bundle.name, e,
+                    e.errno_name)
+        engine.delete_ipsec_sa(bundle, now, reason=f"kernel: {e}")
+        engine.emit(ExchangeFailed(bundle.name, "quick", f"kernel: {e}", 0, ex.sa.peer))
+        return
+    if bundle.life_seconds:
+        fraction = 0.85 + engine.rand.randrange(0, 1001) / 10000
+        bundle.soft_at = now + bundle.life_seconds * fraction
+        bundle.hard_at = now + bundle.life_seconds
+    bundle.set_state(SAState.READY)
+    engine.sas.ipsec.append(bundle)
+    if engine.is_active(bundle.name):  # its ISAKMP SA stays alive too (exchange_finalize)
+        ex.sa.stayalive = True
+    if log.isEnabledFor(logging.INFO):
+        log.info("%s IPsec SA %s established, SPIs in %s out %s", engine.tag, bundle.name,
+                 " ".join(f"{s:08x}" for _p, s in bundle.spis_in),
+                 " ".join(f"{s:08x}" for _p, s in bundle.spis_out))
+    engine.emit(Phase2Done(bundle.name, bundle.cookies, bundle.message_id, bundle.initiator,
+                             bundle.spis_in, bundle.spis_out))
+    if bundle.initiator:  # the side that rekeyed retires the old SA and says so
+        for stale in old:
+            # not at once: until the peer has processed our HASH(3) it still sends on the
+            # old SA (isakmpd only marks it replaced and keeps it to its hard expiry)
+            stale.replaced = True
+            stale.set_state(SAState.FADING)
+            stale.soft_at = None
+            end = now + REKEY_RETIRE_GRACE
+            stale.hard_at = end if stale.hard_at is None else min(stale.hard_at, end)
+
+
+def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
+    """Install the held-back outbound SAs of our rekey; False if the kernel refused them (the
+    bundle is then deleted, and the peer told)."""
+    bundle.out_at = None
+    try:
+        while bundle.pending_out:
+            cmd = bundle.pending_out[0]
+            assert isinstance(cmd, k.AddSA)
+            engine.add_sa(cmd)
+            bundle.pending_out.pop(0)
+    except k.KernelError as e:
+        log.warning("%s kernel refused outbound IPsec SA %s: %s %s", engine.tag, bundle.name, e,
+                    e.errno_name)
+        bundle.pending_out.clear()
+        engine.delete_ipsec_sa(bundle, now, reason=f"kernel: {e}")
+        return False
+    return True
+
+
+def _flows(engine: Engine, ex: QuickMode, bundle: IPsecSA, old: list[IPsecSA]) -> None:
+    """A rekey passes the old bundle's flows on; a new bundle gets its own (unless an ACQUIRE
+    started it: then the flows were there already)."""
+    inherited = [f for stale in old for f in stale.flows]
+    if inherited:
+        bundle.flows = inherited
+        for stale in old:
+            stale.flows = []
+        return
+    if ex.acquire_seq or not bundle.protocols:
+        return
+    local_net, remote_net, proto, lport, rport = connections.selector_parts(bundle)
+    selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
+    local, peer = connections.address(bundle.local), connections.address(bundle.peer)
+    outer, inner = _outer_inner(bundle)
+    for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer, bundle.tunnel,
+                           inner_proto=inner),
+                 k.AddFlow(selector.reversed(), k.Direction.IN, peer, local, outer,
+                           bundle.tunnel, inner_proto=inner)):
+        engine.kernel.add_flow(flow)
+        bundle.flows.append(flow)
