@@ -112,12 +112,12 @@ class Proc:
             os.close(fd)
 
     def query(self, line: str, timeout: float = DEADLINE) -> str:
-        """Send S or C get and return the fresh result file."""
+        """Send S or C get and return the fresh result file (read as soon as it appears: the
+        daemon renames it into place whole)."""
         if self.result.exists():
             self.result.unlink()
         self.command(line)
         assert wait_for(self.result.exists, timeout), self.log()
-        time.sleep(0.05)
         return self.result.read_text()
 
     def sas(self) -> str:
