@@ -126,6 +126,23 @@ def daemonize() -> None:
         os.close(null)
 
 
+def write_pid_file(path: str, pid: int) -> None:
+    """Write ``pid`` to ``path`` so that a reader never sees it half written: a temporary file
+    beside it, renamed over it.  (Opened with "w" and then written, the file first exists
+    empty; a supervisor, or a test, that reads it once it exists got "" under load.)"""
+    tmp = f"{path}.{pid}.tmp"
+    try:
+        with open(tmp, "w") as pid_file:
+            pid_file.write(f"{pid}\n")
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def _preload() -> None:
     """Load what the child needs before the chroot takes the file system away: every module
     of the packages (imports are lazy in places), time zone data, the KeyNote grammar."""
@@ -216,8 +233,7 @@ def run(options: Options) -> int:
         else:
             os.set_blocking(0, False)
             fifo_fd = 0
-        with open(options.pid_path, "w") as pid_file:
-            pid_file.write(f"{os.getpid()}\n")
+        write_pid_file(options.pid_path, os.getpid())
         cleanup.append(options.pid_path)
     except OSError as exc:
         log.error("cannot start: %s", exc)

@@ -203,9 +203,13 @@ def report_to_file(daemon: Daemon) -> None:
 
 
 def _write(daemon: Daemon, path: str, text: str) -> None:
+    """Write a result or report file whole: into ``path.tmp``, then renamed over *path*.  (Opened
+    with truncation and then written, the file was empty for a moment, and whoever waits for it
+    after a FIFO command -- a script, the tests -- could read nothing.)"""
     try:
-        with daemon.files.open(path, write=True) as f:
+        with daemon.files.open(path + ".tmp", write=True) as f:
             f.write(text.encode())
+        daemon.files.publish(path)
     except Exception as exc:
         log.error("cannot write %s: %s", path, exc)
 

@@ -22,6 +22,7 @@ import os
 import pwd
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -118,6 +119,8 @@ class Monitor:
         try:
             if op == "open":
                 return self._open(str(request.get("path", "")), request.get("mode") == "w")
+            if op == "publish":
+                return self._publish(str(request.get("path", "")))
             if op == "bind":
                 return self._bind(request)
             if op == "readdir":
@@ -148,6 +151,14 @@ class Monitor:
         fd = os.open(real, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         log.debug("monitor: opened %s for %s", real, "writing" if write else "reading")
         return {"ok": True}, [fd]
+
+    def _publish(self, path: str) -> tuple[dict[str, Any], list[int]]:
+        real = self.paths.check(path, write=True)
+        tmp = self.paths.check(path + ".tmp", write=True)
+        if not stat.S_ISREG(os.lstat(tmp).st_mode):
+            raise PermissionError(f"{path}.tmp is not a regular file")
+        os.replace(tmp, real)
+        return {"ok": True}, []
 
     def _bind(self, request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
         family = int(request.get("family", 0))
@@ -388,6 +399,10 @@ class MonitorClient:
                 os.close(fd)
             raise MonitorError(f"{path}: no descriptor received")
         return os.fdopen(fds[0], "wb" if write else "rb")
+
+    def publish(self, path: str) -> None:
+        """Have the parent rename the finished ``path.tmp`` over *path*."""
+        self._request({"op": "publish", "path": path})
 
     def bind(self, host: str, port: int, encap: bool = False) -> socket.socket:
         """A UDP socket bound by the parent to (host, port)."""

@@ -50,6 +50,10 @@ class Files(Protocol):
     def open(self, path: str, write: bool = False) -> BinaryIO:
         """Open for reading (``rb``) or writing (``wb``, truncating, mode 0600)."""
 
+    def publish(self, path: str) -> None:
+        """Rename ``path + ".tmp"``, written and closed, over *path*: a reader of *path* sees
+        the old file or the whole new one, never an empty or partial one."""
+
     def bind(self, host: str, port: int, encap: bool = False) -> socket.socket:
         """A UDP socket bound to (host, port)."""
 
@@ -63,6 +67,10 @@ class DirectFiles:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             return os.fdopen(fd, "wb")
         return open(path, "rb")
+
+    def publish(self, path: str) -> None:
+        """Rename the finished ``path.tmp`` over *path* directly."""
+        os.replace(path + ".tmp", path)
 
     def bind(self, host: str, port: int, encap: bool = False) -> socket.socket:
         """Bind a UDP socket directly."""

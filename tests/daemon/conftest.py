@@ -35,7 +35,13 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.05) -> bool:
+#: seconds a wait gives the daemons by default: generous, since at load 10-16 on two cores a
+#: start or a negotiation takes several times as long as on an idle machine (waits return as
+#: soon as what they wait for happens)
+DEADLINE = 60.0
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = DEADLINE, step: float = 0.05) -> bool:
     """Poll until *predicate* holds or *timeout* passes."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -105,19 +111,19 @@ class Proc:
         finally:
             os.close(fd)
 
-    def query(self, line: str, timeout: float = 10.0) -> str:
-        """Send S or C get and return the fresh result file."""
+    def query(self, line: str, timeout: float = DEADLINE) -> str:
+        """Send S or C get and return the fresh result file (read as soon as it appears: the
+        daemon renames it into place whole)."""
         if self.result.exists():
             self.result.unlink()
         self.command(line)
         assert wait_for(self.result.exists, timeout), self.log()
-        time.sleep(0.05)
         return self.result.read_text()
 
     def sas(self) -> str:
         return self.query("S")
 
-    def wait_log(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+    def wait_log(self, pattern: str, timeout: float = DEADLINE) -> re.Match[str]:
         found: list[re.Match[str]] = []
 
         def check() -> bool:

@@ -314,3 +314,26 @@ def test_signing_key_and_certificates_in_one_request_parsed_once(
                                    serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption()).hex()
     assert der not in caplog.text and der[:40] not in caplog.text
+
+
+def test_publish_renames_the_finished_file_over_and_nothing_else(
+    pair: tuple[MonitorClient, Monitor], dirs: tuple[Path, Path]
+) -> None:
+    client, monitor = pair
+    etc, run = dirs
+    result = run / "isakmpd.result"
+    result.write_text("old\n")
+    with client.open(str(run / "isakmpd.result.tmp"), write=True) as f:
+        f.write(b"new\n")
+    assert result.read_text() == "old\n"  # a reader still has the whole old file
+    client.publish(str(result))
+    assert result.read_text() == "new\n"
+    assert sorted(p.name for p in run.iterdir()) == ["isakmpd.result"]
+    with pytest.raises(MonitorError, match="refused"):
+        client.publish(str(etc / "isakmpd.conf"))  # not a directory the child may write
+    (run / "x.tmp").mkdir()
+    with pytest.raises(MonitorError, match="not a regular file"):
+        client.publish(str(run / "x"))
+    with pytest.raises(MonitorError, match="No such file"):
+        client.publish(str(run / "never-written"))
+    assert monitor.refused == 2

@@ -1,11 +1,15 @@
 """A small UDP driver around the engine, run inside a network namespace by the charon tests.
 
-    python charon_driver.py CONF LOCAL_ADDR initiator|responder SECONDS OUT.json [nat-t [LINGER]]
+    python charon_driver.py CONF LOCAL_ADDR initiator|responder SECONDS OUT.json
+                            [nat-t [LINGER [NOTIFY,...]]]
 
 It binds LOCAL_ADDR:500 (and :4500 with nat-t, the non-ESP marker added and removed there),
 runs the engine (fake kernel, no policy) until the Quick Mode ended one way or the other, and
 writes what it derived (Phase 1 keys, per-SPI ESP keys) and the events it
-saw as JSON, for the test to compare with charon's key log.
+saw as JSON, for the test to compare with charon's key log.  After the Quick Mode it lingers
+LINGER seconds; with NOTIFY types listed, the LINGER seconds start only once each of them was
+received (SECONDS bounds the whole run), so a test waits for the messages it needs rather than
+for a guessed time.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from ike.conf import Conf
 from ike.crypto.rand import RandomSource
 from ike.engine import Engine
-from ike.events import ExchangeFailed, Phase2Done, SADeleted
+from ike.events import ExchangeFailed, NotifyReceived, Phase2Done, SADeleted
 from ike.exchange.quick import QuickMode
 from ike.kernel.fake import FakeKernel
 from ike.sa import IPsecSA
@@ -37,6 +41,7 @@ def main() -> int:
     conf_path, local, role, seconds, out_path = sys.argv[1:6]
     nat_t = len(sys.argv) > 6 and sys.argv[6] == "nat-t"
     linger = float(sys.argv[7]) if len(sys.argv) > 7 else 3.0
+    awaited = {int(n) for n in sys.argv[8].split(",")} if len(sys.argv) > 8 else set()
     with open(conf_path) as f:
         conf = Conf.from_text(f.read(), source=conf_path)
     engine = Engine(conf, rand=RandomSource(), kernel=FakeKernel(), use_keynote=False,
@@ -51,6 +56,7 @@ def main() -> int:
     if role == "initiator":
         engine.connect("conn", time.monotonic())
     done_at: float | None = None
+    settled_at: float | None = None
     while time.monotonic() - start < float(seconds):
         now = time.monotonic()
         for data, src, dst in engine.datagrams_to_send(now):
@@ -80,6 +86,8 @@ def main() -> int:
                                      getattr(ev, "reason", "")])
             if isinstance(ev, Phase2Done | ExchangeFailed | SADeleted) and done_at is None:
                 done_at = now
+            if isinstance(ev, NotifyReceived):
+                awaited.discard(ev.notify)
         for sa in engine.sas.isakmp.values():
             if sa.keys is not None:
                 k = sa.keys
@@ -92,7 +100,9 @@ def main() -> int:
             entry = _bundle(ipsa)
             if entry not in result["phase2"]:
                 result["phase2"].append(entry)
-        if done_at is not None and now - done_at > linger:
+        if done_at is not None and not awaited and settled_at is None:
+            settled_at = now
+        if settled_at is not None and now - settled_at > linger:
             break
     for data, src, dst in engine.datagrams_to_send(time.monotonic()):
         marker = bytes(4) if src[1] == 4500 else b""

@@ -257,18 +257,19 @@ def start_charon(lab: Lab, esp: str, aggressive: bool = False, libipsec: bool = 
          'mount --bind "$1/run" /run && exec "$2"', "sh", str(d), CHARON],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     lab.charon = proc
-    for _ in range(100):
-        if (d / "charon.vici").exists():
-            break
+    deadline = time.monotonic() + 60  # generous: a loaded machine starts charon slowly
+    while not (d / "charon.vici").exists() and time.monotonic() < deadline \
+            and proc.poll() is None:
         time.sleep(0.1)
     loaded = lab.swanctl("--load-all", "--noprompt")
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
 
 
 def driver(lab: Lab, role: str, suite: str, seconds: int = 25, aggressive: bool = False,
-           nat_t: bool = False, linger: float = 3.0,
-           general: str = "") -> subprocess.Popen[str]:
-    """Start the engine's UDP driver in ns_a."""
+           nat_t: bool = False, linger: float = 3.0, general: str = "",
+           awaited: tuple[int, ...] = ()) -> subprocess.Popen[str]:
+    """Start the engine's UDP driver in ns_a (``awaited``: notify types it waits for, see
+    charon_driver.py)."""
     conf = lab.dir / "engine.conf"
     ids = "ID=                     id-a\nRemote-ID=              id-b" if aggressive else ""
     conf.write_text(ENGINE_CONF.format(peer=f"{NET}.2", me=f"{NET}.1", psk=PSK, suite=suite,
@@ -278,8 +279,22 @@ def driver(lab: Lab, role: str, suite: str, seconds: int = 25, aggressive: bool 
     return subprocess.Popen(
         ["ip", "netns", "exec", lab.ns_a, sys.executable, str(HERE / "charon_driver.py"),
          str(conf), f"{NET}.1", role, str(seconds), str(lab.dir / "out.json"),
-         "nat-t" if nat_t else "plain", str(linger)],
+         "nat-t" if nat_t else "plain", str(linger),
+         *([",".join(map(str, awaited))] if awaited else [])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_bound(lab: Lab, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Wait until the driver listens on its port 500, so that charon's first message is not
+    refused (a fixed second was too short for a loaded machine to start the driver)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        ss = run("ip", "netns", "exec", lab.ns_a, "ss", "-Hnlu", "sport", "=", ":500",
+                 check=False).stdout
+        if f"{NET}.1:500" in ss.split():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the driver did not bind {NET}.1:500: {proc.poll()}")
 
 
 def check_keys(lab: Lab, ours_are_qm_initiator: bool) -> dict[str, object]:
@@ -330,7 +345,7 @@ def test_engine_initiates_main_mode_and_quick_mode(lab: Lab, pfs: bool,
 def test_charon_initiates_main_mode_and_quick_mode(lab: Lab, aggressive: bool) -> None:
     start_charon(lab, "aes128-sha1", aggressive)
     proc = driver(lab, "responder", "QM-ESP-AES-128-SHA-SUITE", aggressive=aggressive)
-    time.sleep(1.0)
+    wait_bound(lab, proc)
     lab.swanctl("--initiate", "--child", "conn", "--timeout", "15", timeout=40)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
@@ -350,7 +365,7 @@ def test_full_quick_mode_with_userspace_esp_charon(lab: Lab, role: str) -> None:
     start_charon(lab, "aes128-sha1", libipsec=True)
     proc = driver(lab, role, "QM-ESP-AES-128-SHA-SUITE", nat_t=True)
     if role == "responder":
-        time.sleep(1.0)
+        wait_bound(lab, proc)
         lab.swanctl("--initiate", "--child", "conn", "--timeout", "15", timeout=40)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
@@ -365,13 +380,20 @@ def test_full_quick_mode_with_userspace_esp_charon(lab: Lab, role: str) -> None:
 
 
 def test_dead_peer_detection_both_ways(lab: Lab) -> None:
-    """charon (dpd_delay 2 s) probes us and we answer; our probes (interval 2 s) it answers."""
+    """charon (dpd_delay 2 s) probes us and we answer; our probes (interval 4 s) it answers.
+
+    charon probes only after dpd_delay of silence, counted in whole seconds, and our probes are
+    traffic to it: with equal intervals ours can keep arriving just before its check and it
+    never probes (under load it did not, once).  Four seconds leave it an idle second or more
+    between two of ours.  The driver stays until both notifies came, then 3 s more (no SA may
+    go meanwhile)."""
     if not os.path.exists("/dev/net/tun"):
         pytest.skip("kernel-libipsec needs /dev/net/tun")
     start_charon(lab, "aes128-sha1", libipsec=True, dpd=2)
-    proc = driver(lab, "initiator", "QM-ESP-AES-128-SHA-SUITE", nat_t=True, linger=7,
-                  general="[General]\nDPD-check-interval=     2\n")
-    out, _ = proc.communicate(timeout=60)
+    proc = driver(lab, "initiator", "QM-ESP-AES-128-SHA-SUITE", seconds=60, nat_t=True,
+                  linger=3, general="[General]\nDPD-check-interval=     4\n",
+                  awaited=(36136, 36137))
+    out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, out
     result = json.loads((lab.dir / "out.json").read_text())
     kinds = [e[0] for e in result["events"]]

@@ -47,7 +47,7 @@ def test_idle_r_u_there_answered(dpd_pair: tuple[isakmpd.IsakmpdPeer,
     _ours, peer = dpd_pair
     peer.wait_log(r"received DPD vendor ID", 1)
     m = peer.wait_log(r"(?s)(parsed INFORMATIONAL_V1 request \d+ \[ HASH N\(DPD_ACK\) \].*){2}",
-                      6)
+                      15)
     assert m is not None
     assert "DPD check timed out" not in peer.log_path.read_text()
 
@@ -56,6 +56,6 @@ def test_cut_link_peer_declared_dead(plain_topo: netns.Topology,
                                      dpd_pair: tuple[isakmpd.IsakmpdPeer,
                                                      charon.CharonPeer]) -> None:
     _ours, peer = dpd_pair
-    peer.wait_log(r"N\(DPD_ACK\)", 5)
+    peer.wait_log(r"N\(DPD_ACK\)", 15)
     plain_topo.b.run(["ip", "link", "set", "b0", "down"])
-    peer.wait_log(r"DPD check timed out, enforcing DPD action", 8)
+    peer.wait_log(r"DPD check timed out, enforcing DPD action", 20)

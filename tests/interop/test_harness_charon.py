@@ -57,7 +57,7 @@ def test_charon_phase1_keys_agree(plain_topo: Topology, workdir: Path, auth: str
                          under_test=SW_NETLINK, note="Phase 1 keys compared") as c:
             _start(pa, pb)
             assert pa.initiate_ike("ki", timeout=15), pa.log_path.read_text()[-3000:]
-            pb.wait_log(r"IKE_SA ki\[\d+\] established", 10)
+            pb.wait_log(r"IKE_SA ki\[\d+\] established", 30)
             [ike_a], [ike_b] = pa.ike_sas(), pb.ike_sas()
             c.spis_agree = (ike_a.cookie_i, ike_a.cookie_r) == (ike_b.cookie_i, ike_b.cookie_r)
             assert c.spis_agree
@@ -89,7 +89,7 @@ def test_charon_behind_nat_libipsec_quick_mode_and_ping(nat_topo: Topology, work
                          under_test=SW_LIBIPSEC) as c:
             _start(pa, pb)
             assert pa.initiate("ki", timeout=15), pa.log_path.read_text()[-3000:]
-            pb.wait_log(r"CHILD_SA ki\{\d+\} established", 10)
+            pb.wait_log(r"CHILD_SA ki\{\d+\} established", 30)
             pa.wait_log(r"local host is behind NAT", 1)
             [ca], [cb] = pa.child_sas(), pb.child_sas()
             c.spis_agree = (ca.spi_in, ca.spi_out) == (cb.spi_out, cb.spi_in)

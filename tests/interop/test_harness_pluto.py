@@ -52,10 +52,10 @@ def test_charon_and_pluto(plain_topo: Topology, workdir: Path, libreswan: Path,
             pb.ready()
             if initiator == "charon":
                 assert pa.initiate("ki", timeout=15), pa.log_path.read_text()[-3000:]
-                pb.wait_log(r"IPsec SA established tunnel mode", 10)
+                pb.wait_log(r"IPsec SA established tunnel mode", 30)
             else:
                 assert pb.initiate("ki", timeout=15), pb.log_path.read_text()[-3000:]
-                pa.wait_log(r"CHILD_SA ki\{\d+\} established", 10)
+                pa.wait_log(r"CHILD_SA ki\{\d+\} established", 30)
             [ike_a] = pa.ike_sas()
             assert ike_a.state == "ESTABLISHED"
             [ike_b] = pb.ike_sas()

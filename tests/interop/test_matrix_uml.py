@@ -12,6 +12,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,11 +90,23 @@ def uml_results(tmp_path_factory: pytest.TempPathFactory, libreswan: Path) -> di
     return out
 
 
+def _guest_said(stderr: str, case_id: str) -> str:
+    """What the guest printed about one cell: the failure (with our daemon's log tail) and its
+    time, so that a failed cell in CI can be understood from the test's output alone."""
+    said: list[str] = []
+    for line in stderr.splitlines():
+        if said or line.startswith(case_id + ": "):
+            said.append(line)
+            if re.fullmatch(re.escape(case_id) + r": [\d.]+ s", line):
+                break
+    return "\n".join(said)[-6000:]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_uml_cell(case: Case, uml_results: dict[str, Any], record_cell: matrix.Sink) -> None:
     """The cell ran in the guest: SPIs and keys agree and a ping crossed ESP."""
     r = uml_results.get(case.id)
     assert isinstance(r, matrix.CellResult), (case.id, uml_results["_stderr"][-3000:])
     record_cell(r)
-    assert r.outcome == "pass", r
+    assert r.outcome == "pass", (r, _guest_said(uml_results["_stderr"], case.id))
     assert r.spis_agree and r.keys_agree and r.ping, r

@@ -92,8 +92,8 @@ def test_charon_client_gets_our_address_and_dns(plain_topo: netns.Topology,
                                "Netmask=\t\t255.255.255.0\nNameserver=\t\t10.99.0.53\n")
     _up(peers, ours, sw)
     sw.initiate_ike("ki", timeout=15)
-    sw.wait_log(r"installing new virtual IP 10\.99\.0\.5", 10)
-    ours.wait_log(r"mode-config: 1 attributes for 10\.77\.0\.1 from \[ipv4/10\.77\.0\.1\]", 5)
+    sw.wait_log(r"installing new virtual IP 10\.99\.0\.5", 30)
+    ours.wait_log(r"mode-config: 1 attributes for 10\.77\.0\.1 from \[ipv4/10\.77\.0\.1\]", 30)
     assert "[10.99.0.5]" in sw.list_sas()
 
 
@@ -111,7 +111,7 @@ def test_our_request_answered_from_charon_pool(plain_topo: netns.Topology,
                                "Attributes=\t\tAddress,Nameserver\n")
     _up(peers, ours, sw)
     ours.command("c peer-ki")
-    m = ours.wait_log(r"mode-config from 10\.77\.0\.1: (.*)", 15)
+    m = ours.wait_log(r"mode-config from 10\.77\.0\.1: (.*)", 30)
     # the pool's first host address (charon skips the network address)
     assert m.group(1) == "INTERNAL_IP4_ADDRESS=10.99.1.17, INTERNAL_IP4_DNS=10.99.1.53"
     assert "[10.99.1.17]" in sw.list_sas()
@@ -161,9 +161,9 @@ def test_charon_xauth_client_checked_by_us(plain_topo: netns.Topology,
                                  f"[{cfg_id}]\nAddress=\t\t10.99.3.9\n")
     _up(peers, ours, sw)
     sw.initiate_ike("ki", timeout=15)
-    ours.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 10)
-    sw.wait_log(r"XAuth authentication of 'alice' \(myself\) successful", 5)
-    sw.wait_log(r"installing new virtual IP 10\.99\.3\.9", 10)
+    ours.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 30)
+    sw.wait_log(r"XAuth authentication of 'alice' \(myself\) successful", 30)
+    sw.wait_log(r"installing new virtual IP 10\.99\.3\.9", 30)
 
 
 def test_we_are_xauth_client_of_charon(plain_topo: netns.Topology,
@@ -183,6 +183,6 @@ def test_we_are_xauth_client_of_charon(plain_topo: netns.Topology,
                                  "Attributes=\t\tAddress\n")
     _up(peers, ours, sw)
     ours.command("c peer-ki")
-    ours.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.1 succeeded", 15)
-    m = ours.wait_log(r"mode-config from 10\.77\.0\.1: (.*)", 10)
+    ours.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.1 succeeded", 30)
+    m = ours.wait_log(r"mode-config from 10\.77\.0\.1: (.*)", 30)
     assert m.group(1) == "INTERNAL_IP4_ADDRESS=10.99.4.17"

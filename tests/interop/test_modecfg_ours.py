@@ -82,9 +82,9 @@ def _result(d: CfgIsakmpd) -> str:
 def test_xauth_then_mode_config(plain_topo: netns.Topology, workdir: Path,
                                 started: list[CfgIsakmpd]) -> None:
     a, b = _run(plain_topo, workdir, started, "wonderland")
-    b.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 15)
-    a.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.2 succeeded", 5)
-    m = a.wait_log(r"mode-config from 10\.77\.0\.2: (.*)", 10)
+    b.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 30)
+    a.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.2 succeeded", 30)
+    m = a.wait_log(r"mode-config from 10\.77\.0\.2: (.*)", 30)
     assert m.group(1) == ("INTERNAL_IP4_ADDRESS=10.99.2.7, INTERNAL_IP4_NETMASK=255.255.255.0, "
                           "INTERNAL_IP4_DNS=10.99.2.53")
     assert "wonderland" not in a.log_path.read_text() + b.log_path.read_text()
@@ -101,8 +101,8 @@ def test_xauth_then_mode_config(plain_topo: netns.Topology, workdir: Path,
 def test_xauth_wrong_password_refused(plain_topo: netns.Topology, workdir: Path,
                                      started: list[CfgIsakmpd]) -> None:
     a, b = _run(plain_topo, workdir, started, "guess")
-    b.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 refused", 15)
-    a.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.2 failed", 10)
+    b.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 refused", 30)
+    a.wait_log(r"XAUTH as 'alice' with 10\.77\.0\.2 failed", 30)
     assert "mode-config from" not in a.log_path.read_text()
 
 
@@ -115,5 +115,5 @@ def test_xauth_password_file(plain_topo: netns.Topology, workdir: Path,
     path.chmod(0o600)
     a, b = _run(plain_topo, workdir, started, "wonderland",
                 source=f"XAUTH-Password-File=\t{path}\n")
-    b.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 15)
-    a.wait_log(r"mode-config from 10\.77\.0\.2: INTERNAL_IP4_ADDRESS=10\.99\.2\.7", 10)
+    b.wait_log(r"XAUTH user 'alice' from 10\.77\.0\.1 accepted", 30)
+    a.wait_log(r"mode-config from 10\.77\.0\.2: INTERNAL_IP4_ADDRESS=10\.99\.2\.7", 30)

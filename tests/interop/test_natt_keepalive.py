@@ -53,10 +53,12 @@ def test_keepalives_cross_the_nat_to_port_4500(
         nat_topo: netns.Topology,
         behind_nat: tuple[KeepaliveIsakmpd, charon.CharonPeer]) -> None:
     _ours, sw = behind_nat
-    # one-byte UDP payloads (UDP length 9) of 0xFF arriving at charon's NAT-T port
-    cap = nat_topo.b.run(["timeout", "5", "tcpdump", "-n", "-l", "-i", "b0", "-c", "3",
+    # one-byte UDP payloads (UDP length 9) of 0xFF arriving at charon's NAT-T port; tcpdump
+    # stops at the third, so the generous bound (a loaded machine starts tcpdump slowly, and one
+    # a second left no room for that in 5 s) costs nothing when they come
+    cap = nat_topo.b.run(["timeout", "30", "tcpdump", "-n", "-l", "-i", "b0", "-c", "3",
                           "udp dst port 4500 and udp[4:2] = 9 and udp[8] = 0xff"],
-                         check=False, timeout=10)
+                         check=False, timeout=40)
     lines = [ln for ln in cap.stdout.splitlines() if "isakmp-nat-keep-alive" in ln]
     assert len(lines) == 3, cap.stdout + cap.stderr
     assert all(f" {nat_topo.a_seen_by_b}." in ln and ln.endswith(

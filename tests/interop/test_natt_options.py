@@ -66,5 +66,5 @@ def test_minus_n_floats_from_the_given_port(plain_topo: netns.Topology, workdir:
     ours.ready()
     sw.ready()
     assert ours.initiate("ki", timeout=20)
-    sw.wait_log(r"received packet: from 10\.77\.0\.2\[4511\] to 10\.77\.0\.1\[4500\]", 2)
+    sw.wait_log(r"received packet: from 10\.77\.0\.2\[4511\] to 10\.77\.0\.1\[4500\]", 15)
     assert [c for c in sw.child_sas() if c.mode == "TUNNEL-in-UDP"]

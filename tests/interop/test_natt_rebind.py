@@ -47,7 +47,7 @@ def test_sas_follow_a_new_nat_port(nat_topo: netns.Topology,
                                                     charon.CharonPeer]) -> None:
     ours, sw = rebinding
     assert nat_topo.router is not None
-    ours.wait_log(r"phase 2 done: ki", 5)
+    ours.wait_log(r"phase 2 done: ki", 30)
     before = ours.esp_keys()
     assert before and all(k.encap for k in before.values())
     old_port = {k.encap.split()[2] for k in before.values()}
@@ -57,8 +57,8 @@ def test_sas_follow_a_new_nat_port(nat_topo: netns.Topology,
                          "net.netfilter.nf_conntrack_udp_timeout_stream=1"])
     moves = r"peer 10\.77\.0\.3:(\d+) now at 10\.77\.0\.3:(\d+)"
     # the first move is the float to 4500 in Main Mode; the next ones are new mappings
-    ours.wait_log(rf"(?s)({moves}.*){{2}}", 15)
-    deadline = time.monotonic() + 5
+    ours.wait_log(rf"(?s)({moves}.*){{2}}", 45)
+    deadline = time.monotonic() + 30
     while True:
         after = ours.esp_keys()
         ports = {k.encap.split()[2] for k in after.values()}

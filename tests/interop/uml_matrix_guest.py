@@ -43,7 +43,7 @@ def main() -> int:
                 else:
                     run_cell(case, topo, base / f"cell{n}", pki, results.append, where="uml")
             except (AssertionError, HarnessError, OSError, ValueError) as e:
-                print(f"{case.id}: {e}"[:2000], file=sys.stderr)
+                print(f"{case.id}: {e}"[:6000], file=sys.stderr)
             print(f"{case.id}: {time.monotonic() - start:.1f} s", file=sys.stderr)
     for r in results:
         print(json.dumps(asdict(r), sort_keys=True))

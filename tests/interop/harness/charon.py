@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .keylog import CharonKeyLog, parse_charon_log
 from .model import (
+    READY_TIMEOUT,
     ChildSaInfo,
     Connection,
     DaemonBase,
@@ -203,7 +204,7 @@ class CharonPeer(DaemonBase):
                              shell_prefix=f'mount --bind "{self.dir}/run" /run')
         self.pid = proc.pid
 
-    def ready(self, timeout: float = 10) -> None:
+    def ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait for the vici socket and load the connections with swanctl."""
         sock = self.dir / "charon.vici"
         deadline = time.monotonic() + timeout

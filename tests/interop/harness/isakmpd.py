@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .keylog import parse_fakesa_log
 from .model import (
+    READY_TIMEOUT,
     ChildSaInfo,
     Connection,
     DaemonBase,
@@ -190,7 +191,7 @@ class IsakmpdPeer(DaemonBase):
                              cwd=self.dir)
         self.pid = proc.pid
 
-    def ready(self, timeout: float = 10) -> None:
+    def ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait for the FIFO and for the UDP socket on the local address's port 500 (the FIFO
         exists before the sockets are bound; a peer's first packet must not be lost)."""
         deadline = time.monotonic() + timeout

@@ -15,6 +15,9 @@ from typing import Protocol
 from .netns import HarnessError, Namespace
 
 PSK = "ki-interop-psk-0123456789"
+#: seconds a daemon may take to come up: generous, since a loaded machine once kept our daemon
+#: from binding its port within 10 s; a daemon that dies is reported at once anyway
+READY_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ class Peer(Protocol):
         """Write the configuration and start the daemon without waiting (peers come up in
         parallel: launch all, then ready all)."""
 
-    def ready(self, timeout: float = 10) -> None:
+    def ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait until the daemon answers and has its connections loaded."""
 
     def start(self) -> None:
@@ -210,7 +213,7 @@ class DaemonBase(abc.ABC):
         ...
 
     @abc.abstractmethod
-    def ready(self, timeout: float = 10) -> None:
+    def ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait until the daemon answers and has its connections loaded."""
         ...
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .keylog import parse_fakesa_log, parse_pluto_log
 from .model import (
+    READY_TIMEOUT,
     ChildSaInfo,
     Connection,
     DaemonBase,
@@ -264,7 +265,7 @@ class PlutoPeer(DaemonBase):
         proc = self.ns.popen(argv, log=str(self.dir / "pluto.stdout"), shell_prefix=prefix)
         self.pid = proc.pid
 
-    def ready(self, timeout: float = 10) -> None:
+    def ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait for the control socket, then listen, add the conns, read the secrets."""
         deadline = time.monotonic() + timeout
         while not self.ctl.exists():
