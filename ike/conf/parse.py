@@ -112,6 +112,20 @@ def parse_text(text: str, source: str = "<string>") -> tuple[list[Binding], list
     return bindings, warnings
 
 
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+def strtol(number: str) -> int:
+    """A signed decimal as C ``strtol`` reads it: saturated to the range of a C ``long``, so
+    that thousands of digits (which ``int()`` refuses) are one more out-of-range value."""
+    negative = number.startswith("-")
+    digits = number.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 19:
+        return LONG_MIN if negative else LONG_MAX
+    value = -int(digits) if negative else int(digits)
+    return max(LONG_MIN, min(LONG_MAX, value))
+
+
 def scan_int(text: str) -> tuple[int, str] | None:
     """Read one C ``%d`` from the start of *text* (after blanks); return it and the rest."""
     i = 0
@@ -125,7 +139,7 @@ def scan_int(text: str) -> tuple[int, str] | None:
         k += 1
     if k == j:
         return None
-    return int(text[i:k]), text[k:]
+    return strtol(text[i:k]), text[k:]
 
 
 def atoi(text: str) -> int:
