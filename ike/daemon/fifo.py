@@ -352,22 +352,30 @@ class FifoReader:
         self.feed(data)
 
     def feed(self, data: bytes) -> None:
-        """Process bytes as read from the FIFO: whole lines are handled, the rest kept."""
-        self._buf += data
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                if len(self._buf) > MAX_LINE:
-                    log.warning("ui_handle_messages: line too long, ignored")
-                    self.errors += 1
-                    self._buf = b""
-                    self._dropping = True
-                return
-            raw, self._buf = self._buf[:nl], self._buf[nl + 1 :]
+        """Process bytes as read from the FIFO: whole lines are handled, the rest kept.
+
+        A line longer than MAX_LINE is dropped whole however it arrives: at once with its
+        newline or in pieces (then it is dropped as soon as it outgrows the limit)."""
+        buf = self._buf + data
+        start = 0
+        while (nl := buf.find(b"\n", start)) >= 0:
+            raw, start = buf[start:nl], nl + 1
             if self._dropping:
                 self._dropping = False
-                continue
-            self.handle_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+            elif len(raw) > MAX_LINE:
+                self._too_long()
+            else:
+                self.handle_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        self._buf = buf[start:]
+        if len(self._buf) > MAX_LINE:
+            if not self._dropping:
+                self._too_long()
+            self._buf = b""
+            self._dropping = True
+
+    def _too_long(self) -> None:
+        log.warning("ui_handle_messages: line too long, ignored")
+        self.errors += 1
 
     def handle_line(self, line: str) -> None:
         """Parse and dispatch one line; log and skip it if it is malformed."""

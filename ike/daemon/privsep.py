@@ -337,7 +337,10 @@ def recv_message(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]
             os.close(fd)
         return None, []
     try:
-        message = json.loads(data)
+        try:
+            message = json.loads(data)
+        except RecursionError:  # "[[[[...": nested too deep for the JSON parser
+            raise ValueError("message nested too deeply") from None
         if not isinstance(message, dict):
             raise ValueError("message is not an object")
     except ValueError:

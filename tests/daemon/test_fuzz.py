@@ -1,0 +1,455 @@
+"""Fuzzing what the daemon reads from outside: FIFO lines and byte streams, and requests from the
+privilege-separated child.  Bad input is the module's own error (or a logged refusal), never a
+crash, and the parent never acts outside its policy whatever the child sends."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+from ike.conf import ConfError
+from ike.daemon import fifo as f
+from ike.daemon import wire_codec
+from ike.daemon.privsep import MAX_MSG, Monitor, PathPolicy, check_bind
+from ike.daemon.runtime import DirectFiles, load_policy
+from ike.kernel import interface as k
+from ike.kernel.none import NoneKernel
+
+SETTINGS = settings(
+    derandomize=True,
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+FEW = settings(SETTINGS, max_examples=120)
+
+COMMANDS = (
+    f.Connect, f.Teardown, f.TeardownAll, f.ConfigChange, f.ConfigGet, f.Delete, f.Debug,
+    f.Mode, f.PacketLog, f.Shutdown, f.Reinit, f.Report, f.ReportSAs,
+)  # fmt: skip
+WS = " \t\n\r\f\v"
+
+# ---------------------------------------------------------------------------------- FIFO lines
+
+_words = st.sampled_from(
+    ["set", "add", "rmv", "rm", "rms", "get", "GET", "main", "quick", "on", "off", "on=/x",
+     "active", "passive", "A", "T", "-", "00112233445566778899aabbccddeeff", "0a0b0c0d",
+     "[General]:Retransmits=5", "[Phase 2]:Connections=a,b", "[S]", "[S]:T", "force", "9" * 5000,
+     "-1", "+3", "11", "\0", "\ufffd", "]", "[", ":", "="]
+)  # fmt: skip
+_field = st.one_of(_words, st.text(max_size=12), st.integers().map(str))
+_TEMPLATES = [
+    "c {}", "t main {}", "t quick {}", "t {}", "T{}", "C set [{}]:{}={} {}", "C add [{}]:{}={}",
+    "C rmv [{}]:{}={}", "C rm [{}]:{}", "C get [{}]:{}", "C rms [{}]", "C {} [{}]:{}={}",
+    "d {} {}", "D {} {}", "D A {}", "D T{}", "M {}", "p {}", "p on={}", "Q{}", "R{}", "S{}",
+]  # fmt: skip
+
+
+@st.composite
+def _templated(draw: st.DrawFn) -> str:
+    """A command line from a template with random fields, sometimes cut or with a stray char."""
+    template = draw(st.sampled_from(_TEMPLATES))
+    line = template.format(*(draw(_field) for _ in range(template.count("{}"))))
+    at = draw(st.integers(0, len(line)))
+    mutation = draw(st.sampled_from(["none", "none", "cut", "insert"]))
+    if mutation == "cut":
+        line = line[:at]
+    elif mutation == "insert":
+        line = line[:at] + draw(st.characters()) + line[at:]
+    return line
+
+
+fifo_lines = st.one_of(st.text(max_size=300), _templated())
+
+
+def _check_command(cmd: f.Command) -> None:
+    """What the parser promises about the fields it hands on (sizes from its formats)."""
+    assert isinstance(cmd, COMMANDS)
+    if isinstance(cmd, f.Connect | f.Teardown):
+        assert 0 < len(cmd.name) <= 200 and not set(cmd.name) & set(WS)
+        if isinstance(cmd, f.Teardown):
+            assert cmd.phase in (1, 2)
+    elif isinstance(cmd, f.ConfigChange | f.ConfigGet):
+        assert 0 < len(cmd.section) <= 200 and "]" not in cmd.section
+        assert len(cmd.tag) <= 200
+    elif isinstance(cmd, f.Delete):
+        assert len(cmd.cookies) == 16
+        assert cmd.message_id is None or len(cmd.message_id) == 4
+    elif isinstance(cmd, f.Debug):
+        assert cmd.level >= 0 and (cmd.cls is None or 0 <= cmd.cls <= 10)
+    elif isinstance(cmd, f.PacketLog):
+        assert cmd.path is None or 0 < len(cmd.path) <= 197
+
+
+@SETTINGS
+@given(fifo_lines)
+@example("D " + "9" * 5000 + " 1")  # found: more digits than int() converts (ValueError)
+@example("D 3 " + "9" * 5000)
+def test_parse_line_gives_a_command_or_fifo_error(line: str) -> None:
+    """Any line is a well-formed command or a FifoError naming the ui_ function, never a crash."""
+    try:
+        cmd = f.parse_line(line)
+    except f.FifoError as exc:
+        assert str(exc).startswith("ui_")
+        event("FifoError")
+    else:
+        event(type(cmd).__name__)
+        _check_command(cmd)
+        assert isinstance(f.describe(cmd), str)
+
+
+def _expected(stream: bytes) -> list[f.Command]:
+    """The commands a stream holds: whole lines no longer than MAX_LINE that parse."""
+    out: list[f.Command] = []
+    for raw in stream.split(b"\n")[:-1]:
+        if len(raw) > f.MAX_LINE:
+            continue
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if line.strip():
+            try:
+                out.append(f.parse_line(line))
+            except f.FifoError:
+                pass
+    return out
+
+
+_line_bytes = st.one_of(
+    fifo_lines.map(lambda s: s.encode("utf-8", errors="surrogatepass")),
+    st.binary(max_size=200),
+    st.sampled_from([b"c " + b"x" * 5000, b"D 1 " + b"7" * 4092, b"\xff\xfe\0", b"Q\r"]),
+)
+
+
+@FEW
+@given(st.lists(_line_bytes, max_size=8), st.binary(max_size=50), st.data())
+@example([b"c " + b"x" * 5000], b"", None)  # found: an over-long line read at once was parsed
+def test_reader_survives_any_byte_stream(
+    lines: list[bytes], tail: bytes, data: st.DataObject | None
+) -> None:
+    """Whatever the chunking, the reader hands on the same commands: those of the whole lines
+    that are short enough (an over-long one is dropped whole), and never raises."""
+    stream = b"\n".join(lines) + (b"\n" if lines else b"") + tail
+    cuts: list[int] = []
+    if data is not None and stream:
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    got: list[f.Command] = []
+    reader = f.FifoReader(-1, got.append, owns_fd=False)
+    start = 0
+    for cut in [*cuts, len(stream)]:
+        reader.feed(stream[start:cut])
+        start = cut
+    assert got == _expected(stream)
+    assert reader.errors >= sum(len(raw) > f.MAX_LINE for raw in stream.split(b"\n")[:-1])
+
+
+def test_reader_survives_a_failing_handler(caplog: pytest.LogCaptureFixture) -> None:
+    """A command whose handler raises is logged and the next line is still read."""
+    seen: list[f.Command] = []
+
+    def handler(cmd: f.Command) -> None:
+        seen.append(cmd)
+        if isinstance(cmd, f.Report):
+            raise RuntimeError("boom")
+
+    reader = f.FifoReader(-1, handler, owns_fd=False)
+    reader.feed(b"r\nT\n")
+    assert seen == [f.Report(), f.TeardownAll()]
+    assert "failed" in caplog.text
+
+
+# ---------------------------------------------------------------------------------- privsep
+
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
+)
+_json = st.recursive(
+    _json_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_addr = st.sampled_from(["10.0.0.1", "10.0.0.2", "::1", "fe80::1"]).map(k.address)
+_net = st.sampled_from(["10.0.0.0/24", "10.1.0.0/24", "0.0.0.0/0"]).map(k.network)
+_selector = st.builds(k.TrafficSelector, _net, _net, st.integers(0, 255), st.integers(0, 65535),
+                      st.integers(0, 65535))  # fmt: skip
+_commands = st.one_of(
+    st.builds(k.GetSPI, _addr, _addr),
+    st.builds(k.DeleteSA, st.integers(2, 4), st.integers(256, 2**32 - 1), _addr, _addr),
+    st.builds(k.AddFlow, _selector, st.sampled_from(list(k.Direction)), _addr, _addr),
+    st.builds(k.DeleteFlow, _selector, st.sampled_from(list(k.Direction))),
+    st.builds(k.Flush, everything=st.booleans()),
+)
+
+
+class _Nested(dict[str, Any]):
+    """A message nested *depth* deep, with a short repr for hypothesis to print."""
+
+    def __init__(self, depth: int) -> None:
+        data: dict[str, Any] = {"__t": "Flush"}
+        for _ in range(depth):
+            data = {"__t": "DeleteFlow", "selector": data}
+        super().__init__(data)
+        self.depth = depth
+
+    def __repr__(self) -> str:
+        return f"_Nested({self.depth})"
+
+
+def _mutate(data: Any, path: list[int], replacement: Any) -> Any:
+    """*data* with the node that *path* picks (indices into dict items) replaced."""
+    if not path or not isinstance(data, dict) or not data:
+        return replacement
+    keys = sorted(data)
+    key = keys[path[0] % len(keys)]
+    return {**data, key: _mutate(data[key], path[1:], replacement)}
+
+
+ALLOWED = (*wire_codec._CLASSES.values(), *wire_codec._ENUMS.values(), bytes, str, int,
+           bool, type(None), k.address("1.2.3.4").__class__, k.address("::1").__class__,
+           k.network("1.2.3.0/24").__class__, k.network("::/0").__class__)  # fmt: skip
+
+
+@SETTINGS
+@given(
+    st.one_of(_json, _commands.map(wire_codec.encode)),
+    st.lists(st.integers(0, 7), max_size=4),
+    _json,
+)
+@example(_Nested(3000), [], None)  # found: deep nesting overflowed the stack (RecursionError)
+def test_codec_decodes_or_refuses(data: Any, path: list[int], replacement: Any) -> None:
+    """Random and mutated encodings decode to an allowed type or raise CodecError only."""
+    for candidate in (data, _mutate(data, path, replacement)):
+        try:
+            obj = wire_codec.decode(candidate)
+        except wire_codec.CodecError as exc:
+            assert str(exc)
+            event("CodecError")
+        else:
+            event(type(obj).__name__)
+            assert isinstance(obj, ALLOWED)
+
+
+@SETTINGS
+@given(_commands)
+def test_codec_round_trips_commands(cmd: object) -> None:
+    """What the child encodes the parent decodes unchanged (through JSON, as on the channel)."""
+    assert wire_codec.decode(json.loads(json.dumps(wire_codec.encode(cmd)))) == cmd
+
+
+@pytest.fixture
+def monitor(tmp_path: Path) -> Iterator[tuple[Monitor, socket.socket, Path]]:
+    """A parent serving in this thread over a socket pair; the test plays the child."""
+    for name in ("etc", "run", "secret"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "etc" / "isakmpd.conf").write_text("[General]\n")
+    (tmp_path / "secret" / "key").write_text("secret")
+    (tmp_path / "run" / "up").symlink_to(tmp_path / "secret" / "key")
+    (tmp_path / "etc" / "dirlink").symlink_to(tmp_path / "secret")
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for sock in (parent, child):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MSG)
+    policy = PathPolicy([str(tmp_path / "etc")], [str(tmp_path / "run")])
+    yield Monitor(parent, policy, NoneKernel()), child, tmp_path
+    parent.close()
+    child.close()
+
+
+def _served(monitor: Monitor, child: socket.socket, packet: bytes) -> dict[str, Any]:
+    """Send *packet* as the child, let the parent serve it, return its answer."""
+    child.send(packet)
+    assert monitor.serve_one()
+    data, fds, _flags, _addr = socket.recv_fds(child, MAX_MSG, 8)
+    for fd in fds:
+        os.close(fd)
+    answer = json.loads(data)
+    assert isinstance(answer, dict) and isinstance(answer.get("ok"), bool)
+    return answer
+
+
+@FEW
+@given(
+    st.one_of(
+        st.binary(min_size=1, max_size=300),
+        _json.map(lambda v: json.dumps(v).encode()),
+        st.sampled_from([b'{"op": "open", "path": "x"', b"\xff\xfe", b"[" * 100_000, b"1" * 5000,
+                         b'{"op": "kernel", "cmd": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"]),
+    )
+)
+@example(b"[" * 100_000)  # found: json.loads raised RecursionError and killed the monitor
+def test_monitor_answers_any_packet(
+    monitor: tuple[Monitor, socket.socket, Path], packet: bytes
+) -> None:
+    """Any packet from the child gets an answer; anything but a known request is refused."""
+    parent, child, _tmp = monitor
+    before = parent.refused
+    answer = _served(parent, child, packet)
+    try:
+        request = json.loads(packet)
+    except (ValueError, RecursionError):
+        request = None
+    if not isinstance(request, dict) or request.get("op") not in ("init_done", "shutdown"):
+        assert answer["ok"] is False and parent.refused == before + 1
+
+
+_segments = st.sampled_from(
+    ["..", ".", "", "etc", "run", "secret", "isakmpd.conf", "key", "up", "dirlink", "new",
+     "nodir", "\0", "/etc/passwd", "a" * 300]
+)  # fmt: skip
+_bases = st.sampled_from(["etc", "run", "secret", "etc/dirlink", "run/up", "", ".."])
+
+
+def _under(path: str, dirs: list[Path]) -> bool:
+    return any(path == str(d) or path.startswith(f"{d}/") for d in dirs)
+
+
+@FEW
+@given(
+    st.lists(_segments, max_size=3),
+    st.one_of(st.none(), _bases, _bases, _bases),
+    st.sampled_from(["open", "readdir"]),
+    st.sampled_from(["r", "w", "rw", None, 1]),
+)
+def test_monitor_opens_only_within_policy(
+    monitor: tuple[Monitor, socket.socket, Path],
+    segments: list[str],
+    base: str | None,
+    op: str,
+    mode: object,
+) -> None:
+    """Whatever path the child names, every descriptor the parent hands back is a file under
+    the allowed directories (writable ones only under the run-time directory)."""
+    parent, _child, tmp = monitor
+    path = "/".join(segments)
+    if base is not None:  # most requests name a place in the test's tree, some a relative one
+        path = f"{tmp}/{base}/{path}"
+    answer, fds = parent.handle({"op": op, "path": path, "mode": mode})
+    event(f"{op} ok={answer['ok']} fds={len(fds)}")
+    try:
+        write = op == "open" and mode == "w"
+        allowed = [tmp / "run"] if write else [tmp / "etc", tmp / "run"]
+        for fd in fds:
+            assert _under(os.readlink(f"/proc/self/fd/{fd}"), allowed)
+        assert answer["ok"] is bool(fds) or (op == "readdir" and answer["ok"])
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert (tmp / "secret" / "key").read_text() == "secret"
+
+
+@FEW
+@given(
+    st.one_of(
+        st.just(socket.AF_INET),
+        st.sampled_from([socket.AF_INET6, socket.AF_UNIX, 0, "x", None, 2.5, "2"]),
+    ),
+    st.one_of(
+        st.integers(2, 254).map(lambda n: f"127.0.0.{n}"),
+        st.sampled_from(["::1", "localhost", "", "127.1", "0.0.0.0\0", "1.2.3.4.5"]),
+        st.text(max_size=10),
+    ),
+    st.one_of(
+        st.integers(-5, 70000).map(lambda p: 499 if p == 500 else p),
+        st.sampled_from([None, "600", [], "x", 1e9, True]),
+    ),
+)
+def test_monitor_binds_only_allowed_ports(
+    monitor: tuple[Monitor, socket.socket, Path], family: object, host: object, port: object
+) -> None:
+    """A bind request is served only for port 500 or above 1024 on a numeric address of the
+    family; anything else is refused (port 500 itself is checked without binding it here)."""
+    parent, _child, _tmp = monitor
+    answer, fds = parent.handle({"op": "bind", "family": family, "host": host, "port": port})
+    event(f"bind ok={answer['ok']}")
+    try:
+        if answer["ok"]:
+            assert len(fds) == 1
+            sock = socket.socket(fileno=os.dup(fds[0]))
+            with sock:
+                assert sock.type == socket.SOCK_DGRAM
+                assert sock.getsockname()[1] > 1024
+        else:
+            assert not fds
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+@SETTINGS
+@given(st.integers(), st.integers(-10, 70000), st.text(max_size=40))
+def test_check_bind_policy(family: int, port: int, host: str) -> None:
+    """check_bind allows exactly port 500 or 1025..65535 on a numeric IPv4/IPv6 address."""
+    try:
+        check_bind(family, host, port)
+    except PermissionError as exc:
+        assert str(exc)
+    else:
+        assert family in (socket.AF_INET, socket.AF_INET6)
+        assert port == 500 or 1024 < port <= 65535
+        assert "\0" not in host and host.strip() == host
+
+
+@FEW
+@given(st.sampled_from(["kernel", "auth", "init_done", "exec", None, 5]), _json, _json)
+def test_monitor_refuses_forged_requests(
+    monitor: tuple[Monitor, socket.socket, Path], op: object, field: Any, extra: Any
+) -> None:
+    """Kernel and auth requests with any fields are served or refused, never raise; a kernel
+    command other than the allowed ones never reaches the backend."""
+    parent, _child, _tmp = monitor
+    request = {"op": op, "cmd": field, "what": field, "id": extra, "certs": extra}
+    answer, fds = parent.handle(request)
+    event(f"{op} ok={answer['ok']}")
+    assert fds == []
+    if answer["ok"] and op == "kernel":
+        cmd = wire_codec.decode(field)
+        assert isinstance(cmd, k.GetSPI | k.AddSA | k.DeleteSA | k.QuerySA | k.AddFlow
+                          | k.DeleteFlow | k.Flush)  # fmt: skip
+        assert not (isinstance(cmd, k.Flush) and cmd.everything)
+    elif op not in ("init_done", "shutdown"):
+        assert answer["ok"] is False
+
+
+# ---------------------------------------------------------------------------------- policy file
+
+POLICY = (Path(__file__).parents[2] / "policies" / "subpolicies.policy").read_bytes()
+
+
+@st.composite
+def _policy_bytes(draw: st.DrawFn) -> bytes:
+    """The shipped sub-policy example, cut short, with stray bytes, or plain garbage."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=300))
+    at = draw(st.integers(0, len(POLICY)))
+    stray = draw(st.sampled_from([b"", b"\0", b"\xff", b'"', b"\n\n", b"(", b"->", b"\\"]))
+    return POLICY[:at] + stray + (POLICY[at:] if draw(st.booleans()) else b"")
+
+
+@settings(FEW, max_examples=60)
+@given(_policy_bytes(), st.sampled_from([0o600, 0o400, 0o640, 0o604, 0o000]))
+@example(POLICY, 0o600)
+def test_policy_file_is_a_session_factory_or_a_conf_error(
+    tmp_path: Path, data: bytes, mode: int
+) -> None:
+    """load_policy on any bytes and permissions gives a working session factory, or a
+    ConfError whose message starts with the path (mode or KeyNote syntax), never a crash."""
+    path = tmp_path / "isakmpd.policy"
+    path.write_bytes(data)
+    os.chmod(path, mode)
+    try:
+        factory = load_policy(str(path), DirectFiles())
+    except ConfError as exc:
+        assert str(exc).startswith(f"{path}:")
+        event("ConfError mode" if mode & 0o077 else "ConfError text")
+    else:
+        assert not mode & 0o077
+        assert factory().query(["false", "true"]).value in ("false", "true")
+        event("policy")
