@@ -4,7 +4,9 @@ crash, and the parent never acts outside its policy whatever the child sends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -15,11 +17,13 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from ike.conf import ConfError
+from ike.conf import Conf, ConfError
+from ike.daemon import control, wire_codec
 from ike.daemon import fifo as f
-from ike.daemon import wire_codec
+from ike.daemon.log import DebugLevels
+from ike.daemon.options import parse_args
 from ike.daemon.privsep import MAX_MSG, Monitor, PathPolicy, check_bind
-from ike.daemon.runtime import DirectFiles, load_policy
+from ike.daemon.runtime import Daemon, DirectFiles, load_policy
 from ike.kernel import interface as k
 from ike.kernel.none import NoneKernel
 
@@ -453,3 +457,108 @@ def test_policy_file_is_a_session_factory_or_a_conf_error(
         assert not mode & 0o077
         assert factory().query(["false", "true"]).value in ("false", "true")
         event("policy")
+
+
+# ---------------------------------------------------------------------------------- commands
+
+CONTROL_CONF = """[General]
+Check-interval=\t30
+[Phase 1]
+10.0.0.2=\tpeer
+[Phase 2]
+Connections=\tconn-a
+[peer]
+Phase=\t1
+Address=\t10.0.0.2
+Configuration=\tmain
+Authentication=\tsecret
+[conn-a]
+Phase=\t2
+ISAKMP-peer=\tpeer
+Configuration=\tquick
+Local-ID=\tnet-a
+Remote-ID=\tnet-b
+[net-a]
+ID-type=\tIPV4_ADDR_SUBNET
+Network=\t10.1.0.0
+Netmask=\t255.255.255.0
+[net-b]
+ID-type=\tIPV4_ADDR_SUBNET
+Network=\t10.2.0.0
+Netmask=\t255.255.255.0
+[main]
+EXCHANGE_TYPE=\tID_PROT
+Transforms=\t3DES-SHA
+[quick]
+EXCHANGE_TYPE=\tQUICK_MODE
+Suites=\tQM-ESP-AES-SHA-PFS-SUITE
+"""
+_sections = st.sampled_from(["General", "Phase 1", "Phase 2", "peer", "conn-a", "net-a", "net-b",
+                             "main", "quick", "new", "3DES-SHA"])  # fmt: skip
+_tags = st.sampled_from(
+    ["Phase", "Address", "ISAKMP-peer", "Configuration", "Local-ID", "Remote-ID", "ID-type",
+     "Network", "Netmask", "EXCHANGE_TYPE", "Transforms", "Suites", "Connections",
+     "Passive-connections", "Retransmits", "Exchange-max-time", "Check-interval", "Port",
+     "Local-address", "Authentication", "Lifetime", "Default-phase-1-lifetime", "10.0.0.2",
+     "ENCRYPTION_ALGORITHM", "GROUP_DESCRIPTION", "Listen-on", "Flags", "DPD-check-interval"]
+)  # fmt: skip
+_conf_values = st.one_of(
+    st.sampled_from(
+        ["1", "2", "0", "-1", "9" * 40, "abc", "ID_PROT", "AGGRESSIVE", "QUICK_MODE", "3DES-SHA",
+         "AES-SHA2-256", "QM-ESP-AES-SHA-PFS-SUITE", "BOGUS-SUITE", "10.0.0.2", "::1", "300.1.1.1",
+         "conn-a", "peer", "net-a", "main", "quick", "a,,b", "IPV4_ADDR", "FQDN", "USER_FQDN",
+         "3600,60:86400", "x:y", "255.255.255.255", "MODP_1024", "-", "yes"]
+    ),
+    st.text(st.characters(blacklist_characters=WS), min_size=1, max_size=10),
+)  # fmt: skip
+_cookie_hex = st.sampled_from(["00112233445566778899aabbccddeeff", "0" * 32])
+_control_lines = st.one_of(
+    st.builds("c {}".format, st.one_of(_sections, _conf_values)),
+    st.builds("t {} {}".format, st.sampled_from(["main", "quick"]),
+              st.one_of(_sections, _conf_values)),
+    st.builds("C set [{}]:{}={} force".format, _sections, _tags, _conf_values),
+    st.builds("C set [{}]:{}={}".format, _sections, _tags, _conf_values),
+    st.builds("C add [Phase 2]:Connections={}".format, st.one_of(_sections, _conf_values)),
+    st.builds("C rmv [Phase 2]:Connections={}".format, st.one_of(_sections, _conf_values)),
+    st.builds("C rm [{}]:{}".format, _sections, _tags),
+    st.builds("C rms [{}]".format, _sections),
+    st.builds("C get [{}]:{}".format, _sections, _tags),
+    st.builds("d {} {}".format, _cookie_hex, st.sampled_from(["-", "00000000", "0a0b0c0d"])),
+    st.builds("D {} {}".format, st.integers(-1, 11), st.integers(-1, 2**40)),
+    st.sampled_from(["T", "r", "S", "R", "M active", "M passive", "D T", "D A 99", "p off",
+                     "p on", "p on=/nonexistent/dir/x.pcap"]),
+)  # fmt: skip
+
+
+@settings(FEW, max_examples=250)
+@given(st.lists(_control_lines, min_size=1, max_size=12))
+def test_command_sequences_never_raise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, lines: list[str]
+) -> None:
+    """Any sequence of FIFO commands against a running daemon (connections started after each
+    one, timers fired) is carried out or refused in the log, with no exception anywhere: none
+    escapes and none is swallowed with a traceback by the daemon's last-resort handlers."""
+    conf_path = tmp_path / "isakmpd.conf"
+    conf_path.write_text(CONTROL_CONF)
+    conf_path.chmod(0o600)
+    options = parse_args(["-n", "-K", "-c", str(conf_path), "--run-dir", str(tmp_path)])
+    daemon = Daemon(options, Conf.from_text(CONTROL_CONF, str(conf_path)), DirectFiles(),
+                    NoneKernel(), DebugLevels())  # fmt: skip
+    daemon.loop = asyncio.new_event_loop()
+    daemon.active = daemon.connection_names()
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    try:
+        for line in lines:
+            reader = f.FifoReader(-1, lambda cmd: control.handle(daemon, cmd), owns_fd=False)
+            reader.feed(line.encode() + b"\n")
+            daemon.check_connections()
+            daemon.engine.handle_timer(daemon.now + 3600)
+            daemon.pump()
+    finally:
+        if daemon.pcap is not None:
+            daemon.pcap.close()
+        daemon.loop.close()
+    event(f"sent or dropped: {bool(daemon.stats['dropped'] + daemon.stats['out'])}")
+    tracebacks = [r.getMessage() for r in caplog.records if r.exc_info]
+    assert not tracebacks, tracebacks
