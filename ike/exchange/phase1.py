@@ -57,9 +57,19 @@ NONCE_SIZE = 16
 KEYNOTE_ENCODING = 11  # CERT payload encoding of KeyNote credentials (isakmpd)
 
 
+def _ip(text: str, where: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address from the configuration; a value that is none fails the exchange, naming
+    where it was written, instead of escaping as ValueError."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
+                            f"{where}: {text!r} is not an IP address", send=False) from None
+
+
 @functools.lru_cache(maxsize=256)
 def _address_id(address: str) -> Identification:
-    ip = ipaddress.ip_address(address)
+    ip = _ip(address, "local address")
     kind = IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR
     return Identification(kind, ip.packed)
 
@@ -75,11 +85,11 @@ def identity_from_conf(conf: Conf, section: str | None, local_address: str) -> I
         raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
                             f"[{section}]: unknown ID-type {kind_name}") from None
     if kind in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
-        return Identification(kind, ipaddress.ip_address(
-            conf.get_str(section, "Address") or local_address).packed)
+        address = _ip(conf.get_str(section, "Address") or local_address, f"[{section}]:Address")
+        return Identification(kind, address.packed)
     if kind in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
-        net = ipaddress.ip_address(conf.get_str(section, "Network") or "0.0.0.0")
-        mask = ipaddress.ip_address(conf.get_str(section, "Netmask") or "0.0.0.0")
+        net = _ip(conf.get_str(section, "Network") or "0.0.0.0", f"[{section}]:Network")
+        mask = _ip(conf.get_str(section, "Netmask") or "0.0.0.0", f"[{section}]:Netmask")
         return Identification(kind, net.packed + mask.packed)
     name = conf.get_str(section, "Name") or ""
     if kind == IdType.DER_ASN1_DN:

@@ -20,16 +20,17 @@ from hypothesis import strategies as st
 from ike.conf import Conf, ConfError
 from ike.daemon import control, wire_codec
 from ike.daemon import fifo as f
-from ike.daemon.log import DebugLevels
-from ike.daemon.options import parse_args
-from ike.daemon.privsep import MAX_MSG, Monitor, PathPolicy, check_bind
+from ike.daemon.log import MAX_LEVEL, DebugLevels
+from ike.daemon.options import UsageError, parse_args
+from ike.daemon.privsep import MAX_CERTS, MAX_ID, MAX_MSG, Monitor, PathPolicy, check_bind
 from ike.daemon.runtime import Daemon, DirectFiles, load_policy
 from ike.kernel import interface as k
+from ike.kernel.fake import FakeKernel
 from ike.kernel.none import NoneKernel
 
 SETTINGS = settings(
     derandomize=True,
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -262,14 +263,22 @@ def monitor(tmp_path: Path) -> Iterator[tuple[Monitor, socket.socket, Path]]:
     for sock in (parent, child):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MSG)
     policy = PathPolicy([str(tmp_path / "etc")], [str(tmp_path / "run")])
-    yield Monitor(parent, policy, NoneKernel()), child, tmp_path
+    yield Monitor(parent, policy, FakeKernel(), _FakeAuth()), child, tmp_path
     parent.close()
     child.close()
 
 
-def _served(monitor: Monitor, child: socket.socket, packet: bytes) -> dict[str, Any]:
-    """Send *packet* as the child, let the parent serve it, return its answer."""
-    child.send(packet)
+def _served(
+    monitor: Monitor, child: socket.socket, packet: bytes, passed: int = 0
+) -> dict[str, Any]:
+    """Send *packet* as the child (with *passed* descriptors of /dev/null), let the parent
+    serve it, return its answer."""
+    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(passed)]
+    try:
+        socket.send_fds(child, [packet], fds) if fds else child.send(packet)
+    finally:
+        for fd in fds:
+            os.close(fd)
     assert monitor.serve_one()
     data, fds, _flags, _addr = socket.recv_fds(child, MAX_MSG, 8)
     for fd in fds:
@@ -279,23 +288,31 @@ def _served(monitor: Monitor, child: socket.socket, packet: bytes) -> dict[str, 
     return answer
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 @FEW
 @given(
     st.one_of(
         st.binary(min_size=1, max_size=300),
         _json.map(lambda v: json.dumps(v).encode()),
         st.sampled_from([b'{"op": "open", "path": "x"', b"\xff\xfe", b"[" * 100_000, b"1" * 5000,
-                         b'{"op": "kernel", "cmd": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"]),
-    )
+                         b'{"op": "kernel", "cmd": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+                         b'{"op": "init_done"}', b'{"op": "readdir", "path": "/"}']),
+    ),
+    st.integers(0, 3),
 )
-@example(b"[" * 100_000)  # found: json.loads raised RecursionError and killed the monitor
+@example(b"[" * 100_000, 0)  # found: json.loads raised RecursionError and killed the monitor
 def test_monitor_answers_any_packet(
-    monitor: tuple[Monitor, socket.socket, Path], packet: bytes
+    monitor: tuple[Monitor, socket.socket, Path], packet: bytes, passed: int
 ) -> None:
-    """Any packet from the child gets an answer; anything but a known request is refused."""
+    """Any packet from the child gets an answer; anything but a known request is refused, and
+    descriptors the child slipped in are closed, never kept."""
     parent, child, _tmp = monitor
-    before = parent.refused
-    answer = _served(parent, child, packet)
+    before, open_before = parent.refused, _open_fds()
+    answer = _served(parent, child, packet, passed)
+    assert _open_fds() == open_before
     try:
         request = json.loads(packet)
     except (ValueError, RecursionError):
@@ -353,9 +370,11 @@ def test_monitor_opens_only_within_policy(
 @given(
     st.one_of(
         st.just(socket.AF_INET),
+        st.just(socket.AF_INET),
         st.sampled_from([socket.AF_INET6, socket.AF_UNIX, 0, "x", None, 2.5, "2"]),
     ),
     st.one_of(
+        st.integers(2, 254).map(lambda n: f"127.0.0.{n}"),
         st.integers(2, 254).map(lambda n: f"127.0.0.{n}"),
         st.sampled_from(["::1", "localhost", "", "127.1", "0.0.0.0\0", "1.2.3.4.5"]),
         st.text(max_size=10),
@@ -401,25 +420,85 @@ def test_check_bind_policy(family: int, port: int, host: str) -> None:
         assert "\0" not in host and host.strip() == host
 
 
+class _FakeAuth:
+    """A PKI that records what the parent asked it: the child's input must arrive checked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object, object]] = []
+
+    def private_key(self, ident: object) -> None:
+        self.calls.append(("private_key", ident, None))
+
+    def certificates(self, ident: object) -> list[bytes]:
+        self.calls.append(("certificates", ident, None))
+        return [b"\x30\x00"]
+
+    def peer_key(self, ident: object, ders: object) -> None:
+        self.calls.append(("peer_key", ident, ders))
+
+
+_flush_everything = wire_codec.encode(k.Flush(everything=True))
+
+
 @FEW
-@given(st.sampled_from(["kernel", "auth", "init_done", "exec", None, 5]), _json, _json)
-def test_monitor_refuses_forged_requests(
-    monitor: tuple[Monitor, socket.socket, Path], op: object, field: Any, extra: Any
+@given(
+    st.one_of(st.just("kernel"), st.sampled_from(["kernel", "init_done", "exec", None, 5])),
+    st.one_of(
+        _json,
+        _commands.map(wire_codec.encode),
+        st.builds(_mutate, st.just(_flush_everything), st.just([0]),
+                  st.sampled_from([1, "yes", {"__b": "00"}, None, 0, "", {"__e": "Direction",
+                                                                         "v": 1}])),
+    ),
+)  # fmt: skip
+def test_monitor_kernel_requests_stay_within_policy(
+    monitor: tuple[Monitor, socket.socket, Path], op: object, cmd: Any
 ) -> None:
-    """Kernel and auth requests with any fields are served or refused, never raise; a kernel
-    command other than the allowed ones never reaches the backend."""
+    """Kernel requests with any command are served or refused, never raise, and no whole-SAD
+    flush reaches the kernel whatever the child writes in its ``everything`` field."""
     parent, _child, _tmp = monitor
-    request = {"op": op, "cmd": field, "what": field, "id": extra, "certs": extra}
-    answer, fds = parent.handle(request)
+    assert isinstance(parent.kernel, FakeKernel)
+    answer, fds = parent.handle({"op": op, "cmd": cmd})
     event(f"{op} ok={answer['ok']}")
     assert fds == []
-    if answer["ok"] and op == "kernel":
-        cmd = wire_codec.decode(field)
-        assert isinstance(cmd, k.GetSPI | k.AddSA | k.DeleteSA | k.QuerySA | k.AddFlow
-                          | k.DeleteFlow | k.Flush)  # fmt: skip
-        assert not (isinstance(cmd, k.Flush) and cmd.everything)
-    elif op not in ("init_done", "shutdown"):
+    if op not in ("init_done", "kernel"):
         assert answer["ok"] is False
+    for done in parent.kernel.commands:
+        assert not (isinstance(done, k.Flush) and done.everything)
+
+
+_AUTH_WHATS = ["private_key", "certificates", "local", "peer_key", "reload"]
+
+
+@FEW
+@given(
+    st.sampled_from([*_AUTH_WHATS, "x", None]),
+    st.one_of(st.text(max_size=30), st.text(min_size=1000, max_size=1100), _json),
+    st.one_of(st.lists(st.sampled_from(["3000", "zz", "", "3"]), max_size=20), _json),
+)
+def test_monitor_auth_requests_reach_the_pki_checked(
+    monitor: tuple[Monitor, socket.socket, Path], what: object, ident: Any, certs: Any
+) -> None:
+    """PKI requests are answered only for known lookups of a string identity of at most MAX_ID
+    characters (and for peer_key at most MAX_CERTS hex certificates); the PKI never sees
+    anything else."""
+    parent, _child, _tmp = monitor
+    assert isinstance(parent.auth, _FakeAuth)
+    answer, fds = parent.handle({"op": "auth", "what": what, "id": ident, "certs": certs})
+    event(f"{what} ok={answer['ok']}")
+    assert fds == []
+    sound = what in _AUTH_WHATS and isinstance(ident, str) and len(ident) <= MAX_ID
+    if what == "peer_key":
+        sound = sound and isinstance(certs, list) and len(certs) <= MAX_CERTS and all(
+            isinstance(c, str) and len(c) % 2 == 0 and all(x in "0123456789abcdefABCDEF"
+                                                           for x in c) for c in certs)
+    assert answer["ok"] is sound
+    for _what, seen, ders in parent.auth.calls:
+        assert isinstance(seen, str) and len(seen) <= MAX_ID
+        assert ders is None or (
+            isinstance(ders, list) and len(ders) <= MAX_CERTS
+            and all(isinstance(d, bytes) for d in ders)
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- policy file
@@ -493,21 +572,31 @@ Transforms=\t3DES-SHA
 EXCHANGE_TYPE=\tQUICK_MODE
 Suites=\tQM-ESP-AES-SHA-PFS-SUITE
 """
-_sections = st.sampled_from(["General", "Phase 1", "Phase 2", "peer", "conn-a", "net-a", "net-b",
-                             "main", "quick", "new", "3DES-SHA"])  # fmt: skip
+_sections = st.sampled_from(
+    ["General", "Phase 1", "Phase 2", "peer", "conn-a", "net-a", "net-b", "main", "quick", "new",
+     "3DES-SHA", "QM-ESP-AES-SHA-PFS-SUITE", "QM-ESP-AES-SHA-PFS-XF", "QM-ESP-AES-SHA-PFS",
+     "id-peer", "LIFE_MAIN_MODE", "Default-phase-1-configuration"]
+)  # fmt: skip
 _tags = st.sampled_from(
     ["Phase", "Address", "ISAKMP-peer", "Configuration", "Local-ID", "Remote-ID", "ID-type",
      "Network", "Netmask", "EXCHANGE_TYPE", "Transforms", "Suites", "Connections",
      "Passive-connections", "Retransmits", "Exchange-max-time", "Check-interval", "Port",
      "Local-address", "Authentication", "Lifetime", "Default-phase-1-lifetime", "10.0.0.2",
-     "ENCRYPTION_ALGORITHM", "GROUP_DESCRIPTION", "Listen-on", "Flags", "DPD-check-interval"]
+     "ENCRYPTION_ALGORITHM", "HASH_ALGORITHM", "AUTHENTICATION_METHOD", "GROUP_DESCRIPTION",
+     "KEY_LENGTH", "LIFE_DURATION", "LIFE_TYPE", "Protocols", "PROTOCOL_ID", "TRANSFORM_ID",
+     "ENCAPSULATION_MODE", "AUTHENTICATION_ALGORITHM", "ID", "Name", "Flags", "Listen-on",
+     "DPD-check-interval", "Default", "Renegotiate-on-HUP", "Use-Keynote", "Policy-file"]
 )  # fmt: skip
 _conf_values = st.one_of(
     st.sampled_from(
         ["1", "2", "0", "-1", "9" * 40, "abc", "ID_PROT", "AGGRESSIVE", "QUICK_MODE", "3DES-SHA",
          "AES-SHA2-256", "QM-ESP-AES-SHA-PFS-SUITE", "BOGUS-SUITE", "10.0.0.2", "::1", "300.1.1.1",
          "conn-a", "peer", "net-a", "main", "quick", "a,,b", "IPV4_ADDR", "FQDN", "USER_FQDN",
-         "3600,60:86400", "x:y", "255.255.255.255", "MODP_1024", "-", "yes"]
+         "IPV6_ADDR_SUBNET", "DER_ASN1_DN", "3600,60:86400", "x:y", "255.255.255.255",
+         "MODP_1024", "MODP_2048", "EC2N_155", "-", "yes", "no", "AES_CBC", "3DES_CBC", "SHA",
+         "SHA2_512", "PRE_SHARED", "RSA_SIG", "TUNNEL", "TRANSPORT", "UDP_ENCAP_TUNNEL", "128",
+         "257", "SECONDS", "KILOBYTES", "IPSEC_ESP", "IPSEC_AH", "IPCOMP", "ESP_AES_GCM_16",
+         "HMAC_SHA2_256", "id-peer", "QM-ESP-AES-SHA-PFS-XF", "/nonexistent", "ikecfg"]
     ),
     st.text(st.characters(blacklist_characters=WS), min_size=1, max_size=10),
 )  # fmt: skip
@@ -530,8 +619,9 @@ _control_lines = st.one_of(
 )  # fmt: skip
 
 
-@settings(FEW, max_examples=250)
+@settings(FEW, max_examples=150)
 @given(st.lists(_control_lines, min_size=1, max_size=12))
+@example(lines=["C set [peer]:Local-address=1 force"])  # found: ValueError out of Phase 1 start
 def test_command_sequences_never_raise(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, lines: list[str]
 ) -> None:
@@ -562,3 +652,26 @@ def test_command_sequences_never_raise(
     event(f"sent or dropped: {bool(daemon.stats['dropped'] + daemon.stats['out'])}")
     tracebacks = [r.getMessage() for r in caplog.records if r.exc_info]
     assert not tracebacks, tracebacks
+
+
+# ---------------------------------------------------------------------------------- command line
+
+_argv_words = st.sampled_from(
+    ["-4", "-6", "-a", "-c", "-d", "-dd", "-D", "-D3=99", "-DA=10", "-f", "-h", "-i", "-K", "-L",
+     "-l", "-n", "-N", "-p", "-p500", "-P", "-r", "-r0x10", "-R", "-S", "-T", "-v", "--run-dir",
+     "--help", "-x", "--bogus", "-", "--", "9" * 5000, "-p" + "9" * 5000, "-D1=" + "9" * 5000]
+)  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(st.one_of(_argv_words, st.text(max_size=12)), max_size=8))
+def test_command_line_is_options_or_usage_error(argv: list[str]) -> None:
+    """Any argument vector is Options within range or a UsageError naming what is wrong."""
+    try:
+        options = parse_args(argv)
+    except UsageError as exc:
+        assert any(w in str(exc) for w in ("option", "argument")), str(exc)
+    else:
+        assert all(0 <= p <= 65535 for p in (options.port, options.natt_port))
+        assert options.local_port is None or 0 <= options.local_port <= 65535
+        assert all(0 <= lv <= MAX_LEVEL for lv in options.debug_levels.values())
