@@ -15,7 +15,7 @@ from ike.conf.parse import LONG_MAX, LONG_MIN
 
 SETTINGS = settings(
     derandomize=True,
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -15,7 +15,7 @@ from ike.kernel import netlink
 from ike.kernel.interface import Acquire, Expire, NatMapping, PolicyExpire, TrafficSelector
 
 SETTINGS = settings(
-    derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    derandomize=True, max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 FIXTURES = Path(__file__).parent / "fixtures"
 CAPTURED: dict[str, bytes] = {
@@ -71,7 +71,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(SETTINGS, max_examples=1000)
+@settings(SETTINGS, max_examples=600)
 @given(mutated())
 def test_mutated_captures_decode_or_raise_decode_error(data: bytes) -> None:
     """Every mutation of a real kernel message is decoded or refused with NetlinkDecodeError."""
