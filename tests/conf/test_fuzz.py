@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from ike.conf import Conf, ConfError
+from ike.conf import Conf, ConfError, Transaction
 from ike.conf.parse import LONG_MAX, LONG_MIN
 
 SETTINGS = settings(
@@ -183,3 +184,59 @@ def test_load_refuses_files_others_may_read(
         assert not mode & 0o077 and owner in (0, os.getuid())
         assert conf.source == str(path)
         event("Conf")
+
+
+_tx_sections = st.sampled_from(["S", "s", "General", "Phase 2", "3DES-SHA"])
+_tx_tags = st.sampled_from(["T", "t", "Retransmits", "Connections", "ENCRYPTION_ALGORITHM"])
+_tx_values = st.sampled_from(["a", "b", "c", "1", "a,b", "", " a"])
+_tx_ops = st.one_of(
+    st.tuples(st.just("set"), _tx_sections, _tx_tags, _tx_values, st.booleans()),
+    st.tuples(st.just("add"), _tx_sections, _tx_tags, _tx_values),
+    st.tuples(st.just("rmv"), _tx_sections, _tx_tags, _tx_values),
+    st.tuples(st.just("rm"), _tx_sections, _tx_tags),
+    st.tuples(st.just("rms"), _tx_sections),
+)
+BASE = "[S]\nT=a,b\n[General]\nRetransmits=5\n[Phase 2]\nConnections=a\n"
+
+
+def _apply(tr: Transaction, op: tuple[Any, ...]) -> None:
+    """One FIFO ``C`` operation queued on a transaction."""
+    kind, *args = op
+    if kind == "set":
+        tr.set(args[0], args[1], args[2], override=args[3])
+    elif kind == "add":
+        tr.add(args[0], args[1], args[2])
+    elif kind == "rmv":
+        tr.remove_value(args[0], args[1], args[2])
+    elif kind == "rm":
+        tr.remove(args[0], args[1])
+    else:
+        tr.remove_section(args[0])
+
+
+def _state(conf: Conf) -> list[object]:
+    """Everything a reader can see of the configuration."""
+    seen: list[object] = [conf.sections()]
+    for section in ("S", "General", "Phase 2", "3DES-SHA"):
+        seen.append(conf.get_tag_list(section))
+        seen += [conf.get_str(section, tag) for tag in ("T", "Retransmits", "Connections",
+                                                         "ENCRYPTION_ALGORITHM")]
+    return seen
+
+
+@SETTINGS
+@given(st.lists(_tx_ops, max_size=8))
+def test_one_transaction_is_its_operations_one_by_one(ops: list[tuple[Any, ...]]) -> None:
+    """Queued FIFO changes committed together leave the configuration as committing them one
+    at a time does (each sees the effect of the ones before it), and list operations keep
+    their promise: after add the value is in the list, after rmv it is not."""
+    together, one_by_one = Conf.from_text(BASE), Conf.from_text(BASE)
+    with together.transaction() as tr:
+        for op in ops:
+            _apply(tr, op)
+    for op in ops:
+        with one_by_one.transaction() as tr:
+            _apply(tr, op)
+        if op[0] in ("add", "rmv") and op[3] and "," not in op[3] and op[3] == op[3].strip():
+            assert (op[3] in one_by_one.get_list(op[1], op[2])) == (op[0] == "add")
+    assert _state(together) == _state(one_by_one)
