@@ -155,6 +155,36 @@ def test_reader_survives_any_byte_stream(
     assert reader.errors >= sum(len(raw) > f.MAX_LINE for raw in stream.split(b"\n")[:-1])
 
 
+@settings(FEW, max_examples=60)
+@given(st.lists(_line_bytes, max_size=6), st.lists(st.integers(1, 4096), min_size=1, max_size=4))
+def test_reader_on_a_real_fifo(tmp_path: Path, lines: list[bytes], sizes: list[int]) -> None:
+    """The same through a FIFO made by create_fifo and read on an event loop: what a writer
+    puts in, in writes of any size, comes out as the commands of its short whole lines."""
+    path = str(tmp_path / "isakmpd.fifo")
+    f.create_fifo(path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    stream = b"".join(line + b"\n" for line in lines)
+    got: list[f.Command] = []
+    loop = asyncio.new_event_loop()
+    reader = f.FifoReader.open(path, got.append)
+    writer = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        reader.attach(loop)
+        at, turn = 0, 0
+        while at < len(stream):
+            size = sizes[turn % len(sizes)]
+            at += os.write(writer, stream[at : at + size])
+            turn += 1
+            loop.run_until_complete(asyncio.sleep(0))
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        os.close(writer)
+        reader.close()
+        loop.close()
+    assert got == _expected(stream)
+
+
 def test_reader_survives_a_failing_handler(caplog: pytest.LogCaptureFixture) -> None:
     """A command whose handler raises is logged and the next line is still read."""
     seen: list[f.Command] = []
