@@ -279,14 +279,21 @@ class XfrmKernel:
                     events.extend(self._resync())
                     continue
                 raise
-            try:
-                for msg in netlink.split_messages(buf):
+            messages = netlink.split_messages(buf)
+            while True:
+                # an undecodable message costs itself only; after a framing error nothing more
+                # can be found in the datagram (the generator has then finished)
+                try:
+                    msg = next(messages, None)
+                    if msg is None:
+                        break
                     event = netlink.decode_event(msg)
-                    if event is not None and not self._stale(event):
-                        self._track(event)
-                        events.append(event)
-            except netlink.NetlinkDecodeError as e:
-                log.warning("undecodable XFRM event ignored: %s", e)
+                except netlink.NetlinkDecodeError as e:
+                    log.warning("undecodable XFRM event ignored: %s", e)
+                    continue
+                if event is not None and not self._stale(event):
+                    self._track(event)
+                    events.append(event)
 
     def _resync(self) -> list[KernelEvent]:
         """After lost events: every tracked SA the kernel no longer has is reported as a hard

@@ -5,6 +5,7 @@ the result is an event (or None) or NetlinkDecodeError, never another exception.
 from __future__ import annotations
 
 import json
+import socket
 import struct
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from ike.kernel import netlink
 from ike.kernel.interface import Acquire, Expire, NatMapping, PolicyExpire, TrafficSelector
+from ike.kernel.xfrm import XfrmKernel
 
 SETTINGS = settings(
     derandomize=True, max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -149,3 +151,40 @@ def test_decode_usersa_info(data: bytes, offset: int) -> None:
         assert len(data) < offset + netlink.USERSA_INFO_SIZE
     else:
         assert 0 <= sa.spi < 2**32 and sa.stats.bytes >= 0
+
+
+VALID_EVENTS = sorted(
+    name for name in CAPTURED
+    if any(kind in name for kind in ("acquire", "polexpire", "expire_larval", "mapping"))
+)  # fmt: skip
+
+
+@st.composite
+def _datagram_items(draw: st.DrawFn) -> tuple[bytes, int]:
+    """One message of a datagram: a captured event (1) or a well-framed undecodable one (0)."""
+    if draw(st.booleans()):
+        return CAPTURED[draw(st.sampled_from(VALID_EVENTS))], 1
+    kind = draw(st.sampled_from([netlink.XfrmMsg.ACQUIRE, netlink.XfrmMsg.EXPIRE,
+                                 netlink.XfrmMsg.POLEXPIRE, netlink.XfrmMsg.MAPPING]))
+    return netlink.nlmsg(kind, 0, draw(st.binary(max_size=40))), 0
+
+
+@settings(SETTINGS, max_examples=100)
+@given(st.lists(_datagram_items(), min_size=1, max_size=5))
+@example([(netlink.nlmsg(netlink.XfrmMsg.ACQUIRE, 0, b""), 0),
+          (CAPTURED["kernel_events:polexpire_hard"], 1)])  # found: the second event was lost
+def test_a_bad_event_costs_only_itself(items: list[tuple[bytes, int]]) -> None:
+    """The event reader delivers every decodable event of a datagram even when another
+    message in it is undecodable (each is logged and skipped on its own)."""
+    kernel = XfrmKernel()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ours.setblocking(False)
+    kernel._ev = ours
+    try:
+        theirs.send(b"".join(data + bytes(-len(data) % 4) for data, _ok in items))
+        events = kernel._drain()
+    finally:
+        ours.close()
+        theirs.close()
+    assert len(events) == sum(ok for _data, ok in items)
+    assert all(isinstance(ev, EVENTS) for ev in events)
