@@ -17,7 +17,7 @@ from ike.crypto.keymat import Phase1Keys, hash_i, hash_r, skeyid_psk, skeyid_sig
 from ike.doi.constants import IdType, IkeAuth, ProtocolId
 from ike.exchange import natt, proposals
 from ike.exchange.base import Exchange
-from ike.exchange.errors import ExchangeError
+from ike.exchange.errors import ExchangeError, config_address
 from ike.exchange.vendor import recognise, vendor_payloads
 from ike.policy import IdentityData, psk_principals
 from ike.sa import IsakmpSA, SAState
@@ -57,19 +57,9 @@ NONCE_SIZE = 16
 KEYNOTE_ENCODING = 11  # CERT payload encoding of KeyNote credentials (isakmpd)
 
 
-def _ip(text: str, where: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An address from the configuration; a value that is none fails the exchange, naming
-    where it was written, instead of escaping as ValueError."""
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
-                            f"{where}: {text!r} is not an IP address", send=False) from None
-
-
 @functools.lru_cache(maxsize=256)
 def _address_id(address: str) -> Identification:
-    ip = _ip(address, "local address")
+    ip = config_address(address, "local address")
     kind = IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR
     return Identification(kind, ip.packed)
 
@@ -84,13 +74,14 @@ def identity_from_conf(conf: Conf, section: str | None, local_address: str) -> I
     except KeyError:
         raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
                             f"[{section}]: unknown ID-type {kind_name}") from None
+
+    def packed(tag: str, default: str) -> bytes:
+        return config_address(conf.get_str(section, tag) or default, f"[{section}]:{tag}").packed
+
     if kind in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
-        address = _ip(conf.get_str(section, "Address") or local_address, f"[{section}]:Address")
-        return Identification(kind, address.packed)
+        return Identification(kind, packed("Address", local_address))
     if kind in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
-        net = _ip(conf.get_str(section, "Network") or "0.0.0.0", f"[{section}]:Network")
-        mask = _ip(conf.get_str(section, "Netmask") or "0.0.0.0", f"[{section}]:Netmask")
-        return Identification(kind, net.packed + mask.packed)
+        return Identification(kind, packed("Network", "0.0.0.0") + packed("Netmask", "0.0.0.0"))
     name = conf.get_str(section, "Name") or ""
     if kind == IdType.DER_ASN1_DN:
         return Identification(kind, bytes.fromhex(name) if _is_hex(name) else name.encode())
