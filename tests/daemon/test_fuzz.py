@@ -1,10 +1,12 @@
-"""Fuzzing what the daemon reads from outside: FIFO lines and byte streams, and requests from the
-privilege-separated child.  Bad input is the module's own error (or a logged refusal), never a
-crash, and the parent never acts outside its policy whatever the child sends."""
+"""Fuzzing what the daemon reads from outside: FIFO lines, byte streams and command sequences,
+requests from the privilege-separated child, the policy file and the command line.  Bad input is
+the module's own error (or a logged refusal), never a crash, and the parent never acts outside
+its policy whatever the child sends."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -98,6 +100,7 @@ def _check_command(cmd: f.Command) -> None:
 @given(fifo_lines)
 @example("D " + "9" * 5000 + " 1")  # found: more digits than int() converts (ValueError)
 @example("D 3 " + "9" * 5000)
+@example("C set [peer]:Authentication=mekmitasdigoat")
 def test_parse_line_gives_a_command_or_fifo_error(line: str) -> None:
     """Any line is a well-formed command or a FifoError naming the ui_ function, never a crash."""
     try:
@@ -108,7 +111,10 @@ def test_parse_line_gives_a_command_or_fifo_error(line: str) -> None:
     else:
         event(type(cmd).__name__)
         _check_command(cmd)
-        assert isinstance(f.describe(cmd), str)
+        text = f.describe(cmd)
+        if isinstance(cmd, f.ConfigChange) and cmd.tag.lower() == "authentication":
+            hidden = repr(dataclasses.replace(cmd, value="<secret>"))
+            assert text == hidden  # the pre-shared key never reaches the log
 
 
 def _expected(stream: bytes) -> list[f.Command]:
@@ -205,13 +211,14 @@ def test_reader_survives_a_failing_handler(caplog: pytest.LogCaptureFixture) -> 
 _json_leaf = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
 )
-_json = st.recursive(
-    _json_leaf,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
+
+
+def _json_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Lists and objects of *inner* values, for the recursive JSON strategy."""
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+
+
+_json = st.recursive(_json_leaf, _json_containers, max_leaves=20)
 _addr = st.sampled_from(["10.0.0.1", "10.0.0.2", "::1", "fe80::1"]).map(k.address)
 _net = st.sampled_from(["10.0.0.0/24", "10.1.0.0/24", "0.0.0.0/0"]).map(k.network)
 _selector = st.builds(k.TrafficSelector, _net, _net, st.integers(0, 255), st.integers(0, 65535),
@@ -319,6 +326,7 @@ def _served(
 
 
 def _open_fds() -> int:
+    """How many descriptors this process holds (to see that none leaked)."""
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -359,6 +367,7 @@ _bases = st.sampled_from(["etc", "run", "secret", "etc/dirlink", "run/up", "", "
 
 
 def _under(path: str, dirs: list[Path]) -> bool:
+    """Whether *path* is one of *dirs* or inside one."""
     return any(path == str(d) or path.startswith(f"{d}/") for d in dirs)
 
 
@@ -457,13 +466,16 @@ class _FakeAuth:
         self.calls: list[tuple[str, object, object]] = []
 
     def private_key(self, ident: object) -> None:
+        """No key, but the question is kept."""
         self.calls.append(("private_key", ident, None))
 
     def certificates(self, ident: object) -> list[bytes]:
+        """One empty SEQUENCE as the certificate chain; the question is kept."""
         self.calls.append(("certificates", ident, None))
         return [b"\x30\x00"]
 
     def peer_key(self, ident: object, ders: object) -> None:
+        """No key, but the question and the certificates are kept."""
         self.calls.append(("peer_key", ident, ders))
 
 
