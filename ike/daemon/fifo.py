@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ike.daemon.report import SECRET_TAGS
 from ike.daemon.scanf import sscanf
 
 log = logging.getLogger("ike.daemon.fifo")
@@ -137,8 +139,19 @@ Command = (
 _CONFIG_OPS = ("set", "add", "rmv", "rm", "rms", "get")
 
 
+_SECRET_TAG = re.compile("|".join(sorted(map(re.escape, SECRET_TAGS))), re.IGNORECASE)
+
+
+def _redacted(line: str) -> str:
+    """The line as it may be logged: whatever follows a secret tag's name is hidden."""
+    found = _SECRET_TAG.search(line)
+    if found is None or found.end() == len(line):
+        return line
+    return line[: found.end()] + "<secret>"
+
+
 def _malformed(where: str, line: str) -> FifoError:
-    return FifoError(f"{where}: command {line!r} malformed")
+    return FifoError(f"{where}: command {_redacted(line)!r} malformed")
 
 
 def _parse_config(line: str) -> Command:
@@ -278,9 +291,14 @@ def parse_line(line: str) -> Command:
 
 
 def describe(command: Command) -> str:
-    """The command for the log, with pre-shared keys (``Authentication`` values) hidden."""
-    if isinstance(command, ConfigChange) and command.tag.lower() == "authentication":
-        return repr(replace(command, value="<secret>"))
+    """The command for the log, with secrets (pre-shared keys, XAUTH passwords) hidden: the
+    value of a secret tag, and what follows a secret tag's name in a tag (``C rm`` and
+    ``C get`` read the tag up to a blank, ``=`` and all)."""
+    if isinstance(command, ConfigChange | ConfigGet) and _SECRET_TAG.search(command.tag):
+        hidden = replace(command, tag=_redacted(command.tag))
+        if isinstance(hidden, ConfigChange) and hidden.value:
+            hidden = replace(hidden, value="<secret>")
+        return repr(hidden)
     return repr(command)
 
 
@@ -392,4 +410,4 @@ class FifoReader:
         try:
             self.handler(command)
         except Exception:
-            log.exception("ui: command %r failed", line)
+            log.exception("ui: command %s failed", describe(command))

@@ -101,6 +101,7 @@ def _check_command(cmd: f.Command) -> None:
 @example("D " + "9" * 5000 + " 1")  # found: more digits than int() converts (ValueError)
 @example("D 3 " + "9" * 5000)
 @example("C set [peer]:Authentication=mekmitasdigoat")
+@example("C rm [peer]:Authentication")
 def test_parse_line_gives_a_command_or_fifo_error(line: str) -> None:
     """Any line is a well-formed command or a FifoError naming the ui_ function, never a crash."""
     try:
@@ -113,8 +114,37 @@ def test_parse_line_gives_a_command_or_fifo_error(line: str) -> None:
         _check_command(cmd)
         text = f.describe(cmd)
         if isinstance(cmd, f.ConfigChange) and cmd.tag.lower() == "authentication":
-            hidden = repr(dataclasses.replace(cmd, value="<secret>"))
+            hidden = repr(dataclasses.replace(cmd, value="<secret>" if cmd.value else ""))
             assert text == hidden  # the pre-shared key never reaches the log
+
+
+@FEW
+@given(
+    st.sampled_from(["set", "add", "rmv", "rm", "get", "sett", "", "set  "]),
+    st.sampled_from(["Authentication", "AUTHENTICATION", "XAUTH-Password", "xauth-password"]),
+    st.sampled_from(["=", " ", "= ", "", "=="]),
+    st.text("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=8, max_size=20),
+    st.sampled_from(["", " force", " x y", "\0", "]"]),
+    st.booleans(),
+)
+@example("sett", "Authentication", "=", "mekmitasdigoat", "", True)  # found: logged whole
+def test_secrets_in_fifo_lines_stay_out_of_the_log(
+    caplog: pytest.LogCaptureFixture, op: str, tag: str, sep: str, secret: str, suffix: str,
+    handler_fails: bool,
+) -> None:
+    """A pre-shared key or XAUTH password typed on the FIFO, in a good or a malformed line and
+    even if carrying the command out fails, never reaches the log (at any level)."""
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+
+    def handler(cmd: f.Command) -> None:
+        if handler_fails:
+            raise RuntimeError("boom")
+
+    f.FifoReader(-1, handler, owns_fd=False).feed(f"C {op} [peer]:{tag}{sep}{secret}{suffix}\n"
+                                                  .encode())
+    assert caplog.records
+    assert secret not in caplog.text
 
 
 def _expected(stream: bytes) -> list[f.Command]:
