@@ -100,5 +100,5 @@ def decode(data: Any, depth: int = 0) -> Any:
         return cls(**kwargs)
     except CodecError:
         raise
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a field of a wrong type
         raise CodecError(f"malformed: {exc}") from None

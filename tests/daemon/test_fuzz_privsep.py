@@ -85,6 +85,8 @@ ALLOWED = (*wire_codec._CLASSES.values(), *wire_codec._ENUMS.values(), bytes, st
     _json,
 )
 @example(_Nested(3000), [], None)  # found: deep nesting overflowed the stack (RecursionError)
+@example(wire_codec.encode(k.TrafficSelector(k.network("10.0.0.0/24"), k.network("10.0.0.0/24"))),
+         [2], None)  # found: dst None made __post_init__ raise AttributeError
 def test_codec_decodes_or_refuses(data: Any, path: list[int], replacement: Any) -> None:
     """Random and mutated encodings decode to an allowed type or raise CodecError only."""
     for candidate in (data, _mutate(data, path, replacement)):
