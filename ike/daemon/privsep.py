@@ -223,7 +223,8 @@ class Monitor:
             return self._local(ident, request.get("have"))
         if what == "peer_key":
             certs = request.get("certs", [])
-            if not isinstance(certs, list) or len(certs) > MAX_CERTS:
+            if (not isinstance(certs, list) or len(certs) > MAX_CERTS
+                    or not all(isinstance(c, str) for c in certs)):
                 raise PermissionError("bad certificate list")
             ders = [bytes.fromhex(str(c)) for c in certs]
             peer = self.auth.peer_key(ident, ders)

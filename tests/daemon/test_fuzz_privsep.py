@@ -338,6 +338,7 @@ _AUTH_WHATS = ["private_key", "certificates", "local", "peer_key", "reload"]
     st.one_of(st.text(max_size=30), st.text(min_size=1000, max_size=1100), _json),
     st.one_of(st.lists(st.sampled_from(["3000", "zz", "", "3"]), max_size=20), _json),
 )
+@example("peer_key", "", [1000])  # found: a number was taken as the hex certificate "1000"
 def test_monitor_auth_requests_reach_the_pki_checked(
     monitor: tuple[Monitor, socket.socket, Path], what: object, ident: Any, certs: Any
 ) -> None:
