@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ike.daemon.report import SECRET_TAGS
+from ike.conf.parse import mentions_secret, redacted
 from ike.daemon.scanf import sscanf
 
 log = logging.getLogger("ike.daemon.fifo")
@@ -139,19 +138,8 @@ Command = (
 _CONFIG_OPS = ("set", "add", "rmv", "rm", "rms", "get")
 
 
-_SECRET_TAG = re.compile("|".join(sorted(map(re.escape, SECRET_TAGS))), re.IGNORECASE)
-
-
-def _redacted(line: str) -> str:
-    """The line as it may be logged: whatever follows a secret tag's name is hidden."""
-    found = _SECRET_TAG.search(line)
-    if found is None or found.end() == len(line):
-        return line
-    return line[: found.end()] + "<secret>"
-
-
 def _malformed(where: str, line: str) -> FifoError:
-    return FifoError(f"{where}: command {_redacted(line)!r} malformed")
+    return FifoError(f"{where}: command {redacted(line)!r} malformed")
 
 
 def _parse_config(line: str) -> Command:
@@ -294,8 +282,8 @@ def describe(command: Command) -> str:
     """The command for the log, with secrets (pre-shared keys, XAUTH passwords) hidden: the
     value of a secret tag, and what follows a secret tag's name in a tag (``C rm`` and
     ``C get`` read the tag up to a blank, ``=`` and all)."""
-    if isinstance(command, ConfigChange | ConfigGet) and _SECRET_TAG.search(command.tag):
-        hidden = replace(command, tag=_redacted(command.tag))
+    if isinstance(command, ConfigChange | ConfigGet) and mentions_secret(command.tag):
+        hidden = replace(command, tag=redacted(command.tag))
         if isinstance(hidden, ConfigChange) and hidden.value:
             hidden = replace(hidden, value="<secret>")
         return repr(hidden)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ike.conf import Conf
+from ike.conf.parse import SECRET_TAGS
 
 # SA flags (sa.h)
 SA_FLAG_READY = 0x01
@@ -56,10 +57,6 @@ _AH_NAMES = {
     7: "HMAC-SHA2-512",
 }
 _DES_MAC, _KPDK = 3, 4
-SECRET_TAGS = frozenset({"authentication", "xauth-password"})
-"""Tags (lower case) whose values (pre-shared keys, passwords) stay out of the report, which
-goes to the log, and out of FIFO command logging; so do all values of the sections named by
-``XAUTH-Users`` (user = password)."""
 
 
 @dataclass

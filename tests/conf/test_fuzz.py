@@ -59,6 +59,27 @@ def test_any_text_is_a_conf_or_an_error_naming_file_and_line(text: str) -> None:
             assert isinstance(conf.match_num(section, tag, 3600), bool)
 
 
+@SETTINGS
+@given(
+    st.sampled_from(["[peer]\n", "", "[peer\n", "[]\n"]),
+    st.sampled_from(["Authentication", "XAUTH-Password", "authentication", "  Authentication"]),
+    st.sampled_from(["=", " ", "\t", " = ", "\\\n"]),
+    st.text("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=8, max_size=20),
+)
+@example("[peer]\n", "Authentication", " ", "mekmitasdigoat")  # found: quoted in the error
+def test_errors_never_quote_a_secret(before: str, tag: str, sep: str, secret: str) -> None:
+    """A broken line holding a pre-shared key or XAUTH password (no '=', no section yet, an
+    indented tag) is refused with a message that names file and line but not the secret."""
+    text = f"{before}{tag}{sep}{secret}\n"
+    try:
+        Conf.from_text(text, source=SOURCE)
+    except ConfError as exc:
+        assert secret not in str(exc)
+        event("ConfError")
+    else:
+        event("Conf")
+
+
 _name = st.text(
     st.characters(blacklist_characters="]\n\r", blacklist_categories=("Cs",)), min_size=1,
     max_size=12,
