@@ -20,7 +20,27 @@ unterminated last line) are kept as warnings for the daemon to log.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+SECRET_TAGS = frozenset({"authentication", "xauth-password"})
+"""Tags (lower case) whose values (pre-shared keys, passwords) stay out of reports, logs and
+error messages; so do all values of the sections named by ``XAUTH-Users`` (user = password)."""
+_SECRET_TAG = re.compile("|".join(sorted(map(re.escape, SECRET_TAGS))), re.IGNORECASE)
+
+
+def mentions_secret(text: str) -> bool:
+    """Whether *text* holds a secret tag's name (in any case)."""
+    return _SECRET_TAG.search(text) is not None
+
+
+def redacted(text: str) -> str:
+    """*text* (a configuration or FIFO line) as it may be logged: whatever follows a secret
+    tag's name is hidden."""
+    found = _SECRET_TAG.search(text)
+    if found is None or found.end() == len(text):
+        return text
+    return text[: found.end()] + "<secret>"
 
 
 class ConfError(Exception):
@@ -85,7 +105,9 @@ def parse_text(text: str, source: str = "<string>") -> tuple[list[Binding], list
         if line[0] == "[":
             end = line.find("]")
             if end < 0:
-                raise ConfError(source, number, f"non-matched ']' in section header {line!r}")
+                raise ConfError(
+                    source, number, f"non-matched ']' in section header {redacted(line)!r}"
+                )
             section = line[1:end]
             if not section:
                 raise ConfError(source, number, "empty section name '[]'")
@@ -93,10 +115,12 @@ def parse_text(text: str, source: str = "<string>") -> tuple[list[Binding], list
         eq = line.find("=")
         if eq < 0:
             if line.strip(" \t"):
-                raise ConfError(source, number, f"syntax error, not a Tag=Value line: {line!r}")
+                raise ConfError(
+                    source, number, f"syntax error, not a Tag=Value line: {redacted(line)!r}"
+                )
             continue
         if section is None:
-            raise ConfError(source, number, f"tag outside any section: {line!r}")
+            raise ConfError(source, number, f"tag outside any section: {redacted(line)!r}")
         tag_end = len(line)
         for stop in " \t=":
             pos = line.find(stop)
@@ -112,6 +136,20 @@ def parse_text(text: str, source: str = "<string>") -> tuple[list[Binding], list
     return bindings, warnings
 
 
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+def strtol(number: str) -> int:
+    """A signed decimal as C ``strtol`` reads it: saturated to the range of a C ``long``, so
+    that thousands of digits (which ``int()`` refuses) are one more out-of-range value."""
+    negative = number.startswith("-")
+    digits = number.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 19:
+        return LONG_MIN if negative else LONG_MAX
+    value = -int(digits) if negative else int(digits)
+    return max(LONG_MIN, min(LONG_MAX, value))
+
+
 def scan_int(text: str) -> tuple[int, str] | None:
     """Read one C ``%d`` from the start of *text* (after blanks); return it and the rest."""
     i = 0
@@ -125,7 +163,7 @@ def scan_int(text: str) -> tuple[int, str] | None:
         k += 1
     if k == j:
         return None
-    return int(text[i:k]), text[k:]
+    return strtol(text[i:k]), text[k:]
 
 
 def atoi(text: str) -> int:

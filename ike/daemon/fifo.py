@@ -15,6 +15,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ike.conf.parse import mentions_secret, redacted
 from ike.daemon.scanf import sscanf
 
 log = logging.getLogger("ike.daemon.fifo")
@@ -138,7 +139,7 @@ _CONFIG_OPS = ("set", "add", "rmv", "rm", "rms", "get")
 
 
 def _malformed(where: str, line: str) -> FifoError:
-    return FifoError(f"{where}: command {line!r} malformed")
+    return FifoError(f"{where}: command {redacted(line)!r} malformed")
 
 
 def _parse_config(line: str) -> Command:
@@ -278,9 +279,14 @@ def parse_line(line: str) -> Command:
 
 
 def describe(command: Command) -> str:
-    """The command for the log, with pre-shared keys (``Authentication`` values) hidden."""
-    if isinstance(command, ConfigChange) and command.tag.lower() == "authentication":
-        return repr(replace(command, value="<secret>"))
+    """The command for the log, with secrets (pre-shared keys, XAUTH passwords) hidden: the
+    value of a secret tag, and what follows a secret tag's name in a tag (``C rm`` and
+    ``C get`` read the tag up to a blank, ``=`` and all)."""
+    if isinstance(command, ConfigChange | ConfigGet) and mentions_secret(command.tag):
+        hidden = replace(command, tag=redacted(command.tag))
+        if isinstance(hidden, ConfigChange) and hidden.value:
+            hidden = replace(hidden, value="<secret>")
+        return repr(hidden)
     return repr(command)
 
 
@@ -352,22 +358,30 @@ class FifoReader:
         self.feed(data)
 
     def feed(self, data: bytes) -> None:
-        """Process bytes as read from the FIFO: whole lines are handled, the rest kept."""
-        self._buf += data
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                if len(self._buf) > MAX_LINE:
-                    log.warning("ui_handle_messages: line too long, ignored")
-                    self.errors += 1
-                    self._buf = b""
-                    self._dropping = True
-                return
-            raw, self._buf = self._buf[:nl], self._buf[nl + 1 :]
+        """Process bytes as read from the FIFO: whole lines are handled, the rest kept.
+
+        A line longer than MAX_LINE is dropped whole however it arrives: at once with its
+        newline or in pieces (then it is dropped as soon as it outgrows the limit)."""
+        buf = self._buf + data
+        start = 0
+        while (nl := buf.find(b"\n", start)) >= 0:
+            raw, start = buf[start:nl], nl + 1
             if self._dropping:
                 self._dropping = False
-                continue
-            self.handle_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+            elif len(raw) > MAX_LINE:
+                self._too_long()
+            else:
+                self.handle_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        self._buf = buf[start:]
+        if len(self._buf) > MAX_LINE:
+            if not self._dropping:
+                self._too_long()
+            self._buf = b""
+            self._dropping = True
+
+    def _too_long(self) -> None:
+        log.warning("ui_handle_messages: line too long, ignored")
+        self.errors += 1
 
     def handle_line(self, line: str) -> None:
         """Parse and dispatch one line; log and skip it if it is malformed."""
@@ -384,4 +398,4 @@ class FifoReader:
         try:
             self.handler(command)
         except Exception:
-            log.exception("ui: command %r failed", line)
+            log.exception("ui: command %s failed", describe(command))

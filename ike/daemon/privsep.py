@@ -234,7 +234,8 @@ class Monitor:
             return self._local(ident, request.get("have"))
         if what == "peer_key":
             certs = request.get("certs", [])
-            if not isinstance(certs, list) or len(certs) > MAX_CERTS:
+            if (not isinstance(certs, list) or len(certs) > MAX_CERTS
+                    or not all(isinstance(c, str) for c in certs)):
                 raise PermissionError("bad certificate list")
             ders = [bytes.fromhex(str(c)) for c in certs]
             peer = self.auth.peer_key(ident, ders)
@@ -348,7 +349,10 @@ def recv_message(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]
             os.close(fd)
         return None, []
     try:
-        message = json.loads(data)
+        try:
+            message = json.loads(data)
+        except RecursionError:  # "[[[[...": nested too deep for the JSON parser
+            raise ValueError("message nested too deeply") from None
         if not isinstance(message, dict):
             raise ValueError("message is not an object")
     except ValueError:

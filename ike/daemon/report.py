@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ike.conf import Conf
+from ike.conf.parse import SECRET_TAGS
 
 # SA flags (sa.h)
 SA_FLAG_READY = 0x01
@@ -56,9 +57,6 @@ _AH_NAMES = {
     7: "HMAC-SHA2-512",
 }
 _DES_MAC, _KPDK = 3, 4
-_SECRET_TAGS = frozenset({"authentication", "xauth-password"})
-"""Tags whose values (pre-shared keys, passwords) stay out of the report, which goes to the
-log; so do all values of the sections named by ``XAUTH-Users`` (user = password)."""
 
 
 @dataclass
@@ -212,7 +210,7 @@ def conf_report_lines(conf: Conf) -> list[str]:
         lines.append(f"[{section}]")
         hidden = section.lower() in users
         lines += [
-            f"{tag}=\t{'<secret>' if hidden or tag.lower() in _SECRET_TAGS else value}"
+            f"{tag}=\t{'<secret>' if hidden or tag.lower() in SECRET_TAGS else value}"
             for tag, value in tags
         ]
         lines.append("")

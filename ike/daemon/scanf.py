@@ -2,12 +2,14 @@
 defined by ``sscanf`` formats such as ``"C %*s [%200[^]]]:%200[^=]=%200s %200s"``.
 
 Supported directives: whitespace (skips any amount, also none), literal characters, ``%Ns``,
-``%*s``, ``%d``, ``%N[...]`` / ``%N[^...]`` scan sets.  Like C, ``%s`` and ``%d`` skip leading
-whitespace, ``%[`` does not, and parsing stops at the first mismatch; the result holds the
-conversions made so far (its length is C's return value).
+``%*s``, ``%d`` (saturated like ``strtol``), ``%N[...]`` / ``%N[^...]`` scan sets.  Like C,
+``%s`` and ``%d`` skip leading whitespace, ``%[`` does not, and parsing stops at the first
+mismatch; the result holds the conversions made so far (its length is C's return value).
 """
 
 from __future__ import annotations
+
+from ike.conf.parse import strtol
 
 _WS = " \t\n\r\f\v"
 
@@ -77,7 +79,7 @@ def sscanf(text: str, fmt: str) -> list[str | int]:
             if t == digits:
                 return out
             if store:
-                out.append(int(text[start:t]))
+                out.append(strtol(text[start:t]))
         elif conv == "[":
             chars, negated, i = _scanset(fmt, i)
             while t < len(text) and (text[t] in chars) != negated and t - start < limit:

@@ -36,6 +36,9 @@ _CLASSES: dict[str, type] = {
     )
 }
 _ENUMS: dict[str, type[enum.IntEnum]] = {e.__name__: e for e in (k.Direction, k.EncapType)}
+MAX_DEPTH = 8
+"""Deeper than any command or event nests (AddSA > TrafficSelector > network is 3): a forged
+message nested thousands deep is refused instead of overflowing the parent's stack."""
 
 
 class CodecError(ValueError):
@@ -66,8 +69,10 @@ def encode(obj: object) -> Any:
     raise CodecError(f"cannot encode {type(obj).__name__}")
 
 
-def decode(data: Any) -> Any:
+def decode(data: Any, depth: int = 0) -> Any:
     """Rebuild what :func:`encode` produced; raise CodecError for anything else."""
+    if depth > MAX_DEPTH:
+        raise CodecError(f"nested deeper than {MAX_DEPTH}")
     if data is None or isinstance(data, bool | int | str):
         return data
     if not isinstance(data, dict):
@@ -88,12 +93,12 @@ def decode(data: Any) -> Any:
         if cls is None:
             raise CodecError(f"unknown type {data.get('__t')!r}")
         names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {key: decode(value) for key, value in data.items() if key != "__t"}
+        kwargs = {key: decode(value, depth + 1) for key, value in data.items() if key != "__t"}
         extra = set(kwargs) - names
         if extra:
             raise CodecError(f"{cls.__name__}: unknown fields {sorted(extra)}")
         return cls(**kwargs)
     except CodecError:
         raise
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a field of a wrong type
         raise CodecError(f"malformed: {exc}") from None

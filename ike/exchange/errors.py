@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from ike.wire.constants import NotifyType
 
-__all__ = ["ExchangeError"]
+__all__ = ["ExchangeError", "config_address"]
 
 
 class ExchangeError(Exception):
@@ -21,3 +23,13 @@ class ExchangeError(Exception):
         self.reason = reason
         self.send = send
         self.fatal = fatal
+
+
+def config_address(text: str, where: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address read from the configuration (*where* is ``[section]:Tag``): a value that is
+    none fails the exchange with a message naming it, instead of escaping as ValueError."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
+                            f"{where}: {text!r} is not an IP address", send=False) from None

@@ -16,7 +16,7 @@ from ike.crypto.keymat import Phase1Keys, hash_i, hash_r, skeyid_psk, skeyid_sig
 from ike.doi.constants import IdType, IkeAuth, ProtocolId
 from ike.exchange import natt, proposals
 from ike.exchange.base import Exchange
-from ike.exchange.errors import ExchangeError
+from ike.exchange.errors import ExchangeError, config_address
 from ike.exchange.vendor import recognise, vendor_payloads
 from ike.policy import IdentityData, psk_principals
 from ike.sa import IsakmpSA, SAState
@@ -58,7 +58,7 @@ KEYNOTE_ENCODING = 11  # CERT payload encoding of KeyNote credentials (isakmpd)
 
 @functools.lru_cache(maxsize=256)
 def _address_id(address: str) -> Identification:
-    ip = ipaddress.ip_address(address)
+    ip = config_address(address, "local address")
     kind = IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR
     return Identification(kind, ip.packed)
 
@@ -73,13 +73,14 @@ def identity_from_conf(conf: Conf, section: str | None, local_address: str) -> I
     except KeyError:
         raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
                             f"[{section}]: unknown ID-type {kind_name}") from None
+
+    def packed(tag: str, default: str) -> bytes:
+        return config_address(conf.get_str(section, tag) or default, f"[{section}]:{tag}").packed
+
     if kind in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
-        return Identification(kind, ipaddress.ip_address(
-            conf.get_str(section, "Address") or local_address).packed)
+        return Identification(kind, packed("Address", local_address))
     if kind in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
-        net = ipaddress.ip_address(conf.get_str(section, "Network") or "0.0.0.0")
-        mask = ipaddress.ip_address(conf.get_str(section, "Netmask") or "0.0.0.0")
-        return Identification(kind, net.packed + mask.packed)
+        return Identification(kind, packed("Network", "0.0.0.0") + packed("Netmask", "0.0.0.0"))
     name = conf.get_str(section, "Name") or ""
     if kind == IdType.DER_ASN1_DN:
         return Identification(kind, bytes.fromhex(name) if _is_hex(name) else name.encode())

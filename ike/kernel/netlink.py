@@ -419,14 +419,19 @@ def _addr(raw: bytes, family: int) -> Address:
 
 def decode_selector(data: bytes, offset: int = 0) -> TrafficSelector:
     """An ``xfrm_selector`` as a TrafficSelector (AF_UNSPEC is read as IPv4 any)."""
+    if len(data) < offset + SELECTOR.size:
+        raise NetlinkDecodeError("xfrm_selector too short")
     daddr, saddr, dport, _dm, sport, _sm, family, plen_d, plen_s, proto, _if, _u = (
         SELECTOR.unpack_from(data, offset))
     dst, src = _addr(daddr, family), _addr(saddr, family)
-    return TrafficSelector(
-        ipaddress.ip_network(f"{src}/{plen_s}", strict=False),
-        ipaddress.ip_network(f"{dst}/{plen_d}", strict=False),
-        proto, socket.ntohs(sport), socket.ntohs(dport),
-    )
+    try:
+        return TrafficSelector(
+            ipaddress.ip_network(f"{src}/{plen_s}", strict=False),
+            ipaddress.ip_network(f"{dst}/{plen_d}", strict=False),
+            proto, socket.ntohs(sport), socket.ntohs(dport),
+        )
+    except ValueError as e:  # a prefix longer than the address, as /33 on IPv4
+        raise NetlinkDecodeError(f"xfrm_selector: {e}") from None
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,15 @@ class XfrmKernel:
                               command=command) from None
         flags = struct.unpack_from("=H", data, 6)[0]
         wants_ack = bool(flags & netlink.NLM_F_ACK)
+        try:
+            return self._replies(seq, command, dump, wants_ack)
+        except netlink.NetlinkDecodeError as e:
+            raise KernelError(f"undecodable kernel answer: {e}", command=command) from None
+
+    def _replies(self, seq: int, command: object, dump: bool,
+                 wants_ack: bool) -> list[netlink.NlMsg]:
+        """The replies to request *seq*, read until its ACK, error, DONE or only reply."""
+        assert self._req is not None
         replies: list[netlink.NlMsg] = []
         while True:
             ready, _, _ = select.select([self._req], [], [], 5.0)
@@ -156,7 +165,7 @@ class XfrmKernel:
         replies = self._request(netlink.encode_alloc_spi(cmd), cmd)
         if not replies or replies[0].kind != netlink.XfrmMsg.NEWSA:
             raise KernelError("ALLOCSPI: no NEWSA in the kernel's answer", command=cmd)
-        spi = netlink.decode_usersa_info(replies[0].body).spi
+        spi = self._sa_info(replies[0], cmd).spi
         self.larval[(cmd.dst, spi, int(cmd.proto))] = cmd.src
         return spi
 
@@ -191,7 +200,14 @@ class XfrmKernel:
             raise
         if not replies:
             return None
-        return netlink.decode_usersa_info(replies[0].body).stats
+        return self._sa_info(replies[0], cmd).stats
+
+    def _sa_info(self, reply: netlink.NlMsg, command: object) -> netlink.SAInfo:
+        """A NEWSA answer's ``xfrm_usersa_info``, bad bytes being a KernelError as well."""
+        try:
+            return netlink.decode_usersa_info(reply.body)
+        except netlink.NetlinkDecodeError as e:
+            raise KernelError(f"undecodable kernel answer: {e}", command=command) from None
 
     def add_flow(self, cmd: AddFlow) -> None:
         """NEWPOLICY; an existing identical flow is replaced (UPDPOLICY), as on rekeying."""
@@ -279,29 +295,35 @@ class XfrmKernel:
                     events.extend(self._resync())
                     continue
                 raise
-            try:
-                for msg in netlink.split_messages(buf):
+            messages = netlink.split_messages(buf)
+            while True:
+                # an undecodable message costs itself only; after a framing error nothing more
+                # can be found in the datagram (the generator has then finished)
+                try:
+                    msg = next(messages, None)
+                    if msg is None:
+                        break
                     event = netlink.decode_event(msg)
-                    if event is not None and not self._stale(event):
-                        self._track(event)
-                        events.append(event)
-            except netlink.NetlinkDecodeError as e:
-                log.warning("undecodable XFRM event ignored: %s", e)
+                except netlink.NetlinkDecodeError as e:
+                    log.warning("undecodable XFRM event ignored: %s", e)
+                    continue
+                if event is not None and not self._stale(event):
+                    self._track(event)
+                    events.append(event)
 
     def _resync(self) -> list[KernelEvent]:
         """After lost events: every tracked SA the kernel no longer has is reported as a hard
         expiry (the events that said so may have been among the lost; a later copy of one of
         them may still arrive, and repeats are harmless to the engine)."""
-        try:
-            replies = self._request(netlink.encode_dump_sa(), "GETSA dump", dump=True)
+        present = set()
+        try:  # an SA missing from an unreadable list must not be reported as expired
+            for msg in self._request(netlink.encode_dump_sa(), "GETSA dump", dump=True):
+                if msg.kind == netlink.XfrmMsg.NEWSA:
+                    sa = self._sa_info(msg, "GETSA dump")
+                    present.add((sa.dst, sa.spi, int(sa.proto)))
         except KernelError as e:
             log.warning("cannot list the kernel's SAs: %s", e)
             return []
-        present = set()
-        for msg in replies:
-            if msg.kind == netlink.XfrmMsg.NEWSA:
-                sa = netlink.decode_usersa_info(msg.body)
-                present.add((sa.dst, sa.spi, int(sa.proto)))
         gone: list[KernelEvent] = []
         for (dst, spi, proto), src in {**self.larval, **self.sas}.items():
             if (dst, spi, proto) not in present:
