@@ -16,7 +16,7 @@ from ike.crypto.keymat import phase2_iv, qm_hash1, qm_hash2, qm_hash3, qm_sa_key
 from ike.doi.constants import EncapsulationMode, IdType, IpsecAttr, ProtocolId
 from ike.exchange import install, natt, proposals
 from ike.exchange.base import Exchange, rest_of
-from ike.exchange.errors import ExchangeError
+from ike.exchange.errors import ExchangeError, config_address
 from ike.exchange.phase1 import as_identity
 from ike.policy import ChosenProtocol, PolicyContext, build_attributes, check_policy
 from ike.sa import IPsecSA, IsakmpSA, ProtoSA
@@ -61,11 +61,12 @@ def client_id(engine: Engine, section: str) -> Identification:
         protocol = int(proto_text) if proto_text.isdigit() else 0
     port = conf.get_num(section, "Port", 0) if protocol else 0
     if kind in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
-        data = ipaddress.ip_address(conf.get_str(section, "Address") or "0.0.0.0").packed
+        data = config_address(conf.get_str(section, "Address") or "0.0.0.0",
+                              f"[{section}]:Address").packed
     elif kind in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
-        net = ipaddress.ip_address(conf.get_str(section, "Network") or "0.0.0.0").packed
-        mask = ipaddress.ip_address(conf.get_str(section, "Netmask") or "0.0.0.0").packed
-        data = net + mask
+        data = b"".join(config_address(conf.get_str(section, tag) or "0.0.0.0",
+                                       f"[{section}]:{tag}").packed
+                        for tag in ("Network", "Netmask"))
     else:
         raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
                             f"[{section}]: ID-type {kind_name} is not a client ID")
@@ -178,7 +179,11 @@ class QuickMode(Exchange):
     def _ke(self) -> list[Payload]:
         if not self.pfs_group:
             return []
-        self.dh_private, self.g_local = dh.group(self.pfs_group).generate(self.engine.rand)
+        try:
+            self.dh_private, self.g_local = dh.group(self.pfs_group).generate(self.engine.rand)
+        except dh.DHError as e:  # a group we cannot compute, from our configuration
+            raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN, f"PFS group {self.pfs_group}: {e}",
+                                send=not self.initiator) from None
         return [KeyExchange(self.g_local)]
 
     def _take_nonce(self, msg: Message) -> None:
