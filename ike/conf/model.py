@@ -161,6 +161,12 @@ class Conf:
                 names.append(name)
         return names
 
+    def secret_sections(self) -> frozenset[str]:
+        """The sections (lower case) named by an ``XAUTH-Users`` tag: every value in them is a
+        password, kept out of logs and reports."""
+        return frozenset(v.lower() for s in self.sections()
+                         if (v := self.get_str(s, "XAUTH-Users")))
+
     def match_num(self, section: str, tag: str, x: int) -> bool:
         """Offer/accept check of ``X,Y:Z`` (``sscanf("%d,%d:%d")``): X == x, or Y <= x <= Z."""
         value = self.get_str(section, tag)

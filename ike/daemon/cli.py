@@ -301,7 +301,8 @@ def _child(
     daemon.monitor_sock = split.client.sock
     daemon.on_monitor_event = on_monitor
     reader = fifo.FifoReader(fifo_fd, lambda cmd: control.handle(daemon, cmd),
-                             owns_fd=fifo_fd != 0)  # fmt: skip
+                             owns_fd=fifo_fd != 0,
+                             secret_sections=lambda: daemon.conf.secret_sections())  # fmt: skip
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
 from ike.conf.parse import mentions_secret, redacted
@@ -278,10 +278,14 @@ def parse_line(line: str) -> Command:
     raise FifoError(f"ui_handle_messages: unrecognized command: {first!r}")
 
 
-def describe(command: Command) -> str:
+def describe(command: Command, secret_sections: Collection[str] = ()) -> str:
     """The command for the log, with secrets (pre-shared keys, XAUTH passwords) hidden: the
-    value of a secret tag, and what follows a secret tag's name in a tag (``C rm`` and
+    value of a secret tag or of any tag in a ``secret_sections`` section (lower case: those an
+    ``XAUTH-Users`` tag names), and what follows a secret tag's name in a tag (``C rm`` and
     ``C get`` read the tag up to a blank, ``=`` and all)."""
+    if isinstance(command, ConfigChange) and command.value \
+            and command.section.lower() in secret_sections:
+        return repr(replace(command, value="<secret>"))
     if isinstance(command, ConfigChange | ConfigGet) and mentions_secret(command.tag):
         hidden = replace(command, tag=redacted(command.tag))
         if isinstance(hidden, ConfigChange) and hidden.value:
@@ -310,10 +314,13 @@ class FifoReader:
     A malformed or over-long line is logged and ignored; the reader keeps reading.
     """
 
-    def __init__(self, fd: int, handler: Callable[[Command], None], owns_fd: bool = True) -> None:
+    def __init__(self, fd: int, handler: Callable[[Command], None], owns_fd: bool = True,
+                 secret_sections: Callable[[], Collection[str]] = frozenset) -> None:
         self.fd = fd
         self.handler = handler
         self.owns_fd = owns_fd
+        self.secret_sections = secret_sections
+        """The sections whose values stay out of the log (the running configuration's)."""
         self._buf = b""
         self._dropping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -394,8 +401,9 @@ class FifoReader:
             self.errors += 1
             log.warning("%s", exc)
             return
-        log.debug("ui_handle_command: %s", describe(command), extra={"dlevel": 10})
+        shown = describe(command, self.secret_sections())
+        log.debug("ui_handle_command: %s", shown, extra={"dlevel": 10})
         try:
             self.handler(command)
         except Exception:
-            log.exception("ui: command %s failed", describe(command))
+            log.exception("ui: command %s failed", shown)

@@ -204,8 +204,7 @@ def conf_report_lines(conf: Conf) -> list[str]:
     """
     lines = ["conf_report: dumping running configuration"]
     bindings = list(conf.user_bindings())
-    users = {value.lower() for _section, tags in bindings for tag, value in tags
-             if tag.lower() == "xauth-users"}
+    users = conf.secret_sections()
     for section, tags in bindings:
         lines.append(f"[{section}]")
         hidden = section.lower() in users

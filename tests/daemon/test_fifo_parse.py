@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ike.conf import Conf
 from ike.daemon import fifo as f
 from ike.daemon.scanf import sscanf
 
@@ -161,3 +162,16 @@ def test_preshared_keys_stay_out_of_the_debug_log() -> None:
     cmd = f.parse_line("C set [peer]:Authentication=topsecret force")
     assert "topsecret" not in f.describe(cmd)
     assert "Retransmits" in f.describe(f.parse_line("C set [General]:Retransmits=5"))
+
+
+def test_xauth_user_passwords_stay_out_of_the_debug_log(caplog: pytest.LogCaptureFixture) -> None:
+    """A section named by XAUTH-Users holds user = password tags: a FIFO line setting one is
+    logged without the password (the reader asks the running configuration which they are)."""
+    conf = Conf.from_text("[peer]\nXAUTH-Users=\tvpn-users\n[VPN-Users]\nalice=\told\n")
+    assert conf.secret_sections() == {"vpn-users"}
+    seen: list[f.Command] = []
+    reader = f.FifoReader(-1, seen.append, owns_fd=False, secret_sections=conf.secret_sections)
+    with caplog.at_level(logging.DEBUG, logger="ike"):
+        reader.feed(b"C set [vpn-users]:alice=hunter2 force\nC set [other]:bob=visible\n")
+    assert [c.value for c in seen if isinstance(c, f.ConfigChange)] == ["hunter2", "visible"]
+    assert "hunter2" not in caplog.text and "alice" in caplog.text and "visible" in caplog.text
