@@ -3,6 +3,7 @@
     .venv/bin/python bench/handshake_profile.py [HANDSHAKES] [TOP]      (default 20, 25)
     .venv/bin/python bench/handshake_profile.py --plain HANDSHAKES      (no tracing)
     .venv/bin/python bench/handshake_profile.py --time ROUNDS           (CPU time of replays)
+    .venv/bin/python bench/handshake_profile.py --callgrind HANDSHAKES  (libpython instructions)
 
 The wall-clock bench (handshake_bench.py) is noisy on a shared machine; this one is not.  It
 records the initiators' datagrams of the bench's MODP-2048 Main Mode PSK + Quick Mode
@@ -13,22 +14,28 @@ tracing hook, the Python bytecode instructions executed inside the responder's c
 adds to the cryptography floor.  The same seeds give the same count on every run.
 
 Prints ``opcodes_per_handshake``, ``calls_per_handshake`` (Python function calls) and the TOP
-functions by their own opcodes per handshake.  ``--plain`` replays without tracing, for
+functions by their own opcodes per handshake.  ``--plain`` replays without tracing (and with
+the garbage collector off, so that where its runs fall cannot move the count), for
 instruction counts including C code: run it under ``valgrind --tool=callgrind`` with 0 and with
 N handshakes; the difference divided by N is the responder's instructions per handshake (the
 recording, done alike in both runs, cancels out).  With PYTHONHASHSEED=0 it repeats; the
 instructions in libpython (``callgrind_annotate`` per object file) are the interpreter's share,
 which is what the engine can change -- OpenSSL's bignum work dwarfs it in instructions but not
-in time, as interpreted code runs at a far lower rate per instruction.  ``--time`` replays all
-recorded handshakes ROUNDS times and prints the best round's responder CPU time per handshake,
-crypto included.
+in time, as interpreted code runs at a far lower rate per instruction.  ``--callgrind`` does
+exactly that and prints ``libpython_instructions_per_handshake`` (valgrind is needed).
+``--time`` replays all recorded handshakes ROUNDS times and prints the best round's responder
+CPU time per handshake, crypto included.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import random
+import re
+import subprocess
 import sys
+import tempfile
 import time
 import types
 from collections import Counter
@@ -142,8 +149,27 @@ def timed_replays(scripts: list[Script], rounds: int) -> float:
     return best
 
 
+def _libpython_instructions(handshakes: int) -> int:
+    """Instructions callgrind counts in libpython for a --plain run of ``handshakes``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                        sys.executable, __file__, "--plain", str(handshakes)],
+                       env={**os.environ, "PYTHONHASHSEED": "0"}, check=True,
+                       capture_output=True)
+        report = subprocess.run(["callgrind_annotate", "--threshold=100", str(out)],
+                                check=True, capture_output=True, text=True).stdout
+    return sum(int(m.group(1).replace(",", "")) for m in
+               re.finditer(r"^\s*([\d,]+) \(.*\[[^]]*libpython[^]]*\]\s*$", report, re.M))
+
+
 def main() -> int:
     args = sys.argv[1:]
+    if args and args[0] == "--callgrind":
+        n = int(args[1]) if len(args) > 1 else RECORDED
+        per = (_libpython_instructions(n) - _libpython_instructions(0)) // n
+        print(f"libpython_instructions_per_handshake: {per}")
+        return 0
     plain = bool(args) and args[0] == "--plain"
     timing = bool(args) and args[0] == "--time"
     if plain or timing:
@@ -166,6 +192,9 @@ def main() -> int:
     for script in scripts[:WARM_UP]:
         replay(b, script, None)
     if plain:
+        # and no young collections either: where they fall shifts with any allocation, which
+        # moved the instruction count by 1-2 % between otherwise equal runs
+        gc.disable()
         for script in scripts[WARM_UP:WARM_UP + n]:
             replay(b, script, None)
         print(f"replayed_handshakes: {n}")
