@@ -17,7 +17,7 @@ it processed our HASH(3)).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from ike.events import ExchangeFailed, Phase2Done
 from ike.exchange import connections
@@ -46,8 +46,23 @@ _LAYER = {4: 0, 3: 1, 2: 2}
 """Nesting of a bundle's protocols, innermost first: IPComp, ESP, AH."""
 
 
-def _commands(ex: QuickMode, bundle: IPsecSA) -> list[tuple[k.AddSA, k.AddSA]]:
+class _Plan(NamedTuple):
+    """What a bundle puts into the kernel, worked out once (the responder installs its inbound
+    SAs at message 2 and the rest at HASH(3))."""
+
+    selector: k.TrafficSelector
+    inbound_selector: k.TrafficSelector
+    local: k.Address
+    peer: k.Address
+    outer: int
+    inner: int
+    pairs: list[tuple[k.AddSA, k.AddSA]]
     """The (inbound, outbound) AddSA pair of every protocol of the bundle."""
+
+
+def _plan(ex: QuickMode, bundle: IPsecSA) -> _Plan:
+    if ex.install_plan is not None:
+        return cast(_Plan, ex.install_plan)
     local_net, remote_net, proto, lport, rport = connections.selector_parts(bundle)
     selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
     inbound_selector = selector.reversed()
@@ -59,26 +74,28 @@ def _commands(ex: QuickMode, bundle: IPsecSA) -> list[tuple[k.AddSA, k.AddSA]]:
     pairs = []
     for p in bundle.protocols:
         values = dict(p.choice.attributes)
-        common: dict[str, Any] = {
-            "proto": p.choice.protocol_id, "transform_id": p.choice.transform_id,
-            "auth_alg": values.get(5), "key_length": values.get(6),
-            "tunnel": bundle.tunnel and (p.choice.protocol_id != outer or not inner),
-            "lifetime": lifetime,
-        }
-        if values.get(4) in _UDP_ENCAP and p.choice.protocol_id == 3:
+        protocol = p.choice.protocol_id
+        tunnel = bundle.tunnel and (protocol != outer or not inner)
+        encap = None
+        if protocol == 3 and values.get(4) in _UDP_ENCAP:
             oa = connections.address(ex.peer_oa) if ex.peer_oa else None
-            common["encap"] = k.NatTEncap(ex.sa.local[1], ex.sa.peer[1], original_address=oa)
+            encap = k.NatTEncap(ex.sa.local[1], ex.sa.peer[1], original_address=oa)
         pairs.append((
-            k.AddSA(spi=p.spi_in, src=peer, dst=local, inbound=True, enc_key=p.enc_in,
-                    auth_key=p.auth_in, selector=inbound_selector, **common),
-            k.AddSA(spi=p.spi_out, src=local, dst=peer, inbound=False, enc_key=p.enc_out,
-                    auth_key=p.auth_out, selector=selector, acquire_seq=ex.acquire_seq,
-                    **common)))
-    return pairs
+            k.AddSA(protocol, p.spi_in, peer, local, True, p.choice.transform_id,
+                    values.get(5), values.get(6), p.enc_in, p.auth_in, tunnel,
+                    inbound_selector, lifetime, encap=encap),
+            k.AddSA(protocol, p.spi_out, local, peer, False, p.choice.transform_id,
+                    values.get(5), values.get(6), p.enc_out, p.auth_out, tunnel, selector,
+                    lifetime, encap=encap, acquire_seq=ex.acquire_seq)))
+    plan = _Plan(selector, inbound_selector, local, peer, outer, inner, pairs)
+    ex.install_plan = plan
+    return plan
 
 
 def _outer_inner(bundle: IPsecSA) -> tuple[int, int]:
     """The outermost protocol of the bundle and the one inside it (0 if none)."""
+    if len(bundle.protocols) == 1:
+        return bundle.protocols[0].choice.protocol_id, 0
     layers = sorted((p.choice.protocol_id for p in bundle.protocols),
                     key=lambda proto: _LAYER.get(proto, 1))
     return (layers[-1] if layers else 0), (layers[-2] if len(layers) > 1 else 0)
@@ -89,7 +106,7 @@ def install_inbound(engine: Engine, ex: QuickMode, bundle: IPsecSA) -> None:
     soon as it has sent HASH(3).  A kernel refusal fails the exchange (the engine then deletes
     what was installed, with the exchange's SPIs)."""
     try:
-        for inbound, _outbound in _commands(ex, bundle):
+        for inbound, _outbound in _plan(ex, bundle).pairs:
             engine.add_sa(inbound)
     except k.KernelError as e:
         log.warning("%s kernel refused inbound IPsec SA %s: %s %s", engine.tag, bundle.name, e,
@@ -106,7 +123,8 @@ def established(engine: Engine, ex: QuickMode, bundle: IPsecSA, now: float) -> N
     # then -- isakmpd, charon -- would drop what we sent on the new one before).
     hold = bundle.initiator and any(stale.flows for stale in old)
     try:
-        for inbound, outbound in _commands(ex, bundle):
+        plan = _plan(ex, bundle)
+        for inbound, outbound in plan.pairs:
             if not ex.inbound_installed:
                 engine.add_sa(inbound)
             if hold:
@@ -115,7 +133,7 @@ def established(engine: Engine, ex: QuickMode, bundle: IPsecSA, now: float) -> N
                 engine.add_sa(outbound)
         if hold:
             bundle.out_at = now + REKEY_OUTBOUND_DELAY
-        _flows(engine, ex, bundle, old)
+        _flows(engine, ex, bundle, old, plan)
     except k.KernelError as e:
         # As charon does when its install fails: undo, and tell the peer with a DELETE.
         log.warning("%s kernel refused IPsec SA %s: %s %s", engine.tag, bundle.name, e,
@@ -167,7 +185,8 @@ def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
     return True
 
 
-def _flows(engine: Engine, ex: QuickMode, bundle: IPsecSA, old: list[IPsecSA]) -> None:
+def _flows(engine: Engine, ex: QuickMode, bundle: IPsecSA, old: list[IPsecSA],
+           plan: _Plan) -> None:
     """A rekey passes the old bundle's flows on; a new bundle gets its own (unless an ACQUIRE
     started it: then the flows were there already)."""
     inherited = [f for stale in old for f in stale.flows]
@@ -178,13 +197,9 @@ def _flows(engine: Engine, ex: QuickMode, bundle: IPsecSA, old: list[IPsecSA]) -
         return
     if ex.acquire_seq or not bundle.protocols:
         return
-    local_net, remote_net, proto, lport, rport = connections.selector_parts(bundle)
-    selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
-    local, peer = connections.address(bundle.local), connections.address(bundle.peer)
-    outer, inner = _outer_inner(bundle)
-    for flow in (k.AddFlow(selector, k.Direction.OUT, local, peer, outer, bundle.tunnel,
-                           inner_proto=inner),
-                 k.AddFlow(selector.reversed(), k.Direction.IN, peer, local, outer,
-                           bundle.tunnel, inner_proto=inner)):
+    for flow in (k.AddFlow(plan.selector, k.Direction.OUT, plan.local, plan.peer, plan.outer,
+                           bundle.tunnel, inner_proto=plan.inner),
+                 k.AddFlow(plan.inbound_selector, k.Direction.IN, plan.peer, plan.local,
+                           plan.outer, bundle.tunnel, inner_proto=plan.inner)):
         engine.kernel.add_flow(flow)
         bundle.flows.append(flow)

@@ -121,6 +121,8 @@ class QuickMode(Exchange):
         self.spi_in: dict[int, int] = {}
         self.bundle: IPsecSA | None = None
         self.inbound_installed = False
+        self.install_plan: object | None = None
+        """The kernel commands of the bundle, once worked out (ike.exchange.install)."""
         """The responder's inbound SAs are in the kernel already (ike.exchange.install)."""
         self.peer_oa: str | None = None
         """The peer's original address from its NAT-OA (UDP-encapsulated transport mode)."""
