@@ -16,6 +16,7 @@ import json
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,6 +27,16 @@ from harness.cells import Case, run_cell
 from harness.certs import make_pki
 from harness.lifecycle import REKEY_CASES, run_rekey_cell
 from harness.netns import HarnessError
+
+
+def _evidence(workdir: Path) -> str:
+    """Where a failed cell raised, and the tail of every log of the cell's daemons: what CI
+    needs to tell a bug from a slow machine."""
+    parts = [traceback.format_exc(limit=-3)]
+    for log in sorted(workdir.rglob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()[-25:]
+        parts.append(f"--- {log.relative_to(workdir)}\n" + "\n".join(lines))
+    return "\n".join(parts)[-8000:]
 
 
 def main() -> int:
@@ -44,6 +55,7 @@ def main() -> int:
                     run_cell(case, topo, base / f"cell{n}", pki, results.append, where="uml")
             except (AssertionError, HarnessError, OSError, ValueError) as e:
                 print(f"{case.id}: {e}"[:6000], file=sys.stderr)
+                print(_evidence(base / f"cell{n}"), file=sys.stderr)
             print(f"{case.id}: {time.monotonic() - start:.1f} s", file=sys.stderr)
     for r in results:
         print(json.dumps(asdict(r), sort_keys=True))
