@@ -218,10 +218,11 @@ class Engine:
             if sa.nat is not None and sa.nat.keepalive_at is not None \
                     and sa.nat.keepalive_at <= now and sa.cookies in self.sas.isakmp:
                 natt.keepalive(self, sa, now)
+        # held-back outbound SAs first: a late timer must not retire the old SA before its
+        # successor carries the traffic
+        for ipsa in [s for s in self.sas.ipsec if s.out_at is not None and s.out_at <= now]:
+            install.outbound_due(self, ipsa, now)
         for ipsa in list(self.sas.ipsec):
-            if ipsa.out_at is not None and ipsa.out_at <= now \
-                    and not install.outbound_due(self, ipsa, now):
-                continue  # the kernel refused it: deleted
             if ipsa.soft_at is not None and ipsa.soft_at <= now:
                 ipsa.soft_at = None
                 rekey.ipsec_soft_expire(self, ipsa, now)

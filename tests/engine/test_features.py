@@ -10,7 +10,7 @@ import pytest
 from ike.engine import REKEY_RETIRE_GRACE
 from ike.events import Phase1Done, Phase2Done, SADeleted
 from ike.kernel.fake import FakeKernel
-from ike.kernel.interface import Acquire, AddFlow, AddSA, Expire, TrafficSelector
+from ike.kernel.interface import Acquire, AddFlow, AddSA, DeleteSA, Expire, TrafficSelector
 
 AH_ESP = """[qm-ahesp]
 Protocols=              qm-ah-p,qm-esp-p
@@ -267,6 +267,31 @@ def test_our_rekey_waits_for_a_responder_that_installs_on_hash3(
     pair.advance(install.REKEY_OUTBOUND_DELAY)
     assert seen == ["b", "a"] and not new.pending_out
     assert any(c.spi == new.protocols[0].spi_out for c in pair.ka.sas.values())
+
+
+def test_a_late_timer_installs_the_successor_before_it_retires_the_old_sa(h: Any) -> None:
+    """The daemon's loop stalls past both the held-back outbound SA's moment and the old SA's
+    retirement: one timer run must put the new outbound SA in before taking the old one out,
+    so that there is never no outbound SA for the flow."""
+    pair = h.make_pair(h.make_conf("a", more=AH_ESP, suites="qm-short"),
+                       h.make_conf("b", more=AH_ESP, suites="qm-short"), use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    [old] = pair.a.sas.ipsec
+    pair.now = old.soft_at or 0.0
+    pair.a.handle_timer(pair.now)
+    pair.flush()
+    [new] = [s for s in pair.a.sas.ipsec if s is not old]
+    assert new.pending_out
+    mark = len(pair.ka.commands)
+    pair.now += REKEY_RETIRE_GRACE + 1  # one late run: both moments have passed
+    pair.a.handle_timer(pair.now)
+    later = pair.ka.commands[mark:]
+    added = next(i for i, c in enumerate(later)
+                 if isinstance(c, AddSA) and c.spi == new.protocols[0].spi_out)
+    removed = next(i for i, c in enumerate(later)
+                   if isinstance(c, DeleteSA) and c.spi == old.protocols[0].spi_out)
+    assert added < removed and pair.a.sas.ipsec == [new]
 
 
 def test_phase1_lifetime_expires(h: Any) -> None:
