@@ -227,6 +227,8 @@ class Engine:
                 ipsa.soft_at = None
                 rekey.ipsec_soft_expire(self, ipsa, now)
             if ipsa.hard_at is not None and ipsa.hard_at <= now:
+                if ipsa.replaced and not install.may_retire(self, ipsa, now):
+                    continue  # the peer still sends on it: looked at again shortly
                 ipsa.hard_at = None
                 self._delete_ipsec(ipsa, now, notify_peer=True,
                                    reason="replaced by rekey" if ipsa.replaced else "expired")

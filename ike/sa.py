@@ -148,6 +148,10 @@ class IPsecSA:
     pending_out: list[object] = field(default_factory=list)
     """Outbound SA commands of a rekey by us, held back until ``out_at`` (ike.exchange.install)."""
     out_at: float | None = None
+    retire_from: float | None = None
+    """When our rekey replaced it (ike.exchange.install.may_retire)."""
+    in_packets: int = 0
+    """Packets its inbound SAs had counted then."""
 
     @property
     def spis_in(self) -> tuple[tuple[int, int], ...]:

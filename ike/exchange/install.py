@@ -11,7 +11,8 @@ initiator installs everything when it sends HASH(3), inbound first.
 
 A rekey keeps the flows: they pass from the old bundle to the new one, and the side that rekeyed
 retires the old SAs ``REKEY_RETIRE_GRACE`` seconds later (the peer may still send on them until
-it processed our HASH(3)).
+it processed our HASH(3)); if the kernel's counters show the peer still sending on the old SA
+and not yet on the new one, it waits for the switch, ``REKEY_RETIRE_MAX`` seconds at most.
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ if TYPE_CHECKING:
     from ike.engine import Engine
     from ike.exchange.quick import QuickMode
 
-__all__ = ["REKEY_OUTBOUND_DELAY", "REKEY_RETIRE_GRACE", "established", "install_inbound",
-           "outbound_due"]
+__all__ = ["REKEY_OUTBOUND_DELAY", "REKEY_RETIRE_GRACE", "REKEY_RETIRE_MAX", "established",
+           "install_inbound", "may_retire", "outbound_due"]
 
 log = logging.getLogger("ike.engine")
 
 #: seconds a Phase 2 SA replaced by our rekey lives on: the peer switches to the new SA only
 #: once it processed our HASH(3), and packets it sent before then must still be accepted
 REKEY_RETIRE_GRACE = 2.0
+#: seconds at most that a replaced SA waits for the peer to switch to its successor
+REKEY_RETIRE_MAX = 30.0
 #: seconds our rekey's new outbound SA waits after HASH(3) (the old one still works meanwhile)
 REKEY_OUTBOUND_DELAY = 0.5
 _UDP_ENCAP = frozenset({3, 4, 61443, 61444})
@@ -164,6 +167,41 @@ def established(engine: Engine, ex: QuickMode, bundle: IPsecSA, now: float) -> N
             stale.soft_at = None
             end = now + REKEY_RETIRE_GRACE
             stale.hard_at = end if stale.hard_at is None else min(stale.hard_at, end)
+            stale.retire_from = now
+            stale.in_packets = _inbound_packets(engine, stale)
+
+
+def _inbound_packets(engine: Engine, bundle: IPsecSA) -> int:
+    """Packets the bundle's inbound SAs have counted (0 when the kernel cannot say)."""
+    total = 0
+    peer, local = connections.address(bundle.peer), connections.address(bundle.local)
+    for p in bundle.protocols:
+        try:
+            stats = engine.kernel.query_sa(k.QuerySA(p.choice.protocol_id, p.spi_in, peer, local))
+        except (k.KernelError, AttributeError):
+            continue
+        if stats is not None:
+            total += stats.packets
+    return total
+
+
+def may_retire(engine: Engine, stale: IPsecSA, now: float) -> bool:
+    """Whether an SA our rekey replaced may go now.  Not while the peer plainly still sends on
+    it -- its inbound SA counted packets since the rekey and the successor's none yet (a slow
+    peer that has not processed HASH(3)) -- up to REKEY_RETIRE_MAX after the rekey; then it is
+    looked at again every second."""
+    if stale.retire_from is None or now >= stale.retire_from + REKEY_RETIRE_MAX:
+        return True
+    successors = [s for s in engine.sas.ipsec_by_name(stale.name)
+                  if s.peer == stale.peer and not s.replaced]
+    if not successors or any(_inbound_packets(engine, s) for s in successors):
+        return True
+    if _inbound_packets(engine, stale) <= stale.in_packets:
+        return True
+    log.info("%s IPsec SA %s: the peer still sends on the replaced SA, keeping it", engine.tag,
+             stale.name)
+    stale.hard_at = now + 1.0
+    return False
 
 
 def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:

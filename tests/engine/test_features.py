@@ -10,7 +10,15 @@ import pytest
 from ike.engine import REKEY_RETIRE_GRACE
 from ike.events import Phase1Done, Phase2Done, SADeleted
 from ike.kernel.fake import FakeKernel
-from ike.kernel.interface import Acquire, AddFlow, AddSA, DeleteSA, Expire, TrafficSelector
+from ike.kernel.interface import (
+    Acquire,
+    AddFlow,
+    AddSA,
+    DeleteSA,
+    Expire,
+    SAStats,
+    TrafficSelector,
+)
 
 AH_ESP = """[qm-ahesp]
 Protocols=              qm-ah-p,qm-esp-p
@@ -292,6 +300,45 @@ def test_a_late_timer_installs_the_successor_before_it_retires_the_old_sa(h: Any
     removed = next(i for i, c in enumerate(later)
                    if isinstance(c, DeleteSA) and c.spi == old.protocols[0].spi_out)
     assert added < removed and pair.a.sas.ipsec == [new]
+
+
+def test_a_replaced_sa_stays_while_the_peer_still_sends_on_it(h: Any) -> None:
+    """A slow peer keeps sending on the old SA after our rekey (it has not processed HASH(3)
+    yet): the old SA is not retired after REKEY_RETIRE_GRACE but once the successor's inbound
+    SA counts packets; and never later than REKEY_RETIRE_MAX after the rekey."""
+    from ike.exchange.install import REKEY_RETIRE_MAX
+
+    pair = h.make_pair(h.make_conf("a", more=AH_ESP, suites="qm-short"),
+                       h.make_conf("b", more=AH_ESP, suites="qm-short"), use_keynote=False)
+    pair.a.start(pair.now)
+    pair.flush()
+    [old] = pair.a.sas.ipsec
+    pair.now = old.soft_at or 0.0
+    pair.a.handle_timer(pair.now)
+    pair.flush()
+    [new] = [s for s in pair.a.sas.ipsec if s is not old]
+    a_addr = ipaddress.ip_address(h.A)
+
+    def inbound(ipsa: Any, packets: int) -> None:
+        pair.ka.stats[(a_addr, ipsa.protocols[0].spi_in, 3)] = SAStats(packets * 100, packets,
+                                                                      0, 0)
+
+    inbound(old, 7)  # the peer's packets keep arriving on the old SA, none on the new one
+    pair.advance(REKEY_RETIRE_GRACE + 3)
+    assert old in pair.a.sas.ipsec and (a_addr, old.protocols[0].spi_in, 3) in pair.ka.sas
+    inbound(new, 1)  # the peer switched
+    pair.advance(1.5)
+    assert pair.a.sas.ipsec == [new]
+    # a peer that never switches: the old SA goes at REKEY_RETIRE_MAX all the same
+    pair.now = new.soft_at or 0.0
+    pair.a.handle_timer(pair.now)
+    pair.flush()
+    [third] = [s for s in pair.a.sas.ipsec if s is not new]
+    inbound(new, 50)
+    pair.advance(REKEY_RETIRE_GRACE + 1)
+    assert new in pair.a.sas.ipsec
+    pair.advance(REKEY_RETIRE_MAX)
+    assert pair.a.sas.ipsec == [third]
 
 
 def test_phase1_lifetime_expires(h: Any) -> None:
