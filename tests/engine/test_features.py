@@ -277,19 +277,32 @@ def test_our_rekey_waits_for_a_responder_that_installs_on_hash3(
     assert any(c.spi == new.protocols[0].spi_out for c in pair.ka.sas.values())
 
 
-def test_a_late_timer_installs_the_successor_before_it_retires_the_old_sa(h: Any) -> None:
-    """The daemon's loop stalls past both the held-back outbound SA's moment and the old SA's
-    retirement: one timer run must put the new outbound SA in before taking the old one out,
-    so that there is never no outbound SA for the flow."""
+def _rekey_now(pair: Any, old: Any) -> Any:
+    """Jump to ``old``'s soft expiry and let a rekey it (every message delivered at once):
+    the successor."""
+    pair.now = old.soft_at or 0.0
+    pair.a.handle_timer(pair.now)
+    pair.flush()
+    [new] = [s for s in pair.a.sas.ipsec if s is not old]
+    return new
+
+
+def _up_short(h: Any) -> tuple[Any, Any]:
+    """A pair with the short-lived suite up: (pair, a's IPsec SA)."""
     pair = h.make_pair(h.make_conf("a", more=AH_ESP, suites="qm-short"),
                        h.make_conf("b", more=AH_ESP, suites="qm-short"), use_keynote=False)
     pair.a.start(pair.now)
     pair.flush()
     [old] = pair.a.sas.ipsec
-    pair.now = old.soft_at or 0.0
-    pair.a.handle_timer(pair.now)
-    pair.flush()
-    [new] = [s for s in pair.a.sas.ipsec if s is not old]
+    return pair, old
+
+
+def test_a_late_timer_installs_the_successor_before_it_retires_the_old_sa(h: Any) -> None:
+    """The daemon's loop stalls past both the held-back outbound SA's moment and the old SA's
+    retirement: one timer run must put the new outbound SA in before taking the old one out,
+    so that there is never no outbound SA for the flow."""
+    pair, old = _up_short(h)
+    new = _rekey_now(pair, old)
     assert new.pending_out
     mark = len(pair.ka.commands)
     pair.now += REKEY_RETIRE_GRACE + 1  # one late run: both moments have passed
@@ -308,15 +321,8 @@ def test_a_replaced_sa_stays_while_the_peer_still_sends_on_it(h: Any) -> None:
     SA counts packets; and never later than REKEY_RETIRE_MAX after the rekey."""
     from ike.exchange.install import REKEY_RETIRE_MAX
 
-    pair = h.make_pair(h.make_conf("a", more=AH_ESP, suites="qm-short"),
-                       h.make_conf("b", more=AH_ESP, suites="qm-short"), use_keynote=False)
-    pair.a.start(pair.now)
-    pair.flush()
-    [old] = pair.a.sas.ipsec
-    pair.now = old.soft_at or 0.0
-    pair.a.handle_timer(pair.now)
-    pair.flush()
-    [new] = [s for s in pair.a.sas.ipsec if s is not old]
+    pair, old = _up_short(h)
+    new = _rekey_now(pair, old)
     a_addr = ipaddress.ip_address(h.A)
 
     def inbound(ipsa: Any, packets: int) -> None:
@@ -330,10 +336,7 @@ def test_a_replaced_sa_stays_while_the_peer_still_sends_on_it(h: Any) -> None:
     pair.advance(1.5)
     assert pair.a.sas.ipsec == [new]
     # a peer that never switches: the old SA goes at REKEY_RETIRE_MAX all the same
-    pair.now = new.soft_at or 0.0
-    pair.a.handle_timer(pair.now)
-    pair.flush()
-    [third] = [s for s in pair.a.sas.ipsec if s is not new]
+    third = _rekey_now(pair, new)
     inbound(new, 50)
     pair.advance(REKEY_RETIRE_GRACE + 1)
     assert new in pair.a.sas.ipsec
