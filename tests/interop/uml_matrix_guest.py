@@ -28,6 +28,16 @@ from harness.lifecycle import REKEY_CASES, run_rekey_cell
 from harness.netns import HarnessError
 
 
+def _log_tails(cell: Path, lines: int = 25) -> str:
+    """The last lines of every log in a failed cell's directory (ours, and the peer's: pluto.log,
+    charon.log), for the failure report; the guest's files vanish with it."""
+    out = []
+    for log in sorted(cell.rglob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out.append(f"--- {log.relative_to(cell)}\n" + "\n".join(line[:300] for line in tail))
+    return "\n".join(out)
+
+
 def main() -> int:
     """Run every case, print the results."""
     cases = [Case(**c) for c in json.loads(sys.argv[1])]
@@ -44,6 +54,7 @@ def main() -> int:
                     run_cell(case, topo, base / f"cell{n}", pki, results.append, where="uml")
             except (AssertionError, HarnessError, OSError, ValueError) as e:
                 print(f"{case.id}: {e}"[:6000], file=sys.stderr)
+                print(_log_tails(base / f"cell{n}"), file=sys.stderr)
             print(f"{case.id}: {time.monotonic() - start:.1f} s", file=sys.stderr)
     for r in results:
         print(json.dumps(asdict(r), sort_keys=True))
