@@ -91,15 +91,15 @@ def uml_results(tmp_path_factory: pytest.TempPathFactory, libreswan: Path) -> di
 
 
 def _guest_said(stderr: str, case_id: str) -> str:
-    """What the guest printed about one cell: the failure (with our daemon's log tail) and its
-    time, so that a failed cell in CI can be understood from the test's output alone."""
+    """What the guest printed about one cell: the failure, the tails of both daemons' logs and
+    its time, so that a failed cell in CI can be understood from the test's output alone."""
     said: list[str] = []
     for line in stderr.splitlines():
         if said or line.startswith(case_id + ": "):
             said.append(line)
             if re.fullmatch(re.escape(case_id) + r": [\d.]+ s", line):
                 break
-    return "\n".join(said)[-14000:]
+    return "\n".join(said)[-20000:]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

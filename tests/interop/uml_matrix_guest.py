@@ -30,13 +30,14 @@ from harness.netns import HarnessError
 
 
 def _evidence(workdir: Path) -> str:
-    """Where a failed cell raised, and the tail of every log of the cell's daemons: what CI
-    needs to tell a bug from a slow machine."""
+    """Where a failed cell raised, and the last lines of every log of the cell's daemons (ours,
+    and the peer's: pluto.log, charon.log): what CI needs to tell a bug from a slow machine;
+    the guest's files vanish with it."""
     parts = [traceback.format_exc(limit=-3)]
     for log in sorted(workdir.rglob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()[-25:]
-        parts.append(f"--- {log.relative_to(workdir)}\n" + "\n".join(lines))
-    return "\n".join(parts)[-8000:]
+        tail = log.read_text(errors="replace").splitlines()[-25:]
+        parts.append(f"--- {log.relative_to(workdir)}\n" + "\n".join(line[:300] for line in tail))
+    return "\n".join(parts)
 
 
 def main() -> int:
