@@ -185,6 +185,16 @@ def _inbound_packets(engine: Engine, bundle: IPsecSA) -> int:
     return total
 
 
+def _peer_not_switched(engine: Engine, bundle: IPsecSA, now: float) -> bool:
+    """Whether the SAs ``bundle`` replaced still receive the peer's packets and ``bundle``
+    none, within REKEY_RETIRE_MAX of the rekey."""
+    stale = [s for s in engine.sas.ipsec_by_name(bundle.name) if s.peer == bundle.peer
+             and s.replaced and s.retire_from is not None
+             and now < s.retire_from + REKEY_RETIRE_MAX]
+    return bool(stale) and not _inbound_packets(engine, bundle) and any(
+        _inbound_packets(engine, s) > s.in_packets for s in stale)
+
+
 def may_retire(engine: Engine, stale: IPsecSA, now: float) -> bool:
     """Whether an SA our rekey replaced may go now.  Not while the peer plainly still sends on
     it -- its inbound SA counted packets since the rekey and the successor's none yet (a slow
@@ -206,8 +216,14 @@ def may_retire(engine: Engine, stale: IPsecSA, now: float) -> bool:
 
 def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
     """Install the held-back outbound SAs of our rekey; False if the kernel refused them (the
-    bundle is then deleted, and the peer told)."""
+    bundle is then deleted, and the peer told).  While the kernel's counters show the peer
+    still sending on the old SA and nothing yet on the new one (it has not processed HASH(3)
+    yet: a loaded peer may take longer than REKEY_OUTBOUND_DELAY), they wait a little more,
+    REKEY_RETIRE_MAX after the rekey at most."""
     bundle.out_at = None
+    if _peer_not_switched(engine, bundle, now):
+        bundle.out_at = now + 0.25
+        return True
     try:
         while bundle.pending_out:
             cmd = bundle.pending_out[0]

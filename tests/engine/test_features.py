@@ -344,6 +344,24 @@ def test_a_replaced_sa_stays_while_the_peer_still_sends_on_it(h: Any) -> None:
     assert pair.a.sas.ipsec == [third]
 
 
+def test_the_new_outbound_sa_waits_until_the_peer_sends_on_the_new_one(h: Any) -> None:
+    """A loaded peer has not processed HASH(3) after REKEY_OUTBOUND_DELAY: its packets still
+    arrive on the old SA only, so our new outbound SA waits; the peer's first packet on the new
+    SA lets it in."""
+    from ike.exchange.install import REKEY_OUTBOUND_DELAY
+
+    pair, old = _up_short(h)
+    new = _rekey_now(pair, old)
+    a_addr = ipaddress.ip_address(h.A)
+    pair.ka.stats[(a_addr, old.protocols[0].spi_in, 3)] = SAStats(300, 3, 0, 0)
+    pair.advance(REKEY_OUTBOUND_DELAY + 0.5)
+    assert new.pending_out  # still held: the peer has not switched
+    pair.ka.stats[(a_addr, new.protocols[0].spi_in, 3)] = SAStats(100, 1, 0, 0)
+    pair.advance(0.5)
+    assert not new.pending_out
+    assert (ipaddress.ip_address(h.B), new.protocols[0].spi_out, 3) in pair.ka.sas
+
+
 def test_phase1_lifetime_expires(h: Any) -> None:
     # a connection neither side keeps up: its ISAKMP SA just expires (an active one is
     # renegotiated first: tests/engine/test_lifecycle.py)
