@@ -23,6 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import charon, isakmpd, netns
+from harness.model import running
 from harness.scenario import pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
@@ -54,16 +55,9 @@ def dpd_peers(plain_topo: netns.Topology,
     theirs, ours_conn = pair(plain_topo, dpd_delay=1)
     peer = charon.CharonPeer("swa", plain_topo.a, workdir / "swa", [theirs])
     ours = DpdIsakmpd("ours", plain_topo.b, workdir / "ours", [ours_conn], kernel="none")
-    try:
-        ours.launch()
-        peer.launch()
-        ours.ready()
-        peer.ready()
+    with running(ours, peer):
         assert peer.initiate_ike("ki", timeout=10)
         yield ours, peer
-    finally:
-        ours.stop()
-        peer.stop()
 
 
 def test_probes_both_ways_then_both_declare_the_other_dead(

@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import charon, isakmpd, netns
+from harness.model import running
 from harness.scenario import pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
@@ -30,16 +31,9 @@ def dpd_pair(plain_topo: netns.Topology, workdir: Path,
     theirs, ours_conn = pair(plain_topo, dpd_delay=1)
     peer = charon.CharonPeer("swa", plain_topo.a, workdir / "swa", [theirs])
     ours = isakmpd.IsakmpdPeer("ours", plain_topo.b, workdir / "ours", [ours_conn])
-    try:
-        ours.launch()
-        peer.launch()
-        ours.ready()
-        peer.ready()
+    with running(ours, peer):
         assert peer.initiate_ike("ki", timeout=10)
         yield ours, peer
-    finally:
-        ours.stop()
-        peer.stop()
 
 
 def test_idle_r_u_there_answered(dpd_pair: tuple[isakmpd.IsakmpdPeer,

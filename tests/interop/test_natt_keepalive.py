@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import charon, isakmpd, netns
+from harness.model import running
 from harness.scenario import pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
@@ -37,16 +38,9 @@ def behind_nat(nat_topo: netns.Topology,
     ours_conn, theirs = pair(nat_topo)
     ours = KeepaliveIsakmpd("ours", nat_topo.a, workdir / "ours", [ours_conn])
     sw = charon.CharonPeer("swb", nat_topo.b, workdir / "swb", [theirs], ipsec="libipsec")
-    try:
-        ours.launch()
-        sw.launch()
-        ours.ready()
-        sw.ready()
+    with running(ours, sw):
         assert ours.initiate("ki", timeout=20)
         yield ours, sw
-    finally:
-        ours.stop()
-        sw.stop()
 
 
 def test_keepalives_cross_the_nat_to_port_4500(

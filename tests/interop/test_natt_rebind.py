@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import charon, isakmpd, netns
+from harness.model import running
 from harness.scenario import pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
@@ -30,16 +31,9 @@ def rebinding(nat_topo: netns.Topology,
     theirs, ours_conn = pair(nat_topo, dpd_delay=2)
     sw = charon.CharonPeer("swa", nat_topo.a, workdir / "swa", [theirs], ipsec="libipsec")
     ours = isakmpd.IsakmpdPeer("ours", nat_topo.b, workdir / "ours", [ours_conn])
-    try:
-        ours.launch()
-        sw.launch()
-        ours.ready()
-        sw.ready()
+    with running(ours, sw):
         assert sw.initiate("ki", timeout=20)
         yield ours, sw
-    finally:
-        ours.stop()
-        sw.stop()
 
 
 def test_sas_follow_a_new_nat_port(nat_topo: netns.Topology,

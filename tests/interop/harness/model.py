@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -191,6 +193,21 @@ class Peer(Protocol):
 
     def crash(self) -> None:
         """SIGKILL the daemon and its children: no DELETE leaves."""
+
+
+@contextmanager
+def running(*peers: Peer) -> Iterator[None]:
+    """Launch the peers together (they come up in parallel), wait until each is ready, and stop
+    them all, in the same order, however the block ends."""
+    try:
+        for p in peers:
+            p.launch()
+        for p in peers:
+            p.ready()
+        yield
+    finally:
+        for p in peers:
+            p.stop()
 
 
 class DaemonBase(abc.ABC):
