@@ -185,28 +185,27 @@ def _inbound_packets(engine: Engine, bundle: IPsecSA) -> int:
     return total
 
 
-def _peer_not_switched(engine: Engine, bundle: IPsecSA, now: float) -> bool:
-    """Whether the SAs ``bundle`` replaced still receive the peer's packets and ``bundle``
-    none, within REKEY_RETIRE_MAX of the rekey."""
-    stale = [s for s in engine.sas.ipsec_by_name(bundle.name) if s.peer == bundle.peer
-             and s.replaced and s.retire_from is not None
-             and now < s.retire_from + REKEY_RETIRE_MAX]
-    return bool(stale) and not _inbound_packets(engine, bundle) and any(
-        _inbound_packets(engine, s) > s.in_packets for s in stale)
+def _still_on_old(engine: Engine, new: IPsecSA, olds: list[IPsecSA], now: float) -> bool:
+    """Whether the peer plainly still sends on the SAs ``new`` replaced: their inbound SAs
+    counted packets since the rekey and ``new``'s none yet (a slow peer that has not processed
+    HASH(3)), within REKEY_RETIRE_MAX of the rekey."""
+    olds = [s for s in olds
+            if s.retire_from is not None and now < s.retire_from + REKEY_RETIRE_MAX]
+    return bool(olds) and not _inbound_packets(engine, new) and any(
+        _inbound_packets(engine, s) > s.in_packets for s in olds)
+
+
+def _same_connection(engine: Engine, bundle: IPsecSA, *, replaced: bool) -> list[IPsecSA]:
+    """The other bundles of ``bundle``'s connection and peer that were (or were not) replaced."""
+    return [s for s in engine.sas.ipsec_by_name(bundle.name)
+            if s.peer == bundle.peer and s.replaced == replaced and s is not bundle]
 
 
 def may_retire(engine: Engine, stale: IPsecSA, now: float) -> bool:
-    """Whether an SA our rekey replaced may go now.  Not while the peer plainly still sends on
-    it -- its inbound SA counted packets since the rekey and the successor's none yet (a slow
-    peer that has not processed HASH(3)) -- up to REKEY_RETIRE_MAX after the rekey; then it is
-    looked at again every second."""
-    if stale.retire_from is None or now >= stale.retire_from + REKEY_RETIRE_MAX:
-        return True
-    successors = [s for s in engine.sas.ipsec_by_name(stale.name)
-                  if s.peer == stale.peer and not s.replaced]
-    if not successors or any(_inbound_packets(engine, s) for s in successors):
-        return True
-    if _inbound_packets(engine, stale) <= stale.in_packets:
+    """Whether an SA our rekey replaced may go now: not while the peer still sends on it and
+    not on its successor (_still_on_old); then it is looked at again every second."""
+    successors = _same_connection(engine, stale, replaced=False)
+    if not successors or not all(_still_on_old(engine, s, [stale], now) for s in successors):
         return True
     log.info("%s IPsec SA %s: the peer still sends on the replaced SA, keeping it", engine.tag,
              stale.name)
@@ -221,7 +220,7 @@ def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
     yet: a loaded peer may take longer than REKEY_OUTBOUND_DELAY), they wait a little more,
     REKEY_RETIRE_MAX after the rekey at most."""
     bundle.out_at = None
-    if _peer_not_switched(engine, bundle, now):
+    if _still_on_old(engine, bundle, _same_connection(engine, bundle, replaced=True), now):
         bundle.out_at = now + 0.25
         return True
     try:
