@@ -69,6 +69,7 @@ log = logging.getLogger("ike.engine")
 Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
+_NEVER = float("inf")
 ISAKMP_PROTO = 1
 
 
@@ -156,39 +157,35 @@ class Engine:
 
     def get_timer(self) -> float | None:
         """The next moment ``handle_timer`` must run (None: nothing scheduled)."""
-        # One pass with a running minimum (no list of candidates): it runs after every datagram.
-        best: float | None = None
-        for ex in self.exchanges.values():
-            t = ex.next_timer()
-            if t is not None and (best is None or t < best):
+        # One pass with a running minimum over every deadline, "never" being infinity (one
+        # comparison per candidate): it runs after every datagram.
+        best = _NEVER
+        for ex in self.exchanges.values():  # Exchange.next_timer, inline
+            if not ex.finished and ex.deadline < best:
+                best = ex.deadline
+            if (t := ex.retransmit_at) is not None and t < best:
+                best = t
+            if (t := ex.linger_until) is not None and t < best:
                 best = t
         for sa in self.sas.isakmp.values():
-            t = sa.soft_at
-            if t is not None and (best is None or t < best):
+            if (t := sa.soft_at) is not None and t < best:
                 best = t
-            t = sa.hard_at
-            if t is not None and (best is None or t < best):
+            if (t := sa.hard_at) is not None and t < best:
                 best = t
-            if sa.dpd is not None and (best is None or sa.dpd.next_at < best):
+            if sa.dpd is not None and sa.dpd.next_at < best:
                 best = sa.dpd.next_at
-            t = sa.nat.keepalive_at if sa.nat is not None else None
-            if t is not None and (best is None or t < best):
+            if sa.nat is not None and (t := sa.nat.keepalive_at) is not None and t < best:
                 best = t
         for ipsa in self.sas.ipsec:
-            t = ipsa.soft_at
-            if t is not None and (best is None or t < best):
+            if (t := ipsa.soft_at) is not None and t < best:
                 best = t
-            t = ipsa.hard_at
-            if t is not None and (best is None or t < best):
+            if (t := ipsa.hard_at) is not None and t < best:
                 best = t
-            t = ipsa.out_at
-            if t is not None and (best is None or t < best):
+            if (t := ipsa.out_at) is not None and t < best:
                 best = t
-        if self.cfg_states:
-            t = transaction.next_deadline(self)
-            if t is not None and (best is None or t < best):
-                best = t
-        return best
+        if self.cfg_states and (t := transaction.next_deadline(self)) is not None and t < best:
+            best = t
+        return None if best == _NEVER else best
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, time out exchanges, expire and rekey SAs whose time has come."""
@@ -552,23 +549,24 @@ class Engine:
         if data in ex.seen or ex.finished:
             log.info("%s dropped old or late message for %s exchange", self.tag, ex.kind)
             return
+        encrypted = msg.ciphertext is not None
         try:
-            if msg.ciphertext is not None and ex.keystate is None:
-                raise ExchangeError(NotifyType.INVALID_FLAGS, "encrypted before keys exist",
-                                    fatal=False)
-            plain = ex.decrypt(msg)
+            if encrypted:
+                if ex.keystate is None:
+                    raise ExchangeError(NotifyType.INVALID_FLAGS, "encrypted before keys exist",
+                                        fatal=False)
+                ex.decrypt(msg)  # in place: ``msg`` now holds the payloads
             try:
-                rules.check(ex.exchange_type, ex.step, plain.payload_types(),
-                            msg.ciphertext is not None)
+                rules.check(ex.exchange_type, ex.step, msg.payload_types(), encrypted)
             except ExchangeError as e:
-                e.fatal = msg.ciphertext is not None
+                e.fatal = encrypted
                 raise
             ex.seen.add(data)
             ex.last_in = data
             ex.retransmit_at = None
-            if msg.ciphertext is not None and (src, dst) != (ex.sa.peer, ex.sa.local):
+            if encrypted and (src, dst) != (ex.sa.peer, ex.sa.local):
                 natt.moved(self, ex.sa, src, dst)
-            ex.process(plain, now)
+            ex.process(msg, now)
         except ExchangeError as e:
             if not e.fatal:
                 log.info("%s dropped message for %s exchange: %s", self.tag, ex.kind, e)

@@ -114,7 +114,7 @@ def pad(data: bytes, block_size: int) -> bytes:
 class CBC:
     """A keyed CBC cipher; the IV is passed per call."""
 
-    __slots__ = ("_alg", "_ecb_decrypt", "block_size", "spec")
+    __slots__ = ("_alg", "_ecb_decrypt", "_enc", "_enc_chain", "block_size", "spec")
 
     def __init__(self, enc_id: int, key: bytes) -> None:
         self.spec = cipher_spec(enc_id)
@@ -131,6 +131,13 @@ class CBC:
         # one call to the next): CBC decryption is then one OpenSSL call plus one XOR, without
         # building a Cipher object per message.
         self._ecb_decrypt = Cipher(self._alg, modes.ECB()).decryptor()
+        # One CBC encryption context per key too, made on first use (a context costs more to
+        # build than a message to encrypt).  Fed whole blocks only, it carries nothing from one
+        # call to the next but its chaining block, the last ciphertext block it produced (at
+        # first its IV), kept in ``_enc_chain``: CBC under IV ``iv`` is then the context's CBC
+        # of the data whose first block is XORed with ``iv ^ chain``.
+        self._enc: Any = None
+        self._enc_chain = bytes(self.block_size)
 
     def _check(self, iv: bytes, data: bytes) -> None:
         """Raise CipherError for a wrong IV size or a partial block (the callers test the sizes
@@ -148,8 +155,13 @@ class CBC:
         bs = self.block_size
         if len(iv) != bs or not data or len(data) % bs:
             self._check(iv, data)
-        enc = Cipher(self._alg, modes.CBC(iv)).encryptor()
-        return enc.update(data) + enc.finalize()
+        enc = self._enc
+        if enc is None:
+            enc = self._enc = Cipher(self._alg, modes.CBC(self._enc_chain)).encryptor()
+        out: bytes = enc.update((int.from_bytes(data[:bs]) ^ int.from_bytes(iv)
+                          ^ int.from_bytes(self._enc_chain)).to_bytes(bs) + data[bs:])
+        self._enc_chain = out[-bs:]
+        return out
 
     def decrypt(self, iv: bytes, data: bytes) -> bytes:
         """CBC-decrypt whole blocks; the padding is left for the payload parser to ignore."""

@@ -21,6 +21,7 @@ from ike.wire import (
     Flags,
     Message,
     Payload,
+    PayloadType,
     decode_chain,
     encode_message,
     encode_payloads,
@@ -151,22 +152,26 @@ class Exchange(ABC):
         return data
 
     def decrypt(self, msg: Message) -> Message:
-        """The cleartext message for an encrypted one, keeping the CBC chain on success only."""
-        if msg.ciphertext is None:
+        """Decrypt an encrypted message in place (its payloads and padding replace its
+        ciphertext; one Message per datagram) and return it; the CBC chain moves on success
+        only.  A cleartext message is returned as it is."""
+        ciphertext = msg.ciphertext
+        if ciphertext is None:
             return msg
         assert self.keystate is not None
         raw = msg.encode() if self.engine.capture_cleartext else b""
-        plain = self.keystate.decrypt(msg.ciphertext)
-        payloads, end = decode_chain(msg.first_payload, plain)
-        out = Message(msg.icookie, msg.rcookie, msg.exchange_type, msg.flags, msg.message_id,
-                      payloads, msg.version, plain[end:])
+        plain = self.keystate.decrypt(ciphertext)
+        msg.payloads, end = decode_chain(msg.first_payload, plain)
+        msg.trailer = plain[end:]
+        msg.ciphertext = None
+        msg.first_payload = PayloadType.NONE
         self.keystate.update_iv()
         if len(plain) >= 4:
             # the payloads after the first, as sent: the input of QM/informational HASHes
             self.rest_in = plain[int.from_bytes(plain[2:4], "big"):end]
         if raw:
-            self.engine.remember_cleartext(raw, cleartext_of(out))
-        return out
+            self.engine.remember_cleartext(raw, cleartext_of(msg))
+        return msg
 
     def retransmit(self, now: float) -> None:
         """Resend the last message on timeout, with isakmpd's back-off, or give up."""
