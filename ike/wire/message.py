@@ -15,10 +15,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from operator import attrgetter
+from itertools import chain, repeat
+from operator import attrgetter, methodcaller
 from typing import TypeVar
 
-from ike.wire.buffer import GENERIC, check_length, malformed
+from ike.wire.buffer import GENERIC, malformed
 from ike.wire.constants import (
     COOKIE_SIZE,
     HEADER_SIZE,
@@ -30,7 +31,7 @@ from ike.wire.constants import (
     PayloadType,
 )
 from ike.wire.errors import WireError
-from ike.wire.payloads import DECODERS, Payload, UnknownPayload
+from ike.wire.payloads import DECODERS, Payload, UnknownPayload, first_error
 
 _HEADER = struct.Struct(">8s8sBBBBII")
 _P = TypeVar("_P", bound=Payload)
@@ -43,6 +44,8 @@ _EXCHANGE_TYPES = tuple(ExchangeType.of(v) for v in range(256))
 _ENC = int(Flags.ENC)
 #: A payload's payload_type, read in C (a list comprehension is a Python frame of its own).
 _PAYLOAD_TYPE_OF = attrgetter("payload_type")
+_ENCODE_BODY = methodcaller("encode_body")
+_PLUS_HEADER = (4).__add__  # a payload's length: its body and the 4-byte generic header
 #: Payload types that only occur inside an SA payload.
 _NESTED = (PayloadType.PROPOSAL, PayloadType.TRANSFORM)
 #: Next-payload values that may not start a message-level payload.
@@ -126,23 +129,35 @@ def _opaque(kind: int) -> Callable[[memoryview], Payload]:
     return lambda view: UnknownPayload(kind, bytes(view))
 
 
-#: The decoder of each next-payload value (one subscript per payload); None for the values
-#: that may not start a message-level payload (PROPOSAL, TRANSFORM, the reserved range).
-_DECODE: tuple[Callable[[memoryview], Payload] | None, ...] = tuple(
-    None if t in _NOT_TOP_LEVEL else DECODERS.get(t) or _opaque(t) for t in range(256))
+class _NotTopLevel(Exception):
+    """Raised by the decoder of a type that may not start a message-level payload; decode_chain
+    turns it into the INVALID_PAYLOAD_TYPE error."""
+
+
+def _not_top_level(view: memoryview) -> Payload:
+    raise _NotTopLevel
+
+
+#: The decoder of each next-payload value (one subscript per payload); ``_not_top_level`` for
+#: the values that may not start a message-level payload (PROPOSAL, TRANSFORM, the reserved
+#: range).
+_DECODE: tuple[Callable[[memoryview], Payload], ...] = tuple(
+    _not_top_level if t in _NOT_TOP_LEVEL else DECODERS.get(t) or _opaque(t) for t in range(256))
 
 
 def _header_error(payloads: list[Payload], current: int, pos: int, end: int,
-                  view: memoryview) -> WireError:
-    """Why the generic header of the payload at ``pos`` was refused."""
+                  view: memoryview) -> WireError | None:
+    """Why the generic header of the payload at ``pos`` was refused (None: it was not)."""
     where = _where(payloads, current, pos)
-    if _DECODE[current] is None or pos + 4 > end:
+    if _DECODE[current] is _not_top_level or pos + 4 > end:
         _check_next(current, where)
         return WireError(NotifyType.UNEQUAL_PAYLOAD_LENGTHS, f"{where}: the message ends before it")
     _nxt, reserved, length = GENERIC.unpack_from(view, pos)
     if reserved:
         return malformed(where, f"reserved byte is {reserved:#x}")
-    return malformed(where, f"length {length} does not fit in the {end - pos} bytes left")
+    if length < 4 or pos + length > end:
+        return malformed(where, f"length {length} does not fit in the {end - pos} bytes left")
+    return None
 
 
 def decode_chain(
@@ -156,24 +171,32 @@ def decode_chain(
     """
     if not 0 <= first_type <= 0xFF:
         raise WireError(NotifyType.INVALID_PAYLOAD_TYPE, f"next payload {first_type} is no byte")
-    view = body if isinstance(body, memoryview) else memoryview(body)
+    view = memoryview(body)
     end = len(view)
     payloads: list[Payload] = []
     append = payloads.append
     pos = 0
     current = first_type
     unpack = GENERIC.unpack_from
-    while current:
-        decoder = _DECODE[current]
-        if decoder is None or pos + 4 > end:
-            raise _header_error(payloads, current, pos, end, view)
-        nxt, reserved, length = unpack(view, pos)
-        stop = pos + length
-        if reserved or length < 4 or stop > end:
-            raise _header_error(payloads, current, pos, end, view)
-        append(decoder(view[pos + 4 : stop]))
-        pos = stop
-        current = nxt
+    # A short header (struct.error from unpack) and a type that may not start a payload
+    # (_NotTopLevel from its decoder) are found by the exceptions they raise: no test per
+    # payload on the good path.  The decoders themselves check their lengths and raise only
+    # WireError.
+    try:
+        while current:
+            decoder = _DECODE[current]
+            nxt, reserved, length = unpack(view, pos)
+            stop = pos + length
+            if reserved or length < 4 or stop > end:
+                raise _NotTopLevel
+            append(decoder(view[pos + 4 : stop]))
+            pos = stop
+            current = nxt
+    except (struct.error, _NotTopLevel):
+        err = _header_error(payloads, current, pos, end, view)
+        if err is None:  # pragma: no cover - the decoders raise no struct.error
+            raise
+        raise err from None
     return payloads, pos
 
 
@@ -186,20 +209,22 @@ def encode_payloads(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
     """Encode a payload chain: (type of the first payload, the chained bytes)."""
     if not payloads:
         return PayloadType.NONE, b""
-    parts: list[bytes] = []
     types = list(map(_PAYLOAD_TYPE_OF, payloads))
-    pack = GENERIC.pack
     try:
+        # map() over C callables: no Python loop per payload, only each encode_body's own work
+        bodies = list(map(_ENCODE_BODY, payloads))
+        sizes = list(map(_PLUS_HEADER, map(len, bodies)))
         # each generic header names the type of the payload after it (0 after the last)
-        for p, kind, nxt in zip(payloads, types, [*types[1:], 0], strict=True):
-            body = p.encode_body()
-            size = len(body) + 4
-            if size > 0xFFFF:
-                check_length(size, kind.name)
-            parts += (pack(nxt, 0, size), body)
-    except struct.error as exc:
+        headers = map(GENERIC.pack, [*types[1:], 0], repeat(0), sizes)
+        return types[0], b"".join(chain.from_iterable(zip(headers, bodies, strict=True)))
+    except (struct.error, WireError) as exc:
+        try:
+            first_error(payloads, types)  # raises the first payload's fault, in order
+        except struct.error as inner:
+            raise malformed("encode", str(inner)) from inner
+        if isinstance(exc, WireError):  # pragma: no cover - first_error raised it again
+            raise
         raise malformed("encode", str(exc)) from exc
-    return types[0], b"".join(parts)
 
 
 def encode_message(icookie: bytes, rcookie: bytes, first: int, exchange_type: int, flags: int,
@@ -235,9 +260,11 @@ class Message:
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview) -> Message:
         """Decode a whole datagram; raises WireError (and nothing else) on bad input."""
-        if len(data) < HEADER_SIZE:
+        try:
+            icky, rcky, nxt, version, exch, flag_bits, msgid, length = _HEADER.unpack_from(data)
+        except struct.error:
             decode_header(data)  # raises the short-header error
-        icky, rcky, nxt, version, exch, flag_bits, msgid, length = _HEADER.unpack_from(data, 0)
+            raise  # pragma: no cover - decode_header raised
         if version != 0x10 or flag_bits & ~_FLAG_MASK:
             _unpack_header(data)  # raises the version or flags error
         if length != len(data):
@@ -245,13 +272,13 @@ class Message:
                 NotifyType.UNEQUAL_PAYLOAD_LENGTHS,
                 f"header: length field {length}, datagram {len(data)} bytes",
             )
-        view = memoryview(data)[HEADER_SIZE:]
-        exchange, flags = _EXCHANGE_TYPES[exch], _FLAGS[flag_bits]
         if flag_bits & _ENC:
-            return cls(icky, rcky, exchange, flags, msgid, [], version, b"", bytes(view),
-                       _PAYLOAD_TYPES[nxt])
+            return cls(icky, rcky, _EXCHANGE_TYPES[exch], _FLAGS[flag_bits], msgid, [], version,
+                       b"", bytes(data[HEADER_SIZE:]), _PAYLOAD_TYPES[nxt])
+        view = memoryview(data)[HEADER_SIZE:]
         payloads, end = decode_chain(nxt, view)
-        return cls(icky, rcky, exchange, flags, msgid, payloads, version, bytes(view[end:]))
+        return cls(icky, rcky, _EXCHANGE_TYPES[exch], _FLAGS[flag_bits], msgid, payloads,
+                   version, bytes(view[end:]))
 
     def with_plaintext(self, plaintext: bytes | bytearray | memoryview) -> Message:
         """A copy whose payloads come from the decrypted body (padding goes to ``trailer``)."""

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import chain, repeat
+from operator import methodcaller
 from typing import ClassVar, Self, TypeVar
 
 from ike.doi.constants import IdType, ProtocolId, Situation, transform_id
@@ -109,16 +111,33 @@ def _chain(
 
 
 def _encode_chain(items: list[Transform] | list[Proposal], kind: PayloadType) -> bytes:
-    parts: list[bytes] = []
-    last = len(items) - 1
-    pack = GENERIC.pack
-    for i, item in enumerate(items):
-        body = item.encode_body()
-        size = len(body) + 4
+    if not items:
+        return b""
+    nexts = [kind] * (len(items) - 1)
+    nexts.append(PayloadType.NONE)
+    try:
+        # as encode_payloads: map() over C callables, no Python loop per item
+        bodies = list(map(_ENCODE_BODY, items))
+        sizes = list(map(_PLUS_HEADER, map(len, bodies)))
+        return b"".join(chain.from_iterable(zip(map(GENERIC.pack, nexts, repeat(0), sizes),
+                                                bodies, strict=True)))
+    except (struct.error, WireError):
+        first_error(items, [kind] * len(items))
+        raise
+
+
+def first_error(items: Sequence[Payload], kinds: Sequence[int]) -> None:
+    """Encode ``items`` one by one, each checked against the 16-bit length field in turn, so
+    that the first of several faults is the one raised (the encoders above do all bodies at
+    once, then all lengths, and call this only once something failed)."""
+    for item, kind in zip(items, kinds, strict=True):
+        size = len(item.encode_body()) + 4
         if size > 0xFFFF:
-            check_length(size, kind.name)
-        parts += (pack(0 if i == last else kind, 0, size), body)
-    return b"".join(parts)
+            check_length(size, PayloadType.of(kind).name)
+
+
+_ENCODE_BODY = methodcaller("encode_body")
+_PLUS_HEADER = (4).__add__  # an item's length: its body and the 4-byte generic header
 
 
 @dataclass(slots=True)
