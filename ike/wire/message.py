@@ -303,16 +303,12 @@ class Message:
 
     def get(self, kind: type[_P]) -> _P | None:
         """The first payload of class ``kind``, or None."""
-        # ``kind in mro`` is isinstance for real subclasses without the ABCMeta hook (Payload
-        # is an ABC; its __instancecheck__ runs in Python for every miss)
-        for p in self.payloads:
-            if kind in p.__class__.__mro__:  # attribute loads, no call of type()
-                return p  # type: ignore[return-value]
-        return None
+        # filter() calls type.__instancecheck__ (C; Payload is no ABC): no Python per payload
+        return next(filter(kind.__instancecheck__, self.payloads), None)  # type: ignore[return-value]
 
     def all(self, kind: type[_P]) -> list[_P]:
         """Every payload of class ``kind``, in order."""
-        return [p for p in self.payloads if kind in p.__class__.__mro__]  # type: ignore[misc]
+        return list(filter(kind.__instancecheck__, self.payloads))  # type: ignore[arg-type]
 
     def payload_types(self) -> list[PayloadType]:
         """The payload types in order (what the rules table checks)."""

@@ -11,7 +11,7 @@ one (SAK..POP, private types) decode to ``UnknownPayload``.
 from __future__ import annotations
 
 import struct
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -51,8 +51,12 @@ _TRANSFORM_IDS: dict[int, tuple[int, ...]] = {
     p: tuple(transform_id(p, v) for v in range(256)) for p in ProtocolId}
 
 
-class Payload(ABC):
-    """Base of every payload: knows its type and how to encode its body."""
+class Payload:
+    """Base of every payload: knows its type and how to encode its body.
+
+    Not an ABC: ``isinstance`` against an ABCMeta class runs ABCMeta.__instancecheck__ in
+    Python, and Message.get/all test each payload's class with ``type.__instancecheck__`` (C).
+    """
 
     __slots__ = ()
     TYPE: ClassVar[PayloadType] = PayloadType.NONE
@@ -72,7 +76,7 @@ class Payload(ABC):
     @abstractmethod
     def encode_body(self) -> bytes:
         """The payload's bytes after its generic header."""
-        ...
+        raise NotImplementedError
 
 
 def _chain(
@@ -111,6 +115,11 @@ def _chain(
 
 
 def _encode_chain(items: list[Transform] | list[Proposal], kind: PayloadType) -> bytes:
+    if len(items) == 1:  # the usual answer: one proposal with the one chosen transform
+        body = items[0].encode_body()
+        if len(body) > 0xFFFB:
+            check_length(len(body) + 4, kind.name)
+        return GENERIC.pack(0, 0, len(body) + 4) + body
     if not items:
         return b""
     nexts = [kind] * (len(items) - 1)
