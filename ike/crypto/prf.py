@@ -20,7 +20,8 @@ except ImportError:  # pragma: no cover - a Python built without OpenSSL
     _hmac_digest = None  # type: ignore[assignment]
 
 __all__ = [
-    "HASHES", "Hash", "HashName", "PRFError", "get_hash", "hash_data", "hmac_digest", "prf",
+    "HASHES", "NAMES", "Hash", "HashName", "PRFError", "get_hash", "hash_data", "hmac_digest",
+    "prf",
 ]
 
 
@@ -28,9 +29,10 @@ class PRFError(ValueError):
     """An unknown or unsupported hash / PRF."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Hash:
-    """One hash algorithm as IKEv1 negotiates it."""
+    """One hash algorithm as IKEv1 negotiates it (one instance per algorithm, in HASHES: they
+    compare and hash by identity, in C, so that a Hash is a cheap key of the tables below)."""
 
     name: str            # hashlib name, e.g. "sha1"
     ike_id: int          # HASH_ALGORITHM value of RFC 2409 appendix A
@@ -66,15 +68,18 @@ _BY_KEY["SHA1"] = _BY_KEY["sha1"]
 _BY_KEY["sha2-256"] = _BY_KEY["sha256"]
 _BY_KEY["sha2-384"] = _BY_KEY["sha384"]
 _BY_KEY["sha2-512"] = _BY_KEY["sha512"]
+for _h in HASHES:
+    _BY_KEY[_h] = _h
+#: The hashlib name for every key get_hash knows (a Hash, an IKE id, a name): what the HMAC
+#: callers need, in one dict lookup instead of a get_hash call.
+NAMES: dict[object, str] = {key: h.name for key, h in _BY_KEY.items()}
 
 HashName = Hash | int | str
 
 
 def get_hash(which: HashName) -> Hash:
     """Look a hash up by IKE id, isakmpd name or hashlib name; PRFError if unknown."""
-    if isinstance(which, Hash):
-        return which
-    h = _BY_KEY.get(which)  # ids (ints or IntEnums) and the usual names, in one lookup
+    h = _BY_KEY.get(which)  # Hashes, ids (ints or IntEnums) and the usual names, in one lookup
     if h is not None:
         return h
     key: object = int(which) if isinstance(which, int) else which
@@ -88,8 +93,7 @@ def get_hash(which: HashName) -> Hash:
 
 def prf(hash_name: HashName, key: bytes, data: bytes) -> bytes:
     """The IKEv1 PRF: HMAC with the negotiated hash."""
-    h = _BY_KEY.get(hash_name) if type(hash_name) is not Hash else hash_name
-    return hmac_digest(key, data, (h or get_hash(hash_name)).name)
+    return hmac_digest(key, data, NAMES.get(hash_name) or get_hash(hash_name).name)
 
 
 def _hmac_with_fallback(key: bytes, data: bytes, name: str) -> bytes:
