@@ -70,6 +70,10 @@ Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
 _NEVER = float("inf")
+#: Membership tests of the receive path against constants, not tuples built per message.
+_PHASE1_TYPES = frozenset((ExchangeType.ID_PROT, ExchangeType.AGGRESSIVE))
+_PHASE2_TYPES = frozenset((ExchangeType.QUICK_MODE, ExchangeType.TRANSACTION))
+_USABLE = (SAState.READY, SAState.FADING)  # a tuple: Enum.__hash__ runs in Python
 ISAKMP_PROTO = 1
 
 
@@ -452,8 +456,7 @@ class Engine:
         except WireError as e:
             log.info("%s dropped datagram from %s:%d: %s", self.tag, src[0], src[1], e)
             return
-        if msg.message_id == 0 and msg.exchange_type in (ExchangeType.ID_PROT,
-                                                         ExchangeType.AGGRESSIVE):
+        if msg.message_id == 0 and msg.exchange_type in _PHASE1_TYPES:
             self._receive_phase1(msg, data, src, dst, now)
             return
         sa = self.sas.isakmp.get(msg.icookie + msg.rcookie)
@@ -466,12 +469,11 @@ class Engine:
         if msg.exchange_type == ExchangeType.INFO:
             self._receive_info(sa, msg, src, now, dst)
             return
-        if msg.exchange_type not in (ExchangeType.QUICK_MODE, ExchangeType.TRANSACTION) \
-                or msg.message_id == 0:
+        if msg.exchange_type not in _PHASE2_TYPES or msg.message_id == 0:
             log.info("%s dropped %s message: UNSUPPORTED_EXCHANGE_TYPE", self.tag,
                      msg.exchange_type.name)
             return
-        if sa.state not in (SAState.READY, SAState.FADING) or sa.keys is None:
+        if sa.state not in _USABLE or sa.keys is None:
             log.info("%s dropped %s on an unfinished ISAKMP SA", self.tag,
                      msg.exchange_type.name)
             return

@@ -86,9 +86,8 @@ def passive_lookup(engine: Engine, sa: IsakmpSA, idci: Identification | None,
         return engine.client_ids[section]
 
     def same(a: Identification | None, b: Identification | None) -> bool:
-        return a is not None and b is not None and (a.id_type, a.protocol, a.port,
-                                                    bytes(a.data)) == (
-            b.id_type, b.protocol, b.port, bytes(b.data))
+        return (a is not None and b is not None and a.data == b.data and a.id_type == b.id_type
+                and a.protocol == b.protocol and a.port == b.port)
 
     if len(ids) == 2:
         for name in names:

@@ -76,7 +76,7 @@ _PASSED_MAX = 256
 
 def check(exchange: int, step: int, types: Sequence[int], encrypted: bool) -> None:
     """Raise ExchangeError unless message ``step`` of ``exchange`` may hold ``types``."""
-    key = (int(exchange), step, tuple(types), encrypted)
+    key = (exchange, step, tuple(types), encrypted)  # an IntEnum hashes as its int
     if key in _PASSED:
         return
     _check(exchange, step, types, encrypted)

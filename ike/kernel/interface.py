@@ -75,7 +75,8 @@ class TrafficSelector:
     dport: int = 0
 
     def __post_init__(self) -> None:
-        if self.src.version != self.dst.version:
+        # the same class is the same version (the version property is a Python call each)
+        if type(self.src) is not type(self.dst) and self.src.version != self.dst.version:
             raise ValueError(f"selector mixes IPv{self.src.version} and IPv{self.dst.version}")
         if not (0 <= self.proto <= 255 and 0 <= self.sport <= 65535
                 and 0 <= self.dport <= 65535):  # one test on the hot path, the name on failure

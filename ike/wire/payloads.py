@@ -91,24 +91,26 @@ def _chain(
     pos = 0
     end = len(view)
     unpack = GENERIC.unpack_from
-    while True:
-        if pos + 4 > end:
-            raise malformed(where, f"no room for a {expected.name} header")
-        nxt, reserved, length = unpack(view, pos)
-        stop = pos + length
-        if reserved:
-            raise malformed(where, f"{expected.name} reserved byte is {reserved:#x}")
-        if length < 4 + minimum or stop > end:
-            raise malformed(where, f"{expected.name} length {length} does not fit")
-        items.append(decode(view[pos + 4 : stop]))
-        pos = stop
-        if not nxt:
-            break
-        if nxt != expected:
-            raise WireError(
-                NotifyType.INVALID_PAYLOAD_TYPE,
-                f"{where}: payload type {PayloadType(nxt).name} inside {expected.name} chain",
-            )
+    least = 4 + minimum
+    try:  # a short header shows as struct.error from unpack_from (no test per item)
+        while True:
+            nxt, reserved, length = unpack(view, pos)
+            stop = pos + length
+            if reserved:
+                raise malformed(where, f"{expected.name} reserved byte is {reserved:#x}")
+            if length < least or stop > end:
+                raise malformed(where, f"{expected.name} length {length} does not fit")
+            items.append(decode(view[pos + 4 : stop]))
+            pos = stop
+            if not nxt:
+                break
+            if nxt != expected:
+                raise WireError(
+                    NotifyType.INVALID_PAYLOAD_TYPE,
+                    f"{where}: payload type {PayloadType(nxt).name} inside {expected.name} chain",
+                )
+    except struct.error:
+        raise malformed(where, f"no room for a {expected.name} header") from None
     if pos != end:
         raise malformed(where, f"{end - pos} bytes after the last {expected.name}")
     return items
