@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from ike.doi.constants import IdType
 from ike.exchange.errors import ExchangeError
@@ -71,9 +71,18 @@ def passive_lookup(engine: Engine, sa: IsakmpSA, idci: Identification | None,
     addresses (RFC 2409 5.5): a connection whose Local-ID/Remote-ID name exactly those
     addresses matches, as in isakmpd; failing that, a connection to this peer that has no
     Local-ID."""
+    memo = getattr(engine.conf, "derived", None)
+    key: tuple[object, ...] = ()
+    if idci is not None and idcr is not None:
+        # With both IDs the answer depends on them and the configuration alone: remembered
+        # for as long as the configuration's other derived answers (the same peer's Quick
+        # Modes offer the same IDs every time).
+        key = ("passive", idci.id_type, idci.protocol, idci.port, bytes(idci.data),
+               idcr.id_type, idcr.protocol, idcr.port, bytes(idcr.data))
+        if memo is not None and (found := memo.get(key)) is not None:
+            return cast(str, found)
     names = engine.conf.get_list("Phase 2", "Connections") + engine.conf.get_list(
         "Phase 2", "Passive-Connections")
-    ids = [i for i in (idci, idcr) if i is not None]
 
     def built(section: str | None) -> Identification | None:
         if section is None:
@@ -89,19 +98,19 @@ def passive_lookup(engine: Engine, sa: IsakmpSA, idci: Identification | None,
         return (a is not None and b is not None and a.data == b.data and a.id_type == b.id_type
                 and a.protocol == b.protocol and a.port == b.port)
 
-    if len(ids) == 2:
+    if key:
         for name in names:
             local = built(engine.conf.get_str(name, "Local-ID"))
             remote = built(engine.conf.get_str(name, "Remote-ID"))
             if (same(local, idci) and same(remote, idcr)) or (
                     same(local, idcr) and same(remote, idci)):
-                return name
+                return _remember(memo, key, name)
         for name in names:
             if engine.conf.get_str(name, "Remote-ID") is None:
                 continue
             local = built(engine.conf.get_str(name, "Local-ID"))
             if same(local, idci) or same(local, idcr):
-                return name
+                return _remember(memo, key, name)
     else:
         implied_i, implied_r = implied_id(sa.peer[0]), implied_id(sa.local[0])
         for name in names:
@@ -118,6 +127,16 @@ def passive_lookup(engine: Engine, sa: IsakmpSA, idci: Identification | None,
         raise ExchangeError(NotifyType.INVALID_ID_INFORMATION,
                             "peer proposed invalid phase 2 IDs")
     return f"peer-{sa.peer[0]}"
+
+
+def _remember(memo: dict[object, Any] | None, key: tuple[object, ...], name: str) -> str:
+    """Note a passive connection found for these IDs (bounded: the peer chooses the IDs)."""
+    if memo is not None and len(memo) < _MEMO_MAX:
+        memo[key] = name
+    return name
+
+
+_MEMO_MAX = 1024
 
 
 def selector_parts(bundle: IPsecSA) -> tuple[k.Network, k.Network, int, int, int]:

@@ -43,6 +43,7 @@ from ike.wire.payloads import Proposal, Transform
 __all__ = [
     "IpsecValues",
     "Phase1Choice",
+    "check_transform",
     "ipsec_values",
     "phase1_proposal",
     "phase1_select",
@@ -411,6 +412,30 @@ def ipsec_values(t: Transform) -> IpsecValues:
         else:
             values[kind] = value
     return IpsecValues(pairs, values, seconds, kbytes)
+
+
+#: ipsec_values and phase2_supported of the transforms already read, by (protocol, body as
+#: received, PFS group): both depend on nothing else, and the same offer recurs on every Quick
+#: Mode of a peer.  Bounded, as the peer chooses the bytes.
+_CHECKED: dict[tuple[int, bytes, int], tuple[IpsecValues, str | None]] = {}
+_CHECKED_MAX = 256
+
+
+def check_transform(protocol: int, t: Transform, pfs_group: int
+                    ) -> tuple[IpsecValues, str | None]:
+    """A received IPsec transform read once (ipsec_values) and whether we support it
+    (phase2_supported), remembered for a transform decoded from the same bytes; the
+    IpsecValues returned is shared and must not be changed."""
+    key = (protocol, t.received, pfs_group)
+    if t.received:
+        done = _CHECKED.get(key)
+        if done is not None:
+            return done
+    read = ipsec_values(t)
+    done = read, phase2_supported(protocol, t, read.values, pfs_group)
+    if t.received and len(_CHECKED) < _CHECKED_MAX:
+        _CHECKED[key] = done
+    return done
 
 
 def phase2_keysizes(protocol: int, transform_id: int, values: dict[int, int]

@@ -332,9 +332,8 @@ class QuickMode(KeNonce, Exchange):
             chosen: list[_Choice] = []
             for prop in props:
                 for t in prop.transforms:
-                    read = proposals.ipsec_values(t)
-                    why = proposals.phase2_supported(int(prop.protocol), t, read.values,
-                                                     self.pfs_group)
+                    read, why = proposals.check_transform(int(prop.protocol), t,
+                                                          self.pfs_group)
                     if why is None:
                         chosen.append(_Choice(prop, t, read))
                         break
