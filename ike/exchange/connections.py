@@ -13,14 +13,13 @@ from ike.exchange.errors import ExchangeError
 from ike.exchange.quick import client_id
 from ike.kernel import interface as k
 from ike.policy import IdentityData
-from ike.sa import IPsecSA, IsakmpSA
+from ike.sa import IsakmpSA
 from ike.wire import Identification, NotifyType
 
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["address", "for_acquire", "implied_id", "network", "passive_lookup",
-           "selector_parts"]
+__all__ = ["address", "for_acquire", "implied_id", "network", "passive_lookup", "selectors"]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -139,15 +138,20 @@ def _remember(memo: dict[object, Any] | None, key: tuple[object, ...], name: str
 _MEMO_MAX = 1024
 
 
-def selector_parts(bundle: IPsecSA) -> tuple[k.Network, k.Network, int, int, int]:
+@functools.lru_cache(maxsize=1024)
+def selectors(local_ids: IdentityData | None, remote_ids: IdentityData | None, local: str,
+              peer: str) -> tuple[k.TrafficSelector, k.TrafficSelector]:
+    """A bundle's outbound traffic selector (from its client IDs, else its hosts) and the
+    inbound one (memoised: selectors are frozen, and a peer's bundles recur)."""
     def net(ident: IdentityData | None, host: str) -> tuple[k.Network, int, int]:
         if ident is None:
             return network(b"", 0, host), 0, 0
         return network(ident.data, ident.id_type, host), ident.protocol, ident.port
 
-    local_net, proto, lport = net(bundle.local_ids, bundle.local)
-    remote_net, rproto, rport = net(bundle.remote_ids, bundle.peer)
-    return local_net, remote_net, proto or rproto, lport, rport
+    local_net, proto, lport = net(local_ids, local)
+    remote_net, rproto, rport = net(remote_ids, peer)
+    out = k.TrafficSelector(local_net, remote_net, proto or rproto, lport, rport)
+    return out, out.reversed()
 
 
 def for_acquire(engine: Engine, event: k.Acquire) -> str | None:

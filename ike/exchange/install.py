@@ -66,9 +66,8 @@ class _Plan(NamedTuple):
 def _plan(ex: QuickMode, bundle: IPsecSA) -> _Plan:
     if ex.install_plan is not None:
         return cast(_Plan, ex.install_plan)
-    local_net, remote_net, proto, lport, rport = connections.selector_parts(bundle)
-    selector = k.TrafficSelector(local_net, remote_net, proto, lport, rport)
-    inbound_selector = selector.reversed()
+    selector, inbound_selector = connections.selectors(bundle.local_ids, bundle.remote_ids,
+                                                        bundle.local, bundle.peer)
     lifetime = k.Lifetime.from_negotiated(bundle.life_seconds, bundle.life_kbytes)
     local, peer = connections.address(bundle.local), connections.address(bundle.peer)
     # Bundles nest IPComp inside ESP inside AH (RFC 2401); in tunnel mode only the

@@ -85,6 +85,15 @@ class TrafficSelector:
                 if not 0 <= value <= top:
                     raise ValueError(f"selector {name} {value} out of range")
 
+    def __hash__(self) -> int:
+        # computed once (an ipaddress network hashes in Python) and kept: a selector is
+        # immutable, and flows are keyed by it
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.src, self.dst, self.proto, self.sport, self.dport))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @property
     def family(self) -> int:
         """The address family (AF_INET or AF_INET6)."""
