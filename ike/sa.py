@@ -39,11 +39,7 @@ class SAState(Enum):
 
 @dataclass
 class IsakmpSA:
-    """One Phase 1 SA with everything Phase 2 and Informational exchanges need from it.
-
-    The fields the constructor does not take (``init=False``) start as their class default,
-    not set per instance: one SA per handshake, and a dataclass __init__ stores every field it
-    takes."""
+    """One Phase 1 SA with everything Phase 2 and Informational exchanges need from it."""
 
     name: str
     initiator: bool
@@ -51,43 +47,43 @@ class IsakmpSA:
     local: Addr
     peer: Addr
     rcookie: bytes = bytes(8)
-    state: SAState = field(default=SAState.LARVAL, init=False)
-    exchange: str = field(default="main", init=False)
+    state: SAState = SAState.LARVAL
+    exchange: str = "main"
     # negotiated transform (IKE attribute values, RFC 2409 appendix A)
-    encryption: int = field(default=0, init=False)
-    key_length: int = field(default=0, init=False)
-    hash_alg: int = field(default=0, init=False)
-    auth_method: int = field(default=0, init=False)
-    group: int = field(default=0, init=False)
-    life_seconds: int = field(default=0, init=False)
-    life_kbytes: int = field(default=0, init=False)
-    keys: Phase1Keys | None = field(default=None, init=False)
-    iv: bytes = field(default=b"", init=False)
+    encryption: int = 0
+    key_length: int = 0
+    hash_alg: int = 0
+    auth_method: int = 0
+    group: int = 0
+    life_seconds: int = 0
+    life_kbytes: int = 0
+    keys: Phase1Keys | None = None
+    iv: bytes = b""
     """The last CBC block of the last Phase 1 message: the seed of every Phase 2 IV."""
-    local_id: IdentityData | None = field(default=None, init=False)
-    peer_id: IdentityData | None = field(default=None, init=False)
-    peer_dn: str = field(default="", init=False)
-    principals: tuple[str, ...] = field(default=(), init=False)
-    peer_key: object | None = field(default=None, init=False)
+    local_id: IdentityData | None = None
+    peer_id: IdentityData | None = None
+    peer_dn: str = ""
+    principals: tuple[str, ...] = ()
+    peer_key: object | None = None
     """What authenticated the peer (pki's PeerKey primes the KeyNote session with its chain
     assertions and credentials)."""
-    policy_session: object | None = field(default=None, init=False)
+    policy_session: object | None = None
     vendor_ids: set[str] = field(default_factory=set)
-    nat: NatState | None = field(default=None, init=False)
+    nat: NatState | None = None
     """NAT-T state when both sides speak it (ike.exchange.natt)."""
-    dpd: DpdState | None = field(default=None, init=False)
+    dpd: DpdState | None = None
     """Dead peer detection state when both sides want it (ike.exchange.dpd)."""
-    created: float = field(default=0.0, init=False)
-    soft_at: float | None = field(default=None, init=False)
-    hard_at: float | None = field(default=None, init=False)
-    stayalive: bool = field(default=False, init=False)
+    created: float = 0.0
+    soft_at: float | None = None
+    hard_at: float | None = None
+    stayalive: bool = False
     """Negotiate a successor at soft expiry (isakmpd's SA_FLAG_STAYALIVE): the SA carried
     Phase 2 of an active connection, or was itself negotiated as such a successor."""
-    replaced: bool = field(default=False, init=False)
+    replaced: bool = False
     """A newer ISAKMP SA with this peer took over (SA_FLAG_REPLACED): no successor, no DPD."""
     message_ids: set[int] = field(default_factory=set)
     """Phase 2 / informational message IDs seen or used on this SA (replay protection)."""
-    _cbc: tuple[Phase1Keys, CBC] | None = field(init=False, default=None, repr=False, compare=False)
+    _cbc: tuple[Phase1Keys, CBC] | None = field(default=None, repr=False, compare=False)
 
     def cbc(self) -> CBC:
         """This SA's keyed cipher, built once for its keys: every Quick Mode and informational
@@ -129,8 +125,7 @@ class ProtoSA:
 
 @dataclass
 class IPsecSA:
-    """One Phase 2 SA bundle (ESP, AH, IPComp or AH+ESP) as negotiated by Quick Mode (the
-    fields after ``peer`` start as their class default, as in IsakmpSA)."""
+    """One Phase 2 SA bundle (ESP, AH, IPComp or AH+ESP) as negotiated by Quick Mode."""
 
     name: str
     cookies: bytes
@@ -139,23 +134,23 @@ class IPsecSA:
     local: str
     peer: str
     protocols: list[ProtoSA] = field(default_factory=list)
-    tunnel: bool = field(default=True, init=False)
-    local_ids: IdentityData | None = field(default=None, init=False)
-    remote_ids: IdentityData | None = field(default=None, init=False)
-    state: SAState = field(default=SAState.LARVAL, init=False)
-    life_seconds: int = field(default=0, init=False)
-    life_kbytes: int = field(default=0, init=False)
-    soft_at: float | None = field(default=None, init=False)
-    hard_at: float | None = field(default=None, init=False)
+    tunnel: bool = True
+    local_ids: IdentityData | None = None
+    remote_ids: IdentityData | None = None
+    state: SAState = SAState.LARVAL
+    life_seconds: int = 0
+    life_kbytes: int = 0
+    soft_at: float | None = None
+    hard_at: float | None = None
     flows: list[object] = field(default_factory=list)
-    replaced: bool = field(default=False, init=False)
+    replaced: bool = False
     """A rekey by us installed its successor; deleted (with a DELETE) shortly after."""
     pending_out: list[object] = field(default_factory=list)
     """Outbound SA commands of a rekey by us, held back until ``out_at`` (ike.exchange.install)."""
-    out_at: float | None = field(default=None, init=False)
-    retire_from: float | None = field(default=None, init=False)
+    out_at: float | None = None
+    retire_from: float | None = None
     """When our rekey replaced it (ike.exchange.install.may_retire)."""
-    in_packets: int = field(default=0, init=False)
+    in_packets: int = 0
     """Packets its inbound SAs had counted then."""
 
     @property

@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto.cipher import Keystate
-from ike.crypto.dh import PrivateValue
 from ike.sa import IsakmpSA
 from ike.wire import (
     ExchangeType,
@@ -31,7 +30,7 @@ from ike.wire import (
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["Exchange", "KeNonce", "cleartext_of", "rest_of"]
+__all__ = ["Exchange", "cleartext_of", "rest_of"]
 
 #: Each defined flag combination with E set, by integer value (IntFlag.__or__ runs in Python).
 _WITH_ENC = {v: Flags(v | Flags.ENC) for v in range(8)}
@@ -50,39 +49,11 @@ def rest_of(msg: Message, skip: int = 1) -> bytes:
     return encode_payloads(msg.payloads[skip:])[1]
 
 
-class KeNonce:
-    """Starting values of the exchanges that carry KE and NONCE (Phase 1, Quick Mode): our DH
-    private value and both public values and nonces, on the class as Exchange's are."""
-
-    dh_private: PrivateValue | None = None
-    g_local = b""
-    g_peer = b""
-    n_local = b""
-    n_peer = b""
-
-
 class Exchange(ABC):
     """Base of all exchange tasks (Main, Aggressive, Quick, Informational)."""
 
     kind: ClassVar[str] = "exchange"
     exchange_type: ClassVar[ExchangeType] = ExchangeType.NONE
-
-    # Immutable starting values live on the class (an exchange is built per negotiation; each
-    # instance attribute set in __init__ costs a store): an instance gets its own on first set.
-    state = "start"
-    keystate: Keystate | None = None
-    last_in: bytes | None = None
-    rest_in = b""
-    """The payloads after the first of the last decrypted message, as sent (HASH input)."""
-    last_out: bytes | None = None
-    answers: bytes | None = None
-    """The peer message ``last_out`` answered: only its repeat makes us resend."""
-    xmits = 0
-    retransmit_at: float | None = None
-    finished = False
-    failed = False
-    linger_until: float | None = None
-    he_committed = False
 
     def __init__(self, engine: Engine, sa: IsakmpSA, message_id: int, initiator: bool,
                  now: float, name: str) -> None:
@@ -91,11 +62,24 @@ class Exchange(ABC):
         self.message_id = message_id
         self.initiator = initiator
         self.name = name
+        self.state = "start"
         self.step = 1 if not initiator else 2
         """The number (1-based, within the exchange) of the next message we expect."""
+        self.keystate: Keystate | None = None
+        self.last_in: bytes | None = None
         self.seen: set[bytes] = set()
+        self.rest_in = b""
         """The peer's messages already processed: old copies are dropped."""
+        self.last_out: bytes | None = None
+        self.answers: bytes | None = None
+        """The peer message ``last_out`` answered: only its repeat makes us resend."""
+        self.xmits = 0
+        self.retransmit_at: float | None = None
         self.deadline = now + engine.exchange_max_time
+        self.finished = False
+        self.failed = False
+        self.linger_until: float | None = None
+        self.he_committed = False
 
     # ---- bookkeeping -----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from ike.crypto.cipher import CipherError, Keystate, cipher_spec
 from ike.crypto.keymat import Phase1Keys, hash_i, hash_r, skeyid_psk, skeyid_sig
 from ike.doi.constants import IdType, IkeAuth, ProtocolId
 from ike.exchange import natt, proposals
-from ike.exchange.base import Exchange, KeNonce
+from ike.exchange.base import Exchange
 from ike.exchange.errors import ExchangeError, config_address
 from ike.exchange.vendor import recognise, vendor_payloads
 from ike.policy import IdentityData, psk_principals
@@ -110,16 +110,8 @@ def as_identity(ident: Identification) -> IdentityData:
     return IdentityData(int(ident.id_type), ident.protocol, ident.port, bytes(ident.data))
 
 
-class Phase1(KeNonce, Exchange):
+class Phase1(Exchange):
     """Common state and steps of Main and Aggressive Mode."""
-
-    # immutable starting values on the class, as in Exchange
-    sa_i_b = b""
-    choice: proposals.Phase1Choice | None = None
-    group: dh.Group | None = None
-    id_peer: Identification | None = None
-    keys: Phase1Keys | None = None
-    psk: bytes | None = None
 
     def __init__(self, engine: Engine, sa: IsakmpSA, initiator: bool, now: float,
                  peer_section: str) -> None:
@@ -128,9 +120,20 @@ class Phase1(KeNonce, Exchange):
         self.peer_section = peer_section
         self.configuration = conf.get_str(peer_section, "Configuration",
                                           "Default-phase-1-configuration") or ""
+        self.sa_i_b = b""
+        self.choice: proposals.Phase1Choice | None = None
+        self.group: dh.Group | None = None
+        self.dh_private: dh.PrivateValue | None = None
+        self.g_local = b""
+        self.g_peer = b""
+        self.n_local = b""
+        self.n_peer = b""
         self.id_local = identity_from_conf(conf, conf.get_str(peer_section, "ID"), sa.local[0])
+        self.id_peer: Identification | None = None
+        self.keys: Phase1Keys | None = None
         self.peer_certs: list[bytes] = []
         self.requested_cas: list[bytes] = []
+        self.psk: bytes | None = None
 
     def learn_local(self, local: tuple[str, int]) -> None:
         """Our address, learnt from where the peer's answer arrived (no Local-address was

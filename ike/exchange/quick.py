@@ -15,7 +15,7 @@ from ike.crypto.cipher import Keystate, cipher_spec
 from ike.crypto.keymat import phase2_iv, qm_hash1, qm_hash2, qm_hash3, qm_sa_keys
 from ike.doi.constants import EncapsulationMode, IdType, IpsecAttr, ProtocolId
 from ike.exchange import install, natt, proposals
-from ike.exchange.base import Exchange, KeNonce, rest_of
+from ike.exchange.base import Exchange, rest_of
 from ike.exchange.errors import ExchangeError, config_address
 from ike.exchange.phase1 import as_identity
 from ike.policy import ChosenProtocol, PolicyContext, build_attributes, check_policy
@@ -92,24 +92,11 @@ class _Choice:
     read: proposals.IpsecValues
 
 
-class QuickMode(KeNonce, Exchange):
+class QuickMode(Exchange):
     """One Quick Mode, both roles."""
 
     kind: ClassVar[str] = "quick"
     exchange_type: ClassVar[ExchangeType] = ExchangeType.QUICK_MODE
-
-    # immutable starting values on the class, as in Exchange
-    pfs_group = 0
-    id_ci: Identification | None = None
-    id_cr: Identification | None = None
-    bundle: IPsecSA | None = None
-    """The keyed SA bundle, once both nonces (and KE) are known."""
-    inbound_installed = False
-    """The responder's inbound SAs are in the kernel already (ike.exchange.install)."""
-    install_plan: object | None = None
-    """The kernel commands of the bundle, once worked out (ike.exchange.install)."""
-    peer_oa: str | None = None
-    """The peer's original address from its NAT-OA (UDP-encapsulated transport mode)."""
 
     def __init__(self, engine: Engine, sa: IsakmpSA, message_id: int, initiator: bool,
                  now: float, name: str, *, acquire_seq: int = 0) -> None:
@@ -122,8 +109,24 @@ class QuickMode(KeNonce, Exchange):
         self.offered: list[Proposal] = []
         self.spis: list[tuple[int, int]] = []
         """Inbound SPIs reserved from the kernel, released if the exchange fails."""
+        self.pfs_group = 0
+        self.dh_private: dh.PrivateValue | None = None
+        self.g_local = b""
+        self.g_peer = b""
+        self.n_local = b""
+        self.n_peer = b""
+        self.id_ci: Identification | None = None
+        self.id_cr: Identification | None = None
         self.chosen: list[_Choice] = []
         self.spi_in: dict[int, int] = {}
+        self.bundle: IPsecSA | None = None
+        self.inbound_installed = False
+        self.install_plan: object | None = None
+        """The kernel commands of the bundle, once worked out (ike.exchange.install)."""
+        """The responder's inbound SAs are in the kernel already (ike.exchange.install)."""
+        self.peer_oa: str | None = None
+        """The peer's original address from its NAT-OA (UDP-encapsulated transport mode)."""
+        """The keyed SA bundle, once both nonces (and KE) are known."""
 
     # ---- helpers ---------------------------------------------------------------------------
 
