@@ -151,6 +151,7 @@ class MODPGroup(Group):
         self.public_len = self.shared_len = bits // 8
         self._pn: Any = None
         self._gpub: Any = None
+        self._last_peer: tuple[bytes, int] | None = None
         if group_id not in _OPENSSL_NAMED:
             return  # pow(): see the module docstring
         try:
@@ -179,14 +180,19 @@ class MODPGroup(Group):
         if self._pn is not None:
             # cryptography wants y with x; compute g^x with a throw-away key, then keep the real one
             tmp = _DHPrivateNumbers(x, _DHPublicNumbers(self.g, self._pn)).private_key()
-            y = int.from_bytes(tmp.exchange(self._gpub), "big")
-            key = _DHPrivateNumbers(x, _DHPublicNumbers(y, self._pn)).private_key()
-        else:
-            y = self._pow(self.g, x)
-            key = None
-        return PrivateValue(self.id, x, key), y.to_bytes(self.public_len, "big")
+            public = bytes(tmp.exchange(self._gpub)).rjust(self.public_len, b"\x00")
+            key = _DHPrivateNumbers(x, _DHPublicNumbers(int.from_bytes(public),
+                                                        self._pn)).private_key()
+            return PrivateValue(self.id, x, key), public
+        y = self._pow(self.g, x)
+        return PrivateValue(self.id, x, None), y.to_bytes(self.public_len, "big")
 
     def _peer_int(self, peer_public: bytes) -> int:
+        # the value check_public just read is the one shared_secret reads next: kept (by the
+        # identity of the bytes object) so that a 2048-bit value is converted and compared once
+        last = self._last_peer
+        if last is not None and last[0] is peer_public:
+            return last[1]
         if len(peer_public) != self.public_len:
             raise DHError(
                 f"{self.name}: public value of {len(peer_public)} bytes, need {self.public_len}"
@@ -194,6 +200,8 @@ class MODPGroup(Group):
         y = int.from_bytes(peer_public, "big")
         if not 1 < y < self.p - 1:
             raise DHError(f"{self.name}: public value out of range (1 < y < p-1)")
+        if type(peer_public) is bytes:  # immutable: the same object is the same value
+            self._last_peer = (peer_public, y)
         return y
 
     def check_public(self, peer_public: bytes) -> None:
