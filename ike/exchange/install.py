@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ike.exchange.quick import QuickMode
 
 __all__ = ["REKEY_OUTBOUND_DELAY", "REKEY_RETIRE_GRACE", "REKEY_RETIRE_MAX", "established",
-           "install_inbound", "may_retire", "outbound_due"]
+           "install_inbound", "may_retire", "outbound_due", "release_successors"]
 
 log = logging.getLogger("ike.engine")
 
@@ -213,6 +213,17 @@ def may_retire(engine: Engine, stale: IPsecSA, now: float) -> bool:
     return False
 
 
+def release_successors(engine: Engine, gone: IPsecSA, now: float) -> None:
+    """An SA our rekey replaced is going (retired, expired in the kernel, deleted by the
+    peer): a successor still holding its outbound SA back must put it in first, or the flow
+    would have no outbound SA at all until the hold ends."""
+    if not gone.replaced:
+        return
+    for successor in _same_connection(engine, gone, replaced=False):
+        if successor.pending_out:
+            _install_held(engine, successor, now)
+
+
 def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
     """Install the held-back outbound SAs of our rekey; False if the kernel refused them (the
     bundle is then deleted, and the peer told).  While the kernel's counters show the peer
@@ -223,6 +234,12 @@ def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
     if _still_on_old(engine, bundle, _same_connection(engine, bundle, replaced=True), now):
         bundle.out_at = now + 0.25
         return True
+    return _install_held(engine, bundle, now)
+
+
+def _install_held(engine: Engine, bundle: IPsecSA, now: float) -> bool:
+    """Put the held-back outbound SAs in now (False: the kernel refused, the bundle is gone)."""
+    bundle.out_at = None
     try:
         while bundle.pending_out:
             cmd = bundle.pending_out[0]
