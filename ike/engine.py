@@ -699,6 +699,7 @@ class Engine:
     def _delete_ipsec(self, ipsa: IPsecSA, now: float, *, notify_peer: bool,
                       reason: str) -> None:
         local, peer = connections.address(ipsa.local), connections.address(ipsa.peer)
+        install.release_successors(self, ipsa, now)
         if notify_peer:
             sa = next(self.sas.ready_isakmp(ipsa.peer), None)
             if sa is not None:

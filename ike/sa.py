@@ -148,6 +148,8 @@ class IPsecSA:
     pending_out: list[object] = field(default_factory=list)
     """Outbound SA commands of a rekey by us, held back until ``out_at`` (ike.exchange.install)."""
     out_at: float | None = None
+    hold_until: float | None = None
+    """Without a packet from the peer on the new SA, the held outbound SAs wait until then."""
     retire_from: float | None = None
     """When our rekey replaced it (ike.exchange.install.may_retire)."""
     in_packets: int = 0

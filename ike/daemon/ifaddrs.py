@@ -47,37 +47,39 @@ def local_addresses() -> list[LocalAddress]:
         nl.send(header + struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0))
         done = False
         while not done:
-            data = nl.recv(65536)
-            offset = 0
-            while offset + 16 <= len(data):
-                length, kind, _flags, _seq, _pid = struct.unpack_from("=IHHII", data, offset)
-                if length < 16:
-                    return out
-                if kind in (NLMSG_DONE, NLMSG_ERROR):
-                    done = True
-                    break
-                if kind == RTM_NEWADDR:
-                    family, _plen, _flags2, scope, index = struct.unpack_from(
-                        "=BBBBI", data, offset + 16
-                    )
-                    attrs: dict[int, bytes] = {}
-                    pos = offset + 24
-                    while pos + 4 <= offset + length:
-                        alen, atype = struct.unpack_from("=HH", data, pos)
-                        if alen < 4:
-                            break
-                        attrs[atype] = data[pos + 4 : pos + alen]
-                        pos += _align(alen)
-                    raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
-                    if raw is not None and family in (socket.AF_INET, socket.AF_INET6):
-                        addr = str(ipaddress.ip_address(raw))
-                        out.append(
-                            LocalAddress(
-                                addr, names.get(index, str(index)), family, scope == RT_SCOPE_LINK
-                            )
-                        )
-                offset += _align(length)
+            found, done = parse_dump(nl.recv(65536), names)
+            out.extend(found)
     return out
+
+
+def parse_dump(data: bytes, names: dict[int, str]) -> tuple[list[LocalAddress], bool]:
+    """The addresses in one datagram of an RTM_GETADDR dump, and whether the dump ended (its
+    NLMSG_DONE or an error, or bytes that make no sense: a short or broken message ends the
+    dump rather than raising, so a start-up never dies on what the kernel sent)."""
+    out: list[LocalAddress] = []
+    offset = 0
+    while offset + 16 <= len(data):
+        length, kind, _flags, _seq, _pid = struct.unpack_from("=IHHII", data, offset)
+        if length < 16 or offset + length > len(data) or kind in (NLMSG_DONE, NLMSG_ERROR):
+            return out, True
+        if kind == RTM_NEWADDR and length >= 24:
+            family, _plen, _flags2, scope, index = struct.unpack_from("=BBBBI", data, offset + 16)
+            attrs: dict[int, bytes] = {}
+            pos = offset + 24
+            while pos + 4 <= offset + length:
+                alen, atype = struct.unpack_from("=HH", data, pos)
+                if alen < 4 or pos + alen > offset + length:
+                    break
+                attrs[atype] = data[pos + 4 : pos + alen]
+                pos += _align(alen)
+            raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+            size = {socket.AF_INET: 4, socket.AF_INET6: 16}.get(family)
+            if raw is not None and len(raw) == size:
+                out.append(LocalAddress(str(ipaddress.ip_address(raw)),
+                                        names.get(index, str(index)), family,
+                                        scope == RT_SCOPE_LINK))
+        offset += _align(length)
+    return out, False
 
 
 def listen_addresses(listen_on: list[str], inet4: bool = True, inet6: bool = True) -> list[str]:

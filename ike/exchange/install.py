@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from ike.engine import Engine
     from ike.exchange.quick import QuickMode
 
-__all__ = ["REKEY_OUTBOUND_DELAY", "REKEY_RETIRE_GRACE", "REKEY_RETIRE_MAX", "established",
-           "install_inbound", "may_retire", "outbound_due"]
+__all__ = ["REKEY_OUTBOUND_DELAY", "REKEY_OUTBOUND_POLL", "REKEY_RETIRE_GRACE",
+           "REKEY_RETIRE_MAX", "established", "install_inbound", "may_retire", "outbound_due",
+           "release_successors"]
 
 log = logging.getLogger("ike.engine")
 
@@ -42,7 +43,10 @@ REKEY_RETIRE_GRACE = 2.0
 #: seconds at most that a replaced SA waits for the peer to switch to its successor
 REKEY_RETIRE_MAX = 30.0
 #: seconds our rekey's new outbound SA waits after HASH(3) (the old one still works meanwhile)
+#: unless the peer's first packet on the new SA shows sooner that it has the new SAs in
 REKEY_OUTBOUND_DELAY = 0.5
+#: seconds between looks at the new inbound SA's counter while the outbound SA is held
+REKEY_OUTBOUND_POLL = 0.1
 _UDP_ENCAP = frozenset({3, 4, 61443, 61444})
 """ENCAPSULATION_MODE values of ESP in UDP (RFC 3947 and the drafts)."""
 _LAYER = {4: 0, 3: 1, 2: 2}
@@ -134,7 +138,8 @@ def established(engine: Engine, ex: QuickMode, bundle: IPsecSA, now: float) -> N
             else:
                 engine.add_sa(outbound)
         if hold:
-            bundle.out_at = now + REKEY_OUTBOUND_DELAY
+            bundle.out_at = now + REKEY_OUTBOUND_POLL
+            bundle.hold_until = now + REKEY_OUTBOUND_DELAY
         _flows(engine, ex, bundle, old, plan)
     except k.KernelError as e:
         # As charon does when its install fails: undo, and tell the peer with a DELETE.
@@ -212,16 +217,40 @@ def may_retire(engine: Engine, stale: IPsecSA, now: float) -> bool:
     return False
 
 
+def release_successors(engine: Engine, gone: IPsecSA, now: float) -> None:
+    """An SA our rekey replaced is going (retired, expired in the kernel, deleted by the
+    peer): a successor still holding its outbound SA back must put it in first, or the flow
+    would have no outbound SA at all until the hold ends."""
+    if not gone.replaced:
+        return
+    for successor in _same_connection(engine, gone, replaced=False):
+        if successor.pending_out:
+            _install_held(engine, successor, now)
+
+
 def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
     """Install the held-back outbound SAs of our rekey; False if the kernel refused them (the
     bundle is then deleted, and the peer told).  While the kernel's counters show the peer
     still sending on the old SA and nothing yet on the new one (it has not processed HASH(3)
     yet: a loaded peer may take longer than REKEY_OUTBOUND_DELAY), they wait a little more,
-    REKEY_RETIRE_MAX after the rekey at most."""
+    REKEY_RETIRE_MAX after the rekey at most.  The peer's first packet on the new SA ends the
+    wait at once: it sends on the new SAs only once it has them all in, so from then on both
+    directions of the flow use the same generation."""
     bundle.out_at = None
+    if _inbound_packets(engine, bundle):
+        return _install_held(engine, bundle, now)
+    if bundle.hold_until is not None and now < bundle.hold_until:
+        bundle.out_at = min(now + REKEY_OUTBOUND_POLL, bundle.hold_until)
+        return True
     if _still_on_old(engine, bundle, _same_connection(engine, bundle, replaced=True), now):
         bundle.out_at = now + 0.25
         return True
+    return _install_held(engine, bundle, now)
+
+
+def _install_held(engine: Engine, bundle: IPsecSA, now: float) -> bool:
+    """Put the held-back outbound SAs in now (False: the kernel refused, the bundle is gone)."""
+    bundle.out_at = bundle.hold_until = None
     try:
         while bundle.pending_out:
             cmd = bundle.pending_out[0]

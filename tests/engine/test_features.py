@@ -362,6 +362,43 @@ def test_the_new_outbound_sa_waits_until_the_peer_sends_on_the_new_one(h: Any) -
     assert (ipaddress.ip_address(h.B), new.protocols[0].spi_out, 3) in pair.ka.sas
 
 
+def test_the_peers_first_packet_on_the_new_sa_ends_the_hold_early(h: Any) -> None:
+    """A peer that processed HASH(3) at once (pluto, or a quick charon) already sends on the new
+    SA: our new outbound SA follows within REKEY_OUTBOUND_POLL instead of waiting the whole
+    REKEY_OUTBOUND_DELAY, so both directions leave the old generation together."""
+    from ike.exchange.install import REKEY_OUTBOUND_DELAY, REKEY_OUTBOUND_POLL
+
+    pair, old = _up_short(h)
+    new = _rekey_now(pair, old)
+    a_addr = ipaddress.ip_address(h.A)
+    pair.advance(REKEY_OUTBOUND_POLL)
+    assert new.pending_out  # nothing from the peer on the new SA yet: still held
+    pair.ka.stats[(a_addr, new.protocols[0].spi_in, 3)] = SAStats(100, 1, 0, 0)
+    pair.advance(REKEY_OUTBOUND_POLL)
+    assert not new.pending_out and 2 * REKEY_OUTBOUND_POLL < REKEY_OUTBOUND_DELAY
+    assert (ipaddress.ip_address(h.B), new.protocols[0].spi_out, 3) in pair.ka.sas
+
+
+def test_the_old_sa_expiring_lets_the_held_outbound_sa_in_at_once(h: Any) -> None:
+    """The kernel's hard expiry takes the old SAs while our rekey still holds its new outbound
+    SA back (a slow rekey started at the soft expiry, 90 %): the held SA must go in at that
+    moment, not REKEY_OUTBOUND_DELAY later, or the flow has no outbound SA in between."""
+    pair, old = _up_short(h)
+    new = _rekey_now(pair, old)
+    assert new.pending_out
+    mark = len(pair.ka.commands)
+    src, dst = ipaddress.ip_address(h.B), ipaddress.ip_address(h.A)
+    pair.a.expire(Expire(3, old.protocols[0].spi_in, src, dst, hard=True), pair.now)
+    assert not new.pending_out and new.out_at is None
+    later = pair.ka.commands[mark:]
+    added = next(i for i, c in enumerate(later)
+                 if isinstance(c, AddSA) and c.spi == new.protocols[0].spi_out)
+    removed = next(i for i, c in enumerate(later)
+                   if isinstance(c, DeleteSA) and c.spi == old.protocols[0].spi_out)
+    assert added < removed and pair.a.sas.ipsec == [new]
+    assert (ipaddress.ip_address(h.B), new.protocols[0].spi_out, 3) in pair.ka.sas
+
+
 def test_phase1_lifetime_expires(h: Any) -> None:
     # a connection neither side keeps up: its ISAKMP SA just expires (an active one is
     # renegotiated first: tests/engine/test_lifecycle.py)

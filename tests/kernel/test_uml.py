@@ -277,7 +277,8 @@ def test_soft_expiry_rekeys_without_losing_the_ping_stream(
     assert c["rekeyed"]
     before, after, common = c["spis"]
     # every original SA is gone; the new ones are there (a third generation may be starting)
-    assert before == 2 * len(c["suites"]) and after >= before and common == 0
+    assert before == 2 * len(c["suites"]) and after >= before and common == 0, (
+        c["spis"], c.get("states_after"), c.get("log_a", ""), c.get("log_b", ""))
 
 
 def test_daemons_remove_what_they_installed_on_shutdown(cases: dict[str, dict[str, Any]]) -> None:

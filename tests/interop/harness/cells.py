@@ -19,12 +19,15 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import matrix
 
 from . import charon, isakmpd, netns, pluto
 from .model import SUITES, Connection, EspKeys, Peer, Pki
 from .scenario import pair
+
+_T = TypeVar("_T")
 
 PLUTO = "libreswan 4.10"
 CHARON_NETLINK = "strongSwan 5.9 (kernel-netlink)"
@@ -105,6 +108,16 @@ def _esp_packets(ns: netns.Namespace) -> int:
     return sum(int(p) for p in re.findall(r"\d+\(bytes\), (\d+)\(packets\)", text))
 
 
+def _only(items: list[_T], what: str, *peers: Peer) -> _T:
+    """The one SA a cell expects in a listing; more or none fails with the listing and the
+    logs' tails (two SAs where one was expected is a duplicate negotiation to explain)."""
+    if len(items) == 1:
+        return items[0]
+    logs = "\n".join(f"--- {p.log_path}\n{p.log_path.read_text(errors='replace')[-3000:]}"
+                     for p in peers if p.log_path.exists())
+    raise AssertionError(f"expected one {what}, got {len(items)}: {items}\n{logs}")
+
+
 def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki],
              sink: matrix.Sink, *, where: str = "host") -> None:
     """Run one cell and send its result to ``sink``; AssertionError/HarnessError on failure
@@ -168,18 +181,18 @@ def run_cell(case: Case, topo: netns.Topology, workdir: Path, pki: dict[str, Pki
             while not their_child and not netlink_refuses and time.monotonic() < deadline:
                 time.sleep(0.5)
                 their_child = peer.child_sas()
-            [our_ike] = ours.ike_sas()
-            [our_child] = ours.child_sas()
+            our_ike = _only(ours.ike_sas(), "ISAKMP SA of ours", ours, peer)
+            our_child = _only(ours.child_sas(), "IPsec SA of ours", ours, peer)
             spis = {our_child.spi_in, our_child.spi_out}
             if isinstance(peer, charon.CharonPeer | isakmpd.IsakmpdPeer):
-                [their_ike] = peer.ike_sas()
+                their_ike = _only(peer.ike_sas(), "ISAKMP SA of the peer's", ours, peer)
                 assert (their_ike.cookie_i, their_ike.cookie_r) == (our_ike.cookie_i,
                                                                     our_ike.cookie_r)
             if netlink_refuses:
                 # charon's refused child has no --list-sas entry; its key log has the SPIs
                 c.spis_agree = spis == set(theirs)
             else:
-                [tc] = their_child
+                tc = _only(their_child, "IPsec SA of the peer's", ours, peer)
                 c.spis_agree = (tc.spi_in, tc.spi_out) == (our_child.spi_out,
                                                            our_child.spi_in)
             assert c.spis_agree, (our_child, their_child, sorted(theirs))

@@ -26,7 +26,7 @@ from ike.engine import REKEY_RETIRE_GRACE
 
 from . import isakmpd, netns
 from .cells import CHARON_NETLINK, PLUTO, Case, _peer
-from .model import SUITES
+from .model import SUITES, Peer
 from .scenario import pair
 
 #: the Quick Mode lifetime we offer in the rekey cells, seconds (short: the cell waits for it)
@@ -56,6 +56,22 @@ def _no_ping_lost(out: str) -> bool:
     sent = int(got.group(1))
     seqs = {int(m.group(1)) for m in _REPLY.finditer(out)}
     return bool(seqs) and seqs == set(range(1, max(seqs) + 1)) and max(seqs) >= sent - 1
+
+
+def _evidence(topo: netns.Topology, ours: isakmpd.IsakmpdPeer, peer: Peer) -> str:
+    """What a lost ping leaves behind: each kernel's non-zero XFRM drop counters (an SPI not
+    yet there, a policy missing), the SAs with their packet counts, and both daemons' logs."""
+    parts = []
+    for ns in (topo.a, topo.b):
+        stat = ns.run(["cat", "/proc/net/xfrm_stat"], check=False).stdout
+        drops = " ".join(f"{k}={v}" for k, v in (line.split() for line in stat.splitlines()
+                                                 if len(line.split()) == 2) if v != "0")
+        states = ns.run(["ip", "-s", "xfrm", "state"], check=False).stdout
+        parts.append(f"--- {ns.name}: xfrm_stat {drops or 'all 0'}\n{states}")
+    for name, log in (("ours", ours.log_path), ("peer", peer.log_path)):
+        if log.exists():
+            parts.append(f"--- {name} log\n{log.read_text(errors='replace')[-4000:]}")
+    return "\n".join(parts)
 
 
 def run_rekey_cell(case: Case, topo: netns.Topology, workdir: Path, sink: matrix.Sink) -> None:
@@ -102,7 +118,8 @@ def run_rekey_cell(case: Case, topo: netns.Topology, workdir: Path, sink: matrix
             ping.wait(timeout=30)
             out = ping_log.read_text(errors="replace")
             c.ping = _no_ping_lost(out)
-            assert c.ping, f"ping lost packets across the rekey:\n{out}"
+            assert c.ping, (f"ping lost packets across the rekey:\n{out}\n"
+                            + _evidence(topo, ours, peer))
             [_, new] = ours.child_sas()
             new_spis = {new.spi_in, new.spi_out}
             assert not new_spis & old_spis
