@@ -18,8 +18,9 @@ from ike.wire.buffer import check_length, malformed
 
 _ATTR = struct.Struct(">HH")
 _AF = 0x8000
-#: For runs of up to 16 four-byte attributes: the AF bit of each, as one integer.
-_ALL_TV = {n: int.from_bytes(b"\x80\x00\x00\x00" * (n // 4), "big") for n in range(4, 68, 4)}
+#: For runs of up to 16 four-byte attributes: the AF bit of each, as one integer (a run is all
+#: TV, and so well formed, when its bits under the mask are all set).
+TV_MASKS = {n: int.from_bytes(b"\x80\x00\x00\x00" * (n // 4), "big") for n in range(4, 68, 4)}
 
 
 @dataclass(slots=True)
@@ -69,7 +70,7 @@ class Attribute:
 def decode_attributes(view: memoryview, where: str) -> list[Attribute]:
     """Decode a run of attributes that must fill ``view`` exactly."""
     end = len(view)
-    mask = _ALL_TV.get(end)
+    mask = TV_MASKS.get(end)
     if mask is not None and (run := int.from_bytes(view)) & mask == mask:
         # Fast path: transforms are usually all TV attributes, 4 bytes each (every AF bit set,
         # tested at once on the run as one integer, and cleared at once too, so that the
@@ -95,7 +96,7 @@ def decode_attributes(view: memoryview, where: str) -> list[Attribute]:
 
 def _tv_mask(size: int) -> int:
     """The AF bits of a run of ``size // 4`` TV attributes, as one integer."""
-    mask = _ALL_TV.get(size)
+    mask = TV_MASKS.get(size)
     return mask if mask is not None else int.from_bytes(b"\x80\x00\x00\x00" * (size // 4), "big")
 
 

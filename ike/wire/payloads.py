@@ -20,7 +20,7 @@ from operator import methodcaller
 from typing import ClassVar, Self, TypeVar
 
 from ike.doi.constants import IdType, ProtocolId, Situation, transform_id
-from ike.wire.attributes import Attribute, decode_attributes, encode_attributes
+from ike.wire.attributes import TV_MASKS, Attribute, decode_attributes, encode_attributes
 from ike.wire.buffer import GENERIC, check_length, malformed, need
 from ike.wire.constants import (
     CertEncoding,
@@ -151,17 +151,58 @@ _ENCODE_BODY = methodcaller("encode_body")
 _PLUS_HEADER = (4).__add__  # an item's length: its body and the 4-byte generic header
 
 
-@dataclass(slots=True)
 class Transform(Payload):
-    """A transform (RFC 2408 3.6); ``transform_id`` is read per the proposal's protocol."""
+    """A transform (RFC 2408 3.6); ``transform_id`` is read per the proposal's protocol.
 
+    Built as a dataclass would be (``Transform(number, transform_id, attributes)``, equal when
+    those are), but a decoded transform whose attributes are all in TV form keeps them as the
+    bytes received and decodes them when ``attributes`` is first read: a responder whose
+    caches key on those bytes never reads most of them.  The TV check is the whole of the
+    attributes' validation, so malformed ones still raise in ``decode``.
+    """
+
+    __slots__ = ("_attributes", "number", "received", "transform_id")
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the other payloads
     TYPE: ClassVar[PayloadType] = PayloadType.TRANSFORM
+
     number: int
     transform_id: int
-    attributes: list[Attribute] = field(default_factory=list)
-    #: The body as received (set by ``decode``), for :meth:`echo`; as in SecurityAssociation,
-    #: it equals ``encode_body()`` until a field is changed and takes no part in comparisons.
-    received: bytes = field(default=b"", compare=False, repr=False)
+    received: bytes
+    """The body as received (set by ``decode``), for :meth:`echo`; as in SecurityAssociation,
+    it equals ``encode_body()`` until a field is changed and takes no part in comparisons."""
+
+    def __init__(self, number: int, transform_id: int, attributes: list[Attribute] | None = None,
+                 received: bytes = b"") -> None:
+        self.number = number
+        self.transform_id = transform_id
+        # None: the attributes of ``received``, not decoded yet (only decode passes None
+        # with bytes; without them it is the empty list)
+        self._attributes = attributes if attributes is not None or received else []
+        self.received = received
+
+    @property
+    def attributes(self) -> list[Attribute]:
+        """The data attributes, in order."""
+        attrs = self._attributes
+        if attrs is None:
+            attrs = self._attributes = decode_attributes(
+                memoryview(self.received)[4:], f"TRANSFORM #{self.number} attributes")
+        return attrs
+
+    @attributes.setter
+    def attributes(self, value: list[Attribute]) -> None:
+        self._attributes = value
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Transform)
+        return (self.number, self.transform_id, self.attributes) == (
+            other.number, other.transform_id, other.attributes)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__qualname__}(number={self.number!r}, "
+                f"transform_id={self.transform_id!r}, attributes={self.attributes!r})")
 
     @classmethod
     def decode(cls, view: memoryview, protocol: int = ProtocolId.ISAKMP) -> Transform:
@@ -171,8 +212,12 @@ class Transform(Payload):
         number, tid, reserved = _XFORM.unpack_from(view, 0)
         if reserved:
             raise malformed("TRANSFORM", f"reserved field is {reserved:#x}")
-        attrs = decode_attributes(view[4:], f"TRANSFORM #{number} attributes")
         ids = _TRANSFORM_IDS.get(protocol)
+        mask = TV_MASKS.get(len(view) - 4)
+        if mask is not None and int.from_bytes(view[4:]) & mask == mask:
+            attrs = None  # all TV: nothing in them can be malformed, decoded when read
+        else:
+            attrs = decode_attributes(view[4:], f"TRANSFORM #{number} attributes")
         return cls(number, ids[tid] if ids is not None else tid, attrs, bytes(view))
 
     def encode_body(self) -> bytes:
@@ -184,13 +229,14 @@ class Transform(Payload):
         each attribute; one built locally is returned as it is."""
         if not self.received:
             return self
-        return EchoedTransform(self.number, self.transform_id, self.attributes, self.received)
+        return EchoedTransform(self.number, self.transform_id, self._attributes, self.received)
 
 
-@dataclass(slots=True)
 class EchoedTransform(Transform):
     """A received transform sent back unchanged (:meth:`Transform.echo`): its body is the
     bytes received, whatever its fields say."""
+
+    __slots__ = ()
 
     def encode_body(self) -> bytes:
         return self.received
