@@ -209,12 +209,32 @@ def encode_payloads(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
     """Encode a payload chain: (type of the first payload, the chained bytes)."""
     if not payloads:
         return PayloadType.NONE, b""
+    # A plain loop: for the one to six payloads of a message it takes a fraction of the time
+    # of map/zip/chain pipelines (building those iterators costs more than the loop).  Each
+    # generic header names the type of the payload after it (0 after the last).
+    pack = GENERIC.pack
+    parts: list[bytes] = []
+    append = parts.append
+    try:
+        body = payloads[0].encode_body()
+        for payload in payloads[1:]:
+            append(pack(payload.payload_type, 0, len(body) + 4))
+            append(body)
+            body = payload.encode_body()
+        append(pack(0, 0, len(body) + 4))
+        append(body)
+    except Exception:  # whatever it was: raised as the checked encoder raises it
+        return _encode_checked(payloads)
+    return payloads[0].payload_type, b"".join(parts)
+
+
+def _encode_checked(payloads: Sequence[Payload]) -> tuple[PayloadType, bytes]:
+    """encode_payloads when something in the chain cannot be encoded: the error raised is the
+    first payload's fault, in order (or a malformed one for the chain)."""
     types = list(map(_PAYLOAD_TYPE_OF, payloads))
     try:
-        # map() over C callables: no Python loop per payload, only each encode_body's own work
         bodies = list(map(_ENCODE_BODY, payloads))
         sizes = list(map(_PLUS_HEADER, map(len, bodies)))
-        # each generic header names the type of the payload after it (0 after the last)
         headers = map(GENERIC.pack, [*types[1:], 0], repeat(0), sizes)
         return types[0], b"".join(chain.from_iterable(zip(headers, bodies, strict=True)))
     except (struct.error, WireError) as exc:
