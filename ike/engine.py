@@ -70,9 +70,11 @@ Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
 _NEVER = float("inf")
-#: Membership tests of the receive path against constants, not tuples built per message.
+#: The receive path's constants, bound once (not tuples built per message, nor Enum class
+#: attribute reads: those go through EnumType.__getattr__'s slow lookup).
 _PHASE1_TYPES = frozenset((ExchangeType.ID_PROT, ExchangeType.AGGRESSIVE))
 _PHASE2_TYPES = frozenset((ExchangeType.QUICK_MODE, ExchangeType.TRANSACTION))
+_INFO, _QUICK_MODE, _ID_PROT = ExchangeType.INFO, ExchangeType.QUICK_MODE, ExchangeType.ID_PROT
 _USABLE = (SAState.READY, SAState.FADING)  # a tuple: Enum.__hash__ runs in Python
 ISAKMP_PROTO = 1
 
@@ -460,13 +462,13 @@ class Engine:
             self._receive_phase1(msg, data, src, dst, now)
             return
         sa = self.sas.isakmp.get(msg.icookie + msg.rcookie)
-        if sa is None and msg.exchange_type == ExchangeType.INFO:
+        if sa is None and msg.exchange_type == _INFO:
             sa = self.sas.isakmp.get(msg.icookie + ZERO)  # an answer to our message 1
         if sa is None:
             log.info("%s dropped %s message: unknown cookies %s", self.tag,
                      msg.exchange_type.name, (msg.icookie + msg.rcookie).hex())
             return
-        if msg.exchange_type == ExchangeType.INFO:
+        if msg.exchange_type == _INFO:
             self._receive_info(sa, msg, src, now, dst)
             return
         if msg.exchange_type not in _PHASE2_TYPES or msg.message_id == 0:
@@ -483,13 +485,13 @@ class Engine:
                 log.info("%s dropped replayed %s %08x", self.tag, msg.exchange_type.name,
                          msg.message_id)
                 return
-            if msg.exchange_type == ExchangeType.QUICK_MODE and \
+            if msg.exchange_type == _QUICK_MODE and \
                     transaction.xauth_unsettled(self, sa):
                 log.info("%s dropped Quick Mode before XAUTH completed", self.tag)
                 return
             sa.message_ids.add(msg.message_id)
             ex = (QuickMode(self, sa, msg.message_id, False, now, "")
-                  if msg.exchange_type == ExchangeType.QUICK_MODE
+                  if msg.exchange_type == _QUICK_MODE
                   else transaction.Transaction(self, sa, msg.message_id, False, now, sa.name))
             self.exchanges[ex.key] = ex
         self._run(ex, msg, data, now, src, dst)
@@ -531,7 +533,7 @@ class Engine:
             log.info("%s no Default tag in [Phase 1] section", self.tag)
             return
         sa = IsakmpSA(section, False, msg.icookie, dst, src, rcookie=self.rand.bytes(8))
-        cls = MainMode if msg.exchange_type == ExchangeType.ID_PROT else AggressiveMode
+        cls = MainMode if msg.exchange_type == _ID_PROT else AggressiveMode
         try:
             ex: Phase1 = cls(self, sa, False, now, section)
         except ExchangeError as e:

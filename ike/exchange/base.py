@@ -34,6 +34,7 @@ __all__ = ["Exchange", "cleartext_of", "rest_of"]
 
 #: Each defined flag combination with E set, by integer value (IntFlag.__or__ runs in Python).
 _WITH_ENC = {v: Flags(v | Flags.ENC) for v in range(8)}
+_NONE = PayloadType.NONE  # bound once: an Enum class attribute read is slow
 
 log = logging.getLogger("ike.exchange")
 
@@ -164,7 +165,7 @@ class Exchange(ABC):
         msg.payloads, end = decode_chain(msg.first_payload, plain)
         msg.trailer = plain[end:]
         msg.ciphertext = None
-        msg.first_payload = PayloadType.NONE
+        msg.first_payload = _NONE
         self.keystate.update_iv()
         if len(plain) >= 4:
             # the payloads after the first, as sent: the input of QM/informational HASHes

@@ -53,6 +53,10 @@ _XAUTH_AS: dict[int, int] = {
 each is keyed and authenticated with."""
 
 NONCE_SIZE = 16
+#: Members read per handshake, bound once (an Enum class attribute read is a slow lookup).
+_PRE_SHARED = IkeAuth.PRE_SHARED
+_IMPLEMENTED_AUTH = (IkeAuth.PRE_SHARED, IkeAuth.RSA_SIG)
+_READY = SAState.READY
 KEYNOTE_ENCODING = 11  # CERT payload encoding of KeyNote credentials (isakmpd)
 
 
@@ -173,7 +177,7 @@ class Phase1(Exchange):
         if choice.auth_method in _XAUTH_AS:
             # keyed and authenticated as the base method; XAUTH follows as a Transaction
             choice = choice._replace(auth_method=_XAUTH_AS[choice.auth_method])
-        if choice.auth_method not in (IkeAuth.PRE_SHARED, IkeAuth.RSA_SIG):
+        if choice.auth_method not in _IMPLEMENTED_AUTH:
             raise ExchangeError(NotifyType.NO_PROPOSAL_CHOSEN,
                                 f"authentication method {choice.auth_method} not implemented")
         try:
@@ -293,7 +297,7 @@ class Phase1(Exchange):
         except dh.DHError as e:
             raise ExchangeError(NotifyType.INVALID_KEY_INFORMATION, str(e)) from None
         h = self.choice.hash_alg
-        if self.choice.auth_method == IkeAuth.PRE_SHARED:
+        if self.choice.auth_method == _PRE_SHARED:
             self.psk = self.pre_shared_key()
             skeyid = skeyid_psk(h, self.psk, self.ni, self.nr)
         else:
@@ -364,7 +368,7 @@ class Phase1(Exchange):
         """Our HASH (pre-shared key) or CERTs and SIG (RSA signature)."""
         assert self.choice is not None
         digest = self.auth_hash(mine=True)
-        if self.choice.auth_method == IkeAuth.PRE_SHARED:
+        if self.choice.auth_method == _PRE_SHARED:
             return [Hash(digest)]
         rich = self._rich()
         if rich is not None:
@@ -401,7 +405,7 @@ class Phase1(Exchange):
         """Check the peer's HASH or SIG; remember its KeyNote principals."""
         assert self.choice is not None and self.id_peer is not None
         expected = self.auth_hash(mine=False)
-        if self.choice.auth_method == IkeAuth.PRE_SHARED:
+        if self.choice.auth_method == _PRE_SHARED:
             got = msg.get(Hash)
             if got is None:
                 raise ExchangeError(NotifyType.PAYLOAD_MALFORMED, "no HASH payload")
@@ -462,7 +466,7 @@ class Phase1(Exchange):
             fraction = 0.85 + self.engine.rand.randrange(0, 1001) / 10000
             sa.soft_at = now + sa.life_seconds * fraction
             sa.hard_at = now + sa.life_seconds
-        sa.set_state(SAState.READY)
+        sa.set_state(_READY)
         self.engine.contacted.add(sa.peer[0])
         self.finish(now)
         honoured = False

@@ -61,6 +61,10 @@ _IKE_VALUE_ENUMS: dict[int, type[TolerantIntEnum]] = {
     IkeAttr.GROUP_DESCRIPTION: IkeGroupDesc,
 }
 _LIFE_TYPES = {"SECONDS": 1, "KILOBYTES": 2}
+#: Members read per exchange, bound once (an Enum class attribute read is a slow lookup).
+_ISAKMP = ProtocolId.ISAKMP
+_IPSEC_AH, _IPCOMP = ProtocolId.IPSEC_AH, ProtocolId.IPCOMP
+_AUTHENTICATION_ALGORITHM, _KEY_LENGTH = IpsecAttr.AUTHENTICATION_ALGORITHM, IpsecAttr.KEY_LENGTH
 
 
 def _const(enum_cls: type[TolerantIntEnum], name: str, where: str) -> int:
@@ -248,7 +252,7 @@ def phase1_select(
         raise ExchangeError(NotifyType.PAYLOAD_MALFORMED,
                             f"{len(proposals)} proposals in a Phase 1 SA payload")
     prop = proposals[0]
-    if prop.protocol != ProtocolId.ISAKMP:
+    if prop.protocol != _ISAKMP:
         raise ExchangeError(NotifyType.INVALID_PROTOCOL_ID, f"Phase 1 protocol {prop.protocol}")
     memo = getattr(conf, "derived", None)
     key: tuple[object, ...] = (configuration, received) if received else (
@@ -257,9 +261,10 @@ def phase1_select(
     if memo is not None and key in memo:
         index, choice = memo[key]
         t = prop.transforms[index]
-        # the memoised choice with this payload's transform
-        return Proposal(prop.number, ProtocolId.ISAKMP, prop.spi, [t.echo()]), choice._replace(
-            transform=t)
+        # the memoised choice with this payload's transform (the first field; _replace would
+        # take twice as long)
+        return (Proposal(prop.number, _ISAKMP, prop.spi, [t.echo()]),
+                Phase1Choice(t, *choice[1:]))
     names = conf.get_list(configuration, "Transforms")
     reasons: list[str] = []
     for index, t in enumerate(prop.transforms):
@@ -442,14 +447,14 @@ def phase2_keysizes(protocol: int, transform_id: int, values: dict[int, int]
                     ) -> tuple[int, int]:
     """(encryption key bytes, authentication key bytes) of KEYMAT for this transform
     (``values``: its IpsecValues.values)."""
-    auth = values.get(IpsecAttr.AUTHENTICATION_ALGORITHM)
-    if protocol == ProtocolId.IPSEC_AH:
+    auth = values.get(_AUTHENTICATION_ALGORITHM)
+    if protocol == _IPSEC_AH:
         alg = auth if auth is not None else _AH_TRANSFORMS.get(AhTransformId(transform_id), 0)
         return 0, _AUTH_KEYS.get(alg, 0)
-    if protocol == ProtocolId.IPCOMP:
+    if protocol == _IPCOMP:
         return 0, 0
     default, extra = _ESP_KEYS.get(transform_id, (0, 0))
-    bits = values.get(IpsecAttr.KEY_LENGTH)
+    bits = values.get(_KEY_LENGTH)
     enc = (bits // 8 if bits else default) + extra
     return enc, _AUTH_KEYS.get(auth, 0) if auth is not None else 0
 

@@ -44,6 +44,9 @@ __all__ = ["QuickMode", "client_id"]
 
 log = logging.getLogger("ike.exchange")
 NONCE_SIZE = 16
+#: Members read per Quick Mode, bound once (an Enum class attribute read is a slow lookup).
+_IPCOMP = ProtocolId.IPCOMP
+_ENCAPSULATION_MODE, _TUNNEL = IpsecAttr.ENCAPSULATION_MODE, EncapsulationMode.TUNNEL
 
 
 def client_id(engine: Engine, section: str) -> Identification:
@@ -79,7 +82,7 @@ def _same_id(a: Identification, b: Identification) -> bool:
 
 
 def _spi_bytes(protocol: int, spi: int) -> bytes:
-    return spi.to_bytes(2 if protocol == ProtocolId.IPCOMP else 4, "big")
+    return spi.to_bytes(2 if protocol == _IPCOMP else 4, "big")
 
 
 @dataclass
@@ -450,7 +453,7 @@ class QuickMode(Exchange):
             keys = qm_sa_keys(self.sa.hash_alg, self.sa.keys.skeyid_d, proto,
                               _spi_bytes(proto, spi_in), bytes(c.proposal.spi), self.ni,
                               self.nr, enc_len, auth_len, gqmxy)
-            mode = c.read.values.get(IpsecAttr.ENCAPSULATION_MODE, EncapsulationMode.TUNNEL)
+            mode = c.read.values.get(_ENCAPSULATION_MODE, _TUNNEL)
             tunnel = mode in (1, 3, 61443)
             seconds, kbytes = c.read.seconds or seconds, c.read.kbytes or kbytes
             choice = ChosenProtocol(proto, int(c.transform.transform_id), c.read.pairs)

@@ -49,6 +49,13 @@ _PROTOCOL_IDS = tuple(ProtocolId.of(v) for v in range(256))
 _ID_TYPES = tuple(IdType.of(v) for v in range(256))
 _TRANSFORM_IDS: dict[int, tuple[int, ...]] = {
     p: tuple(transform_id(p, v) for v in range(256)) for p in ProtocolId}
+#: Members the hot paths read, bound once: reading an Enum class's attribute goes through the
+#: slow lookup EnumType.__getattr__ imposes (about 55 ns a time, more than the work around it).
+_PROPOSAL = PayloadType.PROPOSAL
+_TRANSFORM = PayloadType.TRANSFORM
+_IPSEC = Doi.IPSEC
+_NOTIFY_TYPES: dict[int, NotifyType] = dict(NotifyType._value2member_map_)
+_DOIS: dict[int, Doi] = dict(Doi._value2member_map_)
 
 
 class Payload:
@@ -283,7 +290,7 @@ class Proposal(Payload):
         if len(self.spi) > 255 or len(self.transforms) > 255:
             raise malformed("PROPOSAL", "SPI or transform count exceeds 255")
         head = _PROP.pack(self.number, self.protocol, len(self.spi), len(self.transforms))
-        return head + self.spi + _encode_chain(self.transforms, PayloadType.TRANSFORM)
+        return head + self.spi + _encode_chain(self.transforms, _TRANSFORM)
 
 
 def _regular_proposals(view: memoryview) -> list[Proposal] | None:
@@ -343,10 +350,6 @@ def _regular_proposals(view: memoryview) -> list[Proposal] | None:
     return proposals if pos == end else None
 
 
-_PROPOSAL = int(PayloadType.PROPOSAL)
-_TRANSFORM = int(PayloadType.TRANSFORM)
-
-
 @dataclass(slots=True)
 class SecurityAssociation(Payload):
     """SA payload (RFC 2408 3.4) in the IPsec DOI (RFC 2407 4.6.1).
@@ -369,7 +372,7 @@ class SecurityAssociation(Payload):
         if len(view) < 8:
             need(view, 8, "SA")
         doi, sit = _SA.unpack_from(view, 0)
-        if doi != Doi.IPSEC:
+        if doi != _IPSEC:
             raise WireError(NotifyType.DOI_NOT_SUPPORTED, f"SA: DOI {doi} is not IPsec (1)")
         if sit & _LABELLED:
             raise WireError(
@@ -379,11 +382,11 @@ class SecurityAssociation(Payload):
         if proposals is None:  # something irregular: the checked decoders raise its error
             proposals = _chain(view[8:], PayloadType.PROPOSAL, Proposal.decode, 4, "SA")
         situation = _SITUATIONS[sit] if sit < 8 else Situation(sit)  # no enum call (hot path)
-        return cls(proposals, situation, Doi.IPSEC, bytes(view))
+        return cls(proposals, situation, _IPSEC, bytes(view))
 
     def encode_body(self) -> bytes:
         return _SA.pack(self.doi, self.situation) + _encode_chain(
-            self.proposals, PayloadType.PROPOSAL
+            self.proposals, _PROPOSAL
         )
 
 
@@ -521,11 +524,11 @@ class Notify(Payload):
         if len(view) < 8 + spi_size:
             need(view, 8 + spi_size, "NOTIFY SPI")
         return cls(
-            NotifyType.of(ntype),
+            _NOTIFY_TYPES.get(ntype) or NotifyType.of(ntype),
             _PROTOCOL_IDS[proto],
             bytes(view[8 : 8 + spi_size]),
             bytes(view[8 + spi_size :]),
-            Doi.of(doi),
+            _DOIS.get(doi) or Doi.of(doi),
         )
 
     def encode_body(self) -> bytes:
@@ -554,7 +557,7 @@ class Delete(Payload):
                 "DELETE", f"{count} SPIs of {spi_size} bytes in {len(view) - 8} bytes"
             )
         spis = [bytes(view[8 + i * spi_size : 8 + (i + 1) * spi_size]) for i in range(count)]
-        return cls(_PROTOCOL_IDS[proto], spis, spi_size, Doi.of(doi))
+        return cls(_PROTOCOL_IDS[proto], spis, spi_size, _DOIS.get(doi) or Doi.of(doi))
 
     def encode_body(self) -> bytes:
         if any(len(s) != self.spi_size for s in self.spis):
