@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -119,8 +120,11 @@ class Lifetime:
     hard_bytes: int = 0
 
     @classmethod
+    @functools.lru_cache(maxsize=64)
     def from_negotiated(cls, seconds: int = 0, kilobytes: int = 0) -> Lifetime:
-        """Limits from the DOI SA Life Type/Duration attributes, soft = 90 % as isakmpd does."""
+        """Limits from the DOI SA Life Type/Duration attributes, soft = 90 % as isakmpd does
+        (memoised: a Lifetime is immutable, and every Quick Mode with a peer negotiates the
+        same one, which a frozen dataclass's __init__ would build field by field)."""
         nbytes = kilobytes * 1024
         return cls(seconds * 9 // 10, seconds, nbytes * 9 // 10, nbytes)
 
