@@ -332,11 +332,18 @@ class Message:
 
     def all(self, kind: type[_P]) -> list[_P]:
         """Every payload of class ``kind``, in order."""
-        return list(filter(kind.__instancecheck__, self.payloads))  # type: ignore[arg-type]
+        found: list[_P] = []
+        for payload in self.payloads:  # plain loops: quicker than filter() or a comprehension
+            if isinstance(payload, kind):  # (a frame of its own) for a message's few payloads
+                found.append(payload)
+        return found
 
     def payload_types(self) -> list[PayloadType]:
         """The payload types in order (what the rules table checks)."""
-        return list(map(_PAYLOAD_TYPE_OF, self.payloads))
+        types: list[PayloadType] = []
+        for payload in self.payloads:
+            types.append(payload.payload_type)
+        return types
 
     def summary(self) -> str:
         """One log line: exchange, cookies, message id and the payload types in order."""

@@ -62,7 +62,7 @@ class Payload:
     """Base of every payload: knows its type and how to encode its body.
 
     Not an ABC: ``isinstance`` against an ABCMeta class runs ABCMeta.__instancecheck__ in
-    Python, and Message.get/all test each payload's class with ``type.__instancecheck__`` (C).
+    Python, and Message.get/all test each payload's class with ``isinstance``.
     """
 
     __slots__ = ()
