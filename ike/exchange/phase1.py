@@ -57,6 +57,7 @@ NONCE_SIZE = 16
 _PRE_SHARED = IkeAuth.PRE_SHARED
 _IMPLEMENTED_AUTH = (IkeAuth.PRE_SHARED, IkeAuth.RSA_SIG)
 _READY = SAState.READY
+_INITIAL_CONTACT = NotifyType.INITIAL_CONTACT
 KEYNOTE_ENCODING = 11  # CERT payload encoding of KeyNote credentials (isakmpd)
 
 
@@ -471,5 +472,8 @@ class Phase1(Exchange):
         self.finish(now)
         honoured = False
         if msg is not None and self.exchange_type == 2 and msg.is_encrypted:
-            honoured = any(n.notify_type == NotifyType.INITIAL_CONTACT for n in msg.all(Notify))
+            for n in msg.all(Notify):  # a loop: any() over a generator costs a frame or two
+                if n.notify_type == _INITIAL_CONTACT:
+                    honoured = True
+                    break
         self.engine.phase1_established(self, now, initial_contact=honoured)
