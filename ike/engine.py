@@ -70,8 +70,7 @@ Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
 _NEVER = float("inf")
-#: The receive path's constants, bound once (not tuples built per message, nor Enum class
-#: attribute reads: those go through EnumType.__getattr__'s slow lookup).
+#: The receive path's constants, bound once (no tuple per message, no slow Enum class read).
 _PHASE1_TYPES = frozenset((ExchangeType.ID_PROT, ExchangeType.AGGRESSIVE))
 _PHASE2_TYPES = frozenset((ExchangeType.QUICK_MODE, ExchangeType.TRANSACTION))
 _INFO, _QUICK_MODE, _ID_PROT = ExchangeType.INFO, ExchangeType.QUICK_MODE, ExchangeType.ID_PROT
