@@ -165,7 +165,7 @@ class Engine:
         # One pass with a running minimum over every deadline, "never" being infinity (one
         # comparison per candidate): it runs after every datagram.
         best = _NEVER
-        for ex in self.exchanges.values():  # Exchange.next_timer, inline
+        for ex in self.exchanges.values():  # its deadline, retransmission, lingering
             if not ex.finished and ex.deadline < best:
                 best = ex.deadline
             if (t := ex.retransmit_at) is not None and t < best:

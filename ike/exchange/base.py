@@ -96,17 +96,6 @@ class Exchange(ABC):
         """How the engine indexes this exchange: (CKY-I | CKY-R, M-ID)."""
         return self.sa.cookies, self.message_id
 
-    def next_timer(self) -> float | None:
-        """The earliest moment this exchange needs the engine's attention."""
-        best = None if self.finished else self.deadline
-        t = self.retransmit_at  # two plain tests: the engine asks after every datagram
-        if t is not None and (best is None or t < best):
-            best = t
-        t = self.linger_until
-        if t is not None and (best is None or t < best):
-            best = t
-        return best
-
     def finish(self, now: float, *, failed: bool = False) -> None:
         """End the exchange; keep the last message a while to answer retransmissions."""
         self.finished = True

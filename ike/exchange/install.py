@@ -192,11 +192,15 @@ def _inbound_packets(engine: Engine, bundle: IPsecSA) -> int:
 def _still_on_old(engine: Engine, new: IPsecSA, olds: list[IPsecSA], now: float) -> bool:
     """Whether the peer plainly still sends on the SAs ``new`` replaced: their inbound SAs
     counted packets since the rekey and ``new``'s none yet (a slow peer that has not processed
-    HASH(3)), within REKEY_RETIRE_MAX of the rekey."""
-    olds = [s for s in olds
-            if s.retire_from is not None and now < s.retire_from + REKEY_RETIRE_MAX]
-    return bool(olds) and not _inbound_packets(engine, new) and any(
-        _inbound_packets(engine, s) > s.in_packets for s in olds)
+    HASH(3))."""
+    return bool(olds) and not _inbound_packets(engine, new) and _old_counting(engine, olds, now)
+
+
+def _old_counting(engine: Engine, olds: list[IPsecSA], now: float) -> bool:
+    """Whether an SA of ``olds`` counted inbound packets since our rekey replaced it, within
+    REKEY_RETIRE_MAX of the rekey."""
+    return any(s.retire_from is not None and now < s.retire_from + REKEY_RETIRE_MAX
+               and _inbound_packets(engine, s) > s.in_packets for s in olds)
 
 
 def _same_connection(engine: Engine, bundle: IPsecSA, *, replaced: bool) -> list[IPsecSA]:
@@ -236,13 +240,13 @@ def outbound_due(engine: Engine, bundle: IPsecSA, now: float) -> bool:
     REKEY_RETIRE_MAX after the rekey at most.  The peer's first packet on the new SA ends the
     wait at once: it sends on the new SAs only once it has them all in, so from then on both
     directions of the flow use the same generation."""
-    bundle.out_at = None
     if _inbound_packets(engine, bundle):
         return _install_held(engine, bundle, now)
     if bundle.hold_until is not None and now < bundle.hold_until:
         bundle.out_at = min(now + REKEY_OUTBOUND_POLL, bundle.hold_until)
         return True
-    if _still_on_old(engine, bundle, _same_connection(engine, bundle, replaced=True), now):
+    # the new inbound SA counted nothing (asked above): is the peer still on the old one?
+    if _old_counting(engine, _same_connection(engine, bundle, replaced=True), now):
         bundle.out_at = now + 0.25
         return True
     return _install_held(engine, bundle, now)

@@ -297,6 +297,16 @@ def _up_short(h: Any) -> tuple[Any, Any]:
     return pair, old
 
 
+def _outbound_swapped_in_order(commands: list[Any], old: Any, new: Any) -> bool:
+    """Whether ``commands`` add ``new``'s outbound SA before they delete ``old``'s (so the
+    flow never goes without one); StopIteration if either is missing."""
+    added = next(i for i, c in enumerate(commands)
+                 if isinstance(c, AddSA) and c.spi == new.protocols[0].spi_out)
+    removed = next(i for i, c in enumerate(commands)
+                   if isinstance(c, DeleteSA) and c.spi == old.protocols[0].spi_out)
+    return added < removed
+
+
 def test_a_late_timer_installs_the_successor_before_it_retires_the_old_sa(h: Any) -> None:
     """The daemon's loop stalls past both the held-back outbound SA's moment and the old SA's
     retirement: one timer run must put the new outbound SA in before taking the old one out,
@@ -307,12 +317,8 @@ def test_a_late_timer_installs_the_successor_before_it_retires_the_old_sa(h: Any
     mark = len(pair.ka.commands)
     pair.now += REKEY_RETIRE_GRACE + 1  # one late run: both moments have passed
     pair.a.handle_timer(pair.now)
-    later = pair.ka.commands[mark:]
-    added = next(i for i, c in enumerate(later)
-                 if isinstance(c, AddSA) and c.spi == new.protocols[0].spi_out)
-    removed = next(i for i, c in enumerate(later)
-                   if isinstance(c, DeleteSA) and c.spi == old.protocols[0].spi_out)
-    assert added < removed and pair.a.sas.ipsec == [new]
+    assert _outbound_swapped_in_order(pair.ka.commands[mark:], old, new)
+    assert pair.a.sas.ipsec == [new]
 
 
 def test_a_replaced_sa_stays_while_the_peer_still_sends_on_it(h: Any) -> None:
@@ -390,12 +396,8 @@ def test_the_old_sa_expiring_lets_the_held_outbound_sa_in_at_once(h: Any) -> Non
     src, dst = ipaddress.ip_address(h.B), ipaddress.ip_address(h.A)
     pair.a.expire(Expire(3, old.protocols[0].spi_in, src, dst, hard=True), pair.now)
     assert not new.pending_out and new.out_at is None
-    later = pair.ka.commands[mark:]
-    added = next(i for i, c in enumerate(later)
-                 if isinstance(c, AddSA) and c.spi == new.protocols[0].spi_out)
-    removed = next(i for i, c in enumerate(later)
-                   if isinstance(c, DeleteSA) and c.spi == old.protocols[0].spi_out)
-    assert added < removed and pair.a.sas.ipsec == [new]
+    assert _outbound_swapped_in_order(pair.ka.commands[mark:], old, new)
+    assert pair.a.sas.ipsec == [new]
     assert (ipaddress.ip_address(h.B), new.protocols[0].spi_out, 3) in pair.ka.sas
 
 
