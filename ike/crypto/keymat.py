@@ -3,15 +3,15 @@
 Notation follows RFC 2409: ``Ni_b``/``Nr_b`` are nonce payload bodies,
 ``g^xy`` the DH shared secret, ``CKY-I``/``CKY-R`` the cookies, ``SAi_b`` the
 whole initiator SA payload body, ``IDii_b``/``IDir_b`` the ID payload bodies.
-The hash argument is anything :func:`ike.crypto.prf.get_hash` accepts (the HMAC functions look
-its name up in ``prf.NAMES`` first: one dict lookup instead of a call).
+The hash argument is anything :func:`ike.crypto.prf.get_hash` accepts (the HMAC functions name
+it through ``prf.prf`` or ``prf.hashlib_name``: one dict lookup for the usual keys).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from ike.crypto.prf import NAMES, Hash, HashName, get_hash, hmac_digest
+from ike.crypto.prf import Hash, HashName, get_hash, hashlib_name, hmac_digest, prf
 
 __all__ = [
     "ChildKeys",
@@ -51,12 +51,12 @@ def message_id_bytes(message_id: int | bytes) -> bytes:
 
 def skeyid_psk(h: HashName, psk: bytes, ni_b: bytes, nr_b: bytes) -> bytes:
     """SKEYID for pre-shared keys: prf(pre-shared-key, Ni_b | Nr_b)."""
-    return hmac_digest(psk, ni_b + nr_b, NAMES.get(h) or get_hash(h).name)
+    return prf(h, psk, ni_b + nr_b)
 
 
 def skeyid_sig(h: HashName, ni_b: bytes, nr_b: bytes, gxy: bytes) -> bytes:
     """SKEYID for signatures: prf(Ni_b | Nr_b, g^xy)."""
-    return hmac_digest(ni_b + nr_b, gxy, NAMES.get(h) or get_hash(h).name)
+    return prf(h, ni_b + nr_b, gxy)
 
 
 def skeyid_pke(h: HashName, ni_b: bytes, nr_b: bytes, cky_i: bytes, cky_r: bytes) -> bytes:
@@ -69,7 +69,7 @@ def skeyid_dae(
     h: HashName, skeyid: bytes, gxy: bytes, cky_i: bytes, cky_r: bytes
 ) -> tuple[bytes, bytes, bytes]:
     """(SKEYID_d, SKEYID_a, SKEYID_e) of RFC 2409 section 5."""
-    name = NAMES.get(h) or get_hash(h).name
+    name = hashlib_name(h)
     tail = gxy + cky_i + cky_r
     d = hmac_digest(skeyid, tail + b"\x00", name)
     a = hmac_digest(skeyid, d + tail + b"\x01", name)
@@ -85,7 +85,7 @@ def expand_key(h: HashName, skeyid_e: bytes, length: int) -> bytes:
     """
     if len(skeyid_e) >= length:
         return skeyid_e[:length]
-    name = NAMES.get(h) or get_hash(h).name
+    name = hashlib_name(h)
     k = hmac_digest(skeyid_e, b"\x00", name)
     out = k
     while len(out) < length:
@@ -115,8 +115,7 @@ def hash_i(
     sai_b: bytes, idii_b: bytes,
 ) -> bytes:
     """HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b)."""
-    return hmac_digest(skeyid, gxi + gxr + cky_i + cky_r + sai_b + idii_b,
-                       NAMES.get(h) or get_hash(h).name)
+    return prf(h, skeyid, gxi + gxr + cky_i + cky_r + sai_b + idii_b)
 
 
 def hash_r(
@@ -124,8 +123,7 @@ def hash_r(
     sai_b: bytes, idir_b: bytes,
 ) -> bytes:
     """HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b)."""
-    return hmac_digest(skeyid, gxr + gxi + cky_r + cky_i + sai_b + idir_b,
-                       NAMES.get(h) or get_hash(h).name)
+    return prf(h, skeyid, gxr + gxi + cky_r + cky_i + sai_b + idir_b)
 
 
 def natd_hash(h: HashName, cky_i: bytes, cky_r: bytes, address: bytes, port: int) -> bytes:
@@ -174,31 +172,26 @@ def qm_hash1(h: HashName, skeyid_a: bytes, message_id: int | bytes, rest: bytes)
 
     ``rest`` is the message body after the HASH payload, payload headers included.
     """
-    return hmac_digest(skeyid_a, message_id_bytes(message_id) + rest,
-                       NAMES.get(h) or get_hash(h).name)
+    return prf(h, skeyid_a, message_id_bytes(message_id) + rest)
 
 
 def qm_hash2(
     h: HashName, skeyid_a: bytes, message_id: int | bytes, ni_b: bytes, rest: bytes
 ) -> bytes:
     """QM HASH(2) = prf(SKEYID_a, M-ID | Ni_b | SA | Nr [| KE] [| IDci | IDcr])."""
-    return hmac_digest(skeyid_a, message_id_bytes(message_id) + ni_b + rest,
-                       NAMES.get(h) or get_hash(h).name)
+    return prf(h, skeyid_a, message_id_bytes(message_id) + ni_b + rest)
 
 
 def qm_hash3(
     h: HashName, skeyid_a: bytes, message_id: int | bytes, ni_b: bytes, nr_b: bytes
 ) -> bytes:
     """QM HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b)."""
-    return hmac_digest(
-        skeyid_a, b"\x00" + message_id_bytes(message_id) + ni_b + nr_b,
-        NAMES.get(h) or get_hash(h).name)
+    return prf(h, skeyid_a, b"\x00" + message_id_bytes(message_id) + ni_b + nr_b)
 
 
 def info_hash(h: HashName, skeyid_a: bytes, message_id: int | bytes, rest: bytes) -> bytes:
     """Informational HASH(1) = prf(SKEYID_a, M-ID | N/D) (RFC 2409 section 5.7)."""
-    return hmac_digest(skeyid_a, message_id_bytes(message_id) + rest,
-                       NAMES.get(h) or get_hash(h).name)
+    return prf(h, skeyid_a, message_id_bytes(message_id) + rest)
 
 
 def qm_keymat(
@@ -211,7 +204,7 @@ def qm_keymat(
     Kn = prf(SKEYID_d, Kn-1 | [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b);
     KEYMAT = K1 | K2 | ...  ``gqmxy`` is empty without PFS.
     """
-    name = NAMES.get(h) or get_hash(h).name
+    name = hashlib_name(h)
     seed = gqmxy + bytes((protocol,)) + spi + ni_b + nr_b
     k = hmac_digest(skeyid_d, seed, name)
     out = k

@@ -20,8 +20,8 @@ except ImportError:  # pragma: no cover - a Python built without OpenSSL
     _hmac_digest = None  # type: ignore[assignment]
 
 __all__ = [
-    "HASHES", "NAMES", "Hash", "HashName", "PRFError", "get_hash", "hash_data", "hmac_digest",
-    "prf",
+    "HASHES", "NAMES", "Hash", "HashName", "PRFError", "get_hash", "hash_data", "hashlib_name",
+    "hmac_digest", "prf",
 ]
 
 
@@ -91,9 +91,15 @@ def get_hash(which: HashName) -> Hash:
     return h
 
 
+def hashlib_name(which: HashName) -> str:
+    """The hashlib name of a hash (for hmac_digest): one dict lookup for the usual keys,
+    get_hash (and its PRFError) for the rest."""
+    return NAMES.get(which) or get_hash(which).name
+
+
 def prf(hash_name: HashName, key: bytes, data: bytes) -> bytes:
     """The IKEv1 PRF: HMAC with the negotiated hash."""
-    return hmac_digest(key, data, NAMES.get(hash_name) or get_hash(hash_name).name)
+    return hmac_digest(key, data, hashlib_name(hash_name))
 
 
 def _hmac_with_fallback(key: bytes, data: bytes, name: str) -> bytes:
