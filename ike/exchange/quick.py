@@ -123,13 +123,13 @@ class QuickMode(Exchange):
         self.chosen: list[_Choice] = []
         self.spi_in: dict[int, int] = {}
         self.bundle: IPsecSA | None = None
+        """The keyed SA bundle, once both nonces (and KE) are known."""
         self.inbound_installed = False
+        """The responder's inbound SAs are in the kernel already (ike.exchange.install)."""
         self.install_plan: object | None = None
         """The kernel commands of the bundle, once worked out (ike.exchange.install)."""
-        """The responder's inbound SAs are in the kernel already (ike.exchange.install)."""
         self.peer_oa: str | None = None
         """The peer's original address from its NAT-OA (UDP-encapsulated transport mode)."""
-        """The keyed SA bundle, once both nonces (and KE) are known."""
 
     # ---- helpers ---------------------------------------------------------------------------
 
