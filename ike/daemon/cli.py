@@ -307,6 +307,8 @@ def _child(
     async def main() -> None:
         loop = asyncio.get_running_loop()
         daemon.on_ready = lambda: reader.attach(loop)
+        if monitor_kernel is not None:
+            monitor_kernel.attach(loop)
         try:
             await daemon.run()
         finally:

@@ -371,6 +371,9 @@ class MonitorClient:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.pending_events: list[k.KernelEvent] = []
+        self.on_queued: Callable[[], None] | None = None
+        """Called when an event is queued: one that came in while a request waited for its
+        answer leaves nothing on the channel to wake the reader, so it must be scheduled."""
 
     def _request(self, message: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
         send_message(self.sock, message)
@@ -394,6 +397,8 @@ class MonitorClient:
             log.warning("monitor client: bad event: %s", exc)
             return
         self.pending_events.append(event)
+        if self.on_queued is not None:
+            self.on_queued()
 
     def open(self, path: str, write: bool = False) -> BinaryIO:
         """Open *path* through the parent (``rb`` or ``wb``)."""
@@ -640,6 +645,8 @@ class MonitorKernel:
     def __init__(self, client: MonitorClient) -> None:
         self.client = client
         self.handler: k.EventHandler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
 
     def open(self) -> None:
         """The parent opened the real backend."""
@@ -648,7 +655,21 @@ class MonitorKernel:
         """The parent closes the real backend."""
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Events are read by the runtime from the channel (see :meth:`dispatch`)."""
+        """Events are read by the runtime from the channel (see :meth:`dispatch`); those a
+        request's wait took off the channel are delivered from ``loop`` right after it."""
+        self._loop = loop
+        self.client.on_queued = self._schedule
+
+    def _schedule(self) -> None:
+        """Deliver the queued events soon, outside whatever engine call made the request
+        (they would otherwise wait for the next message on the channel: seconds, or for ever)."""
+        if self._loop is not None and not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._deliver_scheduled)
+
+    def _deliver_scheduled(self) -> None:
+        self._scheduled = False
+        self.deliver()
 
     def set_event_handler(self, handler: k.EventHandler | None) -> None:
         """Where kernel events go."""

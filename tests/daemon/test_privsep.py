@@ -21,6 +21,7 @@ from ike.daemon.privsep import (
     Monitor,
     MonitorClient,
     MonitorError,
+    MonitorKernel,
     PathPolicy,
     check_bind,
 )
@@ -217,15 +218,21 @@ def test_forked_child_is_confined(dirs: tuple[Path, Path], tmp_path: Path) -> No
         assert "not running as root" in proc.stderr
 
 
-def test_kernel_events_reach_the_child(dirs: tuple[Path, Path]) -> None:
-    from ike.daemon.privsep import MonitorKernel
-
+def _kernel_channel(dirs: tuple[Path, Path]) -> tuple[
+        socket.socket, socket.socket, Monitor, MonitorKernel, list[k.KernelEvent]]:
+    """A monitor on one end of a channel, the child's MonitorKernel on the other, and the
+    list its event handler fills."""
     etc, run = dirs
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     monitor = Monitor(parent, PathPolicy([str(etc)], [str(run)]), NoneKernel())
     kernel = MonitorKernel(MonitorClient(child))
     got: list[k.KernelEvent] = []
     kernel.set_event_handler(got.append)
+    return parent, child, monitor, kernel, got
+
+
+def test_kernel_events_reach_the_child(dirs: tuple[Path, Path]) -> None:
+    parent, child, monitor, kernel, got = _kernel_channel(dirs)
     a, b = ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2")
     expire = k.Expire(3, 0x1234, a, b, hard=False)
     monitor.send_event(expire)
@@ -246,6 +253,35 @@ def test_kernel_events_reach_the_child(dirs: tuple[Path, Path]) -> None:
     assert got == [expire, acquire]
     parent.close()
     assert kernel.dispatch() is False
+    child.close()
+
+
+def test_an_event_taken_off_the_channel_by_a_request_is_delivered_from_the_loop(
+        dirs: tuple[Path, Path]) -> None:
+    """A kernel event read while a request waited leaves the channel empty: nothing would
+    wake the child's reader, and the event (a hard expiry, an ACQUIRE) waited for the next
+    unrelated message -- 11 s in a UML run, the daemon's SIGTERM and SA deletions with it.
+    Attached to its loop, the child delivers it right after the engine call that asked."""
+    import asyncio
+
+    parent, child, monitor, kernel, got = _kernel_channel(dirs)
+    a, b = ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2")
+    expire = k.Expire(3, 0x1234, a, b, hard=True)
+
+    async def scenario() -> list[list[k.KernelEvent]]:
+        kernel.attach(asyncio.get_running_loop())
+        monitor.send_event(expire)  # waits on the channel ahead of the request's answer
+        thread = threading.Thread(target=monitor.serve_one)
+        thread.start()
+        kernel.get_spi(k.GetSPI(a, b))
+        thread.join(timeout=5)
+        during = list(got)  # not inside the call that made the request
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return [during, list(got)]
+
+    assert asyncio.run(scenario()) == [[], [expire]]
+    parent.close()
     child.close()
 
 
