@@ -273,12 +273,22 @@ def test_soft_expiry_rekeys_without_losing_the_ping_stream(
     sent, received = c["stream"]
     # the responder has its inbound SA before the initiator sends on it, and the old SA retires
     # after a grace: no loss
-    assert received == sent, (c.get("xfrm_stat"), c.get("log_a", ""), c.get("log_b", ""))
+    # string messages: pytest prints them whole (a tuple's repr is cut to one line)
+    assert received == sent, _daemons_evidence(c)
     assert c["rekeyed"]
     before, after, common = c["spis"]
     # every original SA is gone; the new ones are there (a third generation may be starting)
     assert before == 2 * len(c["suites"]) and after >= before and common == 0, (
-        c["spis"], c.get("states_after"), c.get("log_a", ""), c.get("log_b", ""))
+        f"SAs before/after/common {c['spis']}\n{_daemons_evidence(c)}")
+
+
+def _daemons_evidence(c: dict[str, Any]) -> str:
+    """What the daemons scenario kept of a failed stream or rekey: the kernel's drop counters,
+    initiator's SAs after the stream, and both daemons' log tails."""
+    return (f"xfrm_stat {c.get('xfrm_stat')}; stream ended {c.get('stream_ended')} s after "
+            f"the start\n--- kx-a SAs after the stream\n{c.get('states_after', '')}\n"
+            f"--- kx-b SAs\n{c.get('states_after_b', '')}\n--- log a\n{c.get('log_a', '')}\n"
+            f"--- log b\n{c.get('log_b', '')}")
 
 
 def test_daemons_remove_what_they_installed_on_shutdown(cases: dict[str, dict[str, Any]]) -> None:

@@ -209,6 +209,8 @@ def run_pair() -> dict[str, Any]:
             out = sh("ip", "netns", "exec", "kx-a", "ping", "-n", "-q", "-c", str(count), "-i",
                      "0.3", "-W", "1", "-I", inner(1, "a"), inner(1, "b"), check=False).stdout
             result["states_after"] = sh("ip", "-n", "kx-a", "xfrm", "state").stdout
+            result["states_after_b"] = sh("ip", "-n", "kx-b", "xfrm", "state").stdout
+            result["stream_ended"] = round(time.monotonic() - t0, 2)
             after = set(re.findall(r"spi (0x[0-9a-f]+)", result["states_after"]))
             result["stream"] = [count, next(
                 (int(p.split()[0]) for p in out.split(",") if "received" in p), 0)]
@@ -225,8 +227,8 @@ def run_pair() -> dict[str, Any]:
         if (not result.get("negotiated") or 0 in result.get("received", {}).values()
                 or stream[1] < stream[0]
                 or result.get("spis", [0, 0])[1] < result.get("spis", [0, 0])[0]):
-            result["log_a"] = a.log()[-4000:]
-            result["log_b"] = b.log()[-4000:]
+            result["log_a"] = a.log()[-6000:]
+            result["log_b"] = b.log()[-6000:]
         shutil.rmtree(base, ignore_errors=True)
     return result
 
