@@ -346,8 +346,12 @@ class SeededNoneKernel(NoneKernel):
 
 
 def _drain(split: privsep.Split) -> bool:
+    """Read what the parent sent unasked (the channel was readable); never block: a request
+    of the same loop iteration may have read it already."""
     try:
-        message, fds = privsep.recv_message(split.client.sock)
+        message, fds = privsep.recv_message(split.client.sock, wait=False)
+    except BlockingIOError:
+        return True
     except (ConnectionError, OSError):
         return False
     except ValueError:

@@ -14,6 +14,7 @@ Messages are JSON; file descriptors travel as SCM_RIGHTS.  Kernel commands use
 
 from __future__ import annotations
 
+import array
 import asyncio
 import hashlib
 import json
@@ -341,9 +342,20 @@ def send_message(
         sock.sendall(data)
 
 
-def recv_message(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """Receive one message; (None, []) at end of file."""
-    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MSG, 64)
+_FD_SIZE = array.array("i").itemsize
+
+
+def recv_message(sock: socket.socket, *, wait: bool = True
+                 ) -> tuple[dict[str, Any] | None, list[int]]:
+    """Receive one message; (None, []) at end of file.  With ``wait=False`` an empty channel
+    raises BlockingIOError instead of blocking."""
+    # recvmsg itself: socket.recv_fds drops its flags argument (CPython 3.11)
+    data, ancdata, _flags, _addr = sock.recvmsg(
+        MAX_MSG, socket.CMSG_LEN(64 * _FD_SIZE), 0 if wait else socket.MSG_DONTWAIT)
+    fds = array.array("i")
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % _FD_SIZE])
     if not data:
         for fd in fds:
             os.close(fd)
@@ -720,9 +732,16 @@ class MonitorKernel:
         """Done by the parent when it binds."""
 
     def dispatch(self) -> bool:
-        """Read one message from the parent (the channel is readable); False if it is gone."""
+        """Read one message from the parent (the channel is readable); False if it is gone.
+
+        Never blocks: in the loop iteration that found the channel readable, a request made
+        by an earlier callback (a datagram's handling) may have taken the message off it; a
+        blocking read would then stall the whole daemon until the parent's next message."""
         try:
-            message, fds = recv_message(self.client.sock)
+            message, fds = recv_message(self.client.sock, wait=False)
+        except BlockingIOError:
+            self.deliver()
+            return True
         except (ConnectionError, OSError):
             return False
         except ValueError as exc:

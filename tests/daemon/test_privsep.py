@@ -285,6 +285,31 @@ def test_an_event_taken_off_the_channel_by_a_request_is_delivered_from_the_loop(
     child.close()
 
 
+def test_a_reader_woken_for_a_message_a_request_already_took_does_not_block(
+        dirs: tuple[Path, Path]) -> None:
+    """The loop found the channel readable, but a datagram's handling earlier in the same
+    iteration made a request whose wait read the message: the reader's dispatch must return
+    at once.  It used to block in recv until the parent's next message -- in a UML run the
+    responder sat 2 s and then 11 s there, Quick Mode HASH(3)s and its SIGTERM waiting."""
+    parent, child, monitor, kernel, got = _kernel_channel(dirs)
+    a, b = ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2")
+    expire = k.Expire(3, 0x1234, a, b, hard=True)
+    monitor.send_event(expire)
+    thread = threading.Thread(target=monitor.serve_one)
+    thread.start()
+    kernel.get_spi(k.GetSPI(a, b))  # reads the event, then its answer: the channel is empty
+    thread.join(timeout=5)
+    reader = threading.Thread(target=kernel.dispatch, daemon=True)
+    reader.start()
+    reader.join(timeout=2)
+    blocked = reader.is_alive()
+    parent.close()  # frees a blocked reader (end of file)
+    reader.join(timeout=5)
+    assert not blocked
+    assert got == [expire]  # and what the request had queued is delivered
+    child.close()
+
+
 class _KeySource:
     """A parent-side PKI with one local ID whose key can be replaced."""
 
