@@ -644,11 +644,15 @@ class Engine:
             for spi in d.spis:
                 target = self.sas.isakmp.get(bytes(spi))
                 if target is not None:
+                    log.info("%s peer %s deleted ISAKMP SA %s", self.tag, sa.peer[0],
+                             bytes(spi).hex())
                     self._delete_isakmp(target, now, notify_peer=False, reason="peer DELETE")
             return
         for spi in d.spis:
             ipsa = self.sas.ipsec_by_spi(int(d.protocol), int.from_bytes(spi, "big"))
             if ipsa is not None:
+                log.info("%s peer %s deleted IPsec SA %s (SPI %s)", self.tag, sa.peer[0],
+                         ipsa.name, bytes(spi).hex())
                 self._delete_ipsec(ipsa, now, notify_peer=False, reason="peer DELETE")
 
     # ================================================================ failures and deletion

@@ -407,7 +407,7 @@ class Daemon:
             for name in list(self.active):
                 if self.engine.sas.ipsec_by_name(name) or self._in_progress(name):
                     continue
-                log.debug("connection_checker: starting %s", name, extra={"dlevel": 20})
+                log.info("connection_checker: starting %s", name)
                 try:
                     self.engine.connect(name, now)
                 except Exception:

@@ -284,21 +284,26 @@ def test_replayed_and_reordered_messages_are_dropped(h: Any) -> None:
     assert len(pair.b.sas.ipsec) == 1 and not pair.b.exchanges
 
 
-def test_peer_delete(h: Any) -> None:
+def test_peer_delete(h: Any, caplog: pytest.LogCaptureFixture) -> None:
     pair = h.make_pair(h.make_conf("a"), h.make_conf("b"), use_keynote=False)
     pair.a.start(pair.now)
     pair.flush()
     pair.events("a"), pair.events("b")
+    [named] = [s for _p, s in pair.b.sas.ipsec[0].spis_out]  # the DELETE names its inbound SA
+    caplog.set_level(logging.INFO, logger="ike")
     pair.a.delete("conn", pair.now)
     pair.flush()
     [dl] = [e for e in pair.events("b") if isinstance(e, SADeleted)]
     assert dl.kind == "ipsec" and dl.reason == "peer DELETE"
     assert not pair.a.sas.ipsec and not pair.b.sas.ipsec
     assert not pair.ka.sas and not pair.kb.sas and not pair.ka.flows and not pair.kb.flows
+    # an operator sees, without debugging on, which SA the peer removed
+    assert f"peer {h.A} deleted IPsec SA conn (SPI {named:08x})" in caplog.text
     pair.a.delete("peer", pair.now)
     pair.flush()
     assert [e.kind for e in pair.events("b") if isinstance(e, SADeleted)] == ["isakmp"]
     assert not pair.a.sas.isakmp and not pair.b.sas.isakmp
+    assert f"peer {h.A} deleted ISAKMP SA " in caplog.text
 
 
 def test_policy_sees_filters_from_each_side(h: Any) -> None:
