@@ -69,7 +69,14 @@ def test_charon_and_pluto(plain_topo: Topology, workdir: Path, libreswan: Path,
             assert set(keymats) == {ca.spi_in, ca.spi_out}
             c.keys_agree = all(km == charon_keys[spi].enc + charon_keys[spi].integ
                                for spi, km in keymats.items())
-            assert c.keys_agree, (keymats, charon_keys)
+            # a string: pytest cuts a tuple's repr in the middle, where the difference is
+            assert c.keys_agree, (
+                f"pluto KEYMAT by SPI {keymats}\ncharon keys by SPI {charon_keys}\n"
+                f"charon's child: in {ca.spi_in} out {ca.spi_out}; pluto's: in {cb.spi_in} "
+                f"out {cb.spi_out}\n--- charon's seed and key lines\n"
+                + "".join(line[:200] + "\n" for line in
+                          pa.log_path.read_text(errors="replace").splitlines()
+                          if "SA seed" in line or " key =>" in line or "CHILD_SA" in line))
             enc_len = len(next(iter(charon_keys.values())).enc) // 2
             assert pb.esp_keys(enc_len=enc_len) == charon_keys
             assert pa.keylog().children[0].we_initiated_qm == (initiator == "charon")

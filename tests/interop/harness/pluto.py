@@ -273,7 +273,17 @@ class PlutoPeer(DaemonBase):
                 out = (self.dir / "pluto.stdout").read_text(errors="replace")
                 raise HarnessError(f"{self.name}: pluto did not come up: {out[-2000:]}")
             time.sleep(0.05)
-        self.whack("--listen")
+        # the socket file appears at bind(), before pluto listens on it: a loaded machine
+        # showed whack's connect() refused there ("is Pluto running?", exit 33)
+        while True:
+            got = run([str(WHACK), "--ctlsocket", str(self.ctl), "--listen"], check=False)
+            if got.returncode == 0:
+                break
+            if time.monotonic() > deadline or not self.alive() or "is Pluto running" not in (
+                    got.stderr + got.stdout):
+                raise HarnessError(f"{self.name}: whack --listen exit {got.returncode}: "
+                                   f"{(got.stderr or got.stdout).strip()}")
+            time.sleep(0.05)
         for c in self.conns:
             got = run([str(ADDCONN), "--config", str(self.dir / "ipsec.conf"), "--ctlsocket",
                        str(self.ctl), c.name], check=False)
