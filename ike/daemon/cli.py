@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ike.conf import Conf, ConfError, read_secret_file
-from ike.daemon import control, fifo, privsep
+from ike.daemon import control, fifo, monitored, privsep
 from ike.daemon.log import DebugLevels, log_print, parse_debug_spec, setup_logging
 from ike.daemon.options import HELP, USAGE, Options, UsageError, parse_args
 from ike.daemon.runtime import Daemon, DirectFiles, load_policy
@@ -265,14 +265,14 @@ def _child(
     fifo_fd: int,
     auth: Any,
 ) -> int:
-    monitor_kernel: privsep.MonitorKernel | None = None
+    monitor_kernel: monitored.MonitorKernel | None = None
     kernel: k.KernelBackend
     if options.no_kernel:
         kernel = SeededNoneKernel(options.seed) if options.seed is not None else NoneKernel()
     else:
-        monitor_kernel = privsep.MonitorKernel(split.client)
+        monitor_kernel = monitored.MonitorKernel(split.client)
         kernel = monitor_kernel
-    child_auth = privsep.MonitorAuth(split.client) if auth is not None else None
+    child_auth = monitored.MonitorAuth(split.client) if auth is not None else None
     daemon = Daemon(options, conf, split.client, kernel, levels, handler, policy_factory,
                     auth=child_auth, chrooted=split.chrooted)  # fmt: skip
     if monitor_kernel is not None:

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from ike.daemon import wire_codec
+from ike.daemon.monitored import MonitorKernel
 from ike.daemon.privsep import (
     Monitor,
     MonitorClient,
     MonitorError,
-    MonitorKernel,
     PathPolicy,
     check_bind,
 )
@@ -334,7 +334,7 @@ def test_signing_key_and_certificates_in_one_request_parsed_once(
 ) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    from ike.daemon.privsep import MonitorAuth
+    from ike.daemon.monitored import MonitorAuth
 
     etc, run = dirs
     source = _KeySource()
