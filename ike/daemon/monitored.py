@@ -40,7 +40,6 @@ class MonitorKernel:
         self.client = client
         self.handler: k.EventHandler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._scheduled = False
 
     def open(self) -> None:
         """The parent opened the real backend."""
@@ -56,14 +55,10 @@ class MonitorKernel:
 
     def _schedule(self) -> None:
         """Deliver the queued events soon, outside whatever engine call made the request
-        (they would otherwise wait for the next message on the channel: seconds, or for ever)."""
-        if self._loop is not None and not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._deliver_scheduled)
-
-    def _deliver_scheduled(self) -> None:
-        self._scheduled = False
-        self.deliver()
+        (they would otherwise wait for the next message on the channel: seconds, or for ever).
+        A second call before then finds the queue empty: delivery is idempotent."""
+        if self._loop is not None:
+            self._loop.call_soon(self.deliver)
 
     def set_event_handler(self, handler: k.EventHandler | None) -> None:
         """Where kernel events go."""

@@ -102,9 +102,7 @@ def _evidence(topo: netns.Topology, ours: isakmpd.IsakmpdPeer, peer: Peer) -> st
     yet there, a policy missing), the SAs with their packet counts, and both daemons' logs."""
     parts = []
     for ns in (topo.a, topo.b):
-        stat = ns.run(["cat", "/proc/net/xfrm_stat"], check=False).stdout
-        drops = " ".join(f"{k}={v}" for k, v in (line.split() for line in stat.splitlines()
-                                                 if len(line.split()) == 2) if v != "0")
+        drops = " ".join(f"{k}={v}" for k, v in _xfrm_counters(ns).items() if v)
         states = ns.run(["ip", "-s", "xfrm", "state"], check=False).stdout
         parts.append(f"--- {ns.name}: xfrm_stat {drops or 'all 0'}\n{states}")
     for name, log in (("ours", ours.log_path), ("peer", peer.log_path)):
