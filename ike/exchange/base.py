@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto.cipher import Keystate
-from ike.sa import IsakmpSA
+from ike.sa import IsakmpSA, SATable
+from ike.timers import NEVER, Timed, timed
 from ike.wire import (
     ExchangeType,
     Flags,
@@ -30,7 +31,7 @@ from ike.wire import (
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["Exchange", "cleartext_of", "rest_of"]
+__all__ = ["Exchange", "cleartext_of", "earliest", "rest_of"]
 
 #: Each defined flag combination with E set, by integer value (IntFlag.__or__ runs in Python).
 _WITH_ENC = {v: Flags(v | Flags.ENC) for v in range(8)}
@@ -50,11 +51,24 @@ def rest_of(msg: Message, skip: int = 1) -> bytes:
     return encode_payloads(msg.payloads[skip:])[1]
 
 
-class Exchange(ABC):
-    """Base of all exchange tasks (Main, Aggressive, Quick, Informational)."""
+@timed("deadline", "linger_until")
+class Exchange(Timed, ABC):
+    """Base of all exchange tasks (Main, Aggressive, Quick, Informational).  Its deadlines go
+    on the engine's timer heap (ike.timers): ``deadline`` and ``linger_until`` when set;
+    ``retransmit_at``, set on every message, is a plain attribute that only :meth:`send` and
+    :meth:`retransmit` give a time (and tell the heap); anyone may clear it."""
 
     kind: ClassVar[str] = "exchange"
     exchange_type: ClassVar[ExchangeType] = ExchangeType.NONE
+    retransmit_at: float | None = None
+    """When the last message goes out again (None: not to be resent).  Set a time only in
+    :meth:`send` and :meth:`retransmit` (they tell the timer heap); None anywhere."""
+    deadline: float
+    """Exchange-max-time after the start: an unfinished exchange fails then."""
+    linger_until: float | None = None
+    """When a finished exchange is forgotten (until then it answers retransmissions)."""
+    _t_deadline: float  # where the hooked attributes keep their values
+    _t_linger_until: float | None
 
     def __init__(self, engine: Engine, sa: IsakmpSA, message_id: int, initiator: bool,
                  now: float, name: str) -> None:
@@ -75,11 +89,9 @@ class Exchange(ABC):
         self.answers: bytes | None = None
         """The peer message ``last_out`` answered: only its repeat makes us resend."""
         self.xmits = 0
-        self.retransmit_at: float | None = None
         self.deadline = now + engine.exchange_max_time
         self.finished = False
         self.failed = False
-        self.linger_until: float | None = None
         self.he_committed = False
 
     # ---- bookkeeping -----------------------------------------------------------------------
@@ -90,6 +102,17 @@ class Exchange(ABC):
             log.debug("%s %s %s/%08x: %s -> %s", self.engine.tag, self.kind,
                       self.sa.cookies.hex(), self.message_id, self.state, new)
         self.state = new
+
+    def timer_min(self) -> float:
+        """The earliest of retransmission, the max-time deadline (while unfinished) and the
+        end of lingering."""
+        # the values themselves, not the properties: get_timer asks for this often
+        earliest = NEVER if self.finished else self._t_deadline
+        if (t := self.retransmit_at) is not None and t < earliest:
+            earliest = t
+        if (t := self._t_linger_until) is not None and t < earliest:
+            earliest = t
+        return earliest
 
     @property
     def key(self) -> tuple[bytes, int]:
@@ -138,7 +161,10 @@ class Exchange(ABC):
         self.answers = self.last_in
         self.engine.queue(data, sa.local, sa.peer)
         self.xmits = 1
-        self.retransmit_at = now + self.engine.retransmit_delay(1) if retransmit else None
+        if retransmit:
+            self._rearm(now + self.engine.retransmit_delay(1))
+        else:
+            self.retransmit_at = None
         return data
 
     def decrypt(self, msg: Message) -> Message:
@@ -174,7 +200,14 @@ class Exchange(ABC):
             return
         self.engine.queue(self.last_out, self.sa.local, self.sa.peer)
         self.xmits += 1
-        self.retransmit_at = now + self.engine.retransmit_delay(self.xmits)
+        self._rearm(now + self.engine.retransmit_delay(self.xmits))
+
+    def _rearm(self, when: float) -> None:
+        """Retransmit at ``when``: a deadline earlier than the heap knows of goes on it (what
+        the hook of a timed attribute does, by hand for this one attribute set per message)."""
+        self.retransmit_at = when
+        if when < self._tmin and (heap := self._timers) is not None:
+            heap.push(when, self)
 
     @abstractmethod
     def process(self, msg: Message, now: float) -> None:
@@ -184,3 +217,35 @@ class Exchange(ABC):
     def on_timeout(self, now: float) -> None:
         """The exchange ran past Exchange-max-time: clean up what it holds."""
         self.finish(now, failed=True)
+
+
+def earliest(exchanges: dict[tuple[bytes, int], Exchange], sas: SATable) -> float:
+    """The earliest deadline of every exchange and SA (NEVER: none), what each one's
+    ``timer_min`` says, in one pass without a call per object: while the tables are small
+    (ike.timers scans them then) this is get_timer, after every datagram."""
+    best = NEVER
+    for ex in exchanges.values():
+        if not ex.finished and (t := ex._t_deadline) < best:
+            best = t
+        if (t2 := ex.retransmit_at) is not None and t2 < best:
+            best = t2
+        if (t2 := ex._t_linger_until) is not None and t2 < best:
+            best = t2
+    for sa in sas.isakmp.values():
+        if (t2 := sa._t_soft_at) is not None and t2 < best:
+            best = t2
+        if (t2 := sa._t_hard_at) is not None and t2 < best:
+            best = t2
+        if (dpd := sa._t_dpd) is not None and (t := dpd._t_next_at) < best:
+            best = t
+        if (nat := sa._t_nat) is not None and (t2 := nat._t_keepalive_at) is not None \
+                and t2 < best:
+            best = t2
+    for ipsa in sas.ipsec.view:
+        if (t2 := ipsa._t_soft_at) is not None and t2 < best:
+            best = t2
+        if (t2 := ipsa._t_hard_at) is not None and t2 < best:
+            best = t2
+        if (t2 := ipsa._t_out_at) is not None and t2 < best:
+            best = t2
+    return best

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ike.doi.constants import ProtocolId
 from ike.exchange import informational
 from ike.kernel import interface as k
 from ike.sa import IsakmpSA
+from ike.timers import TimedPart, timed_part
 from ike.wire import Notify, NotifyType
 
 if TYPE_CHECKING:
@@ -30,15 +31,19 @@ DPD_RETRANS_WAIT = 5.0
 DPD_RETRANS_MAX = 5
 
 
+@timed_part("next_at")
 @dataclass
-class DpdState:
-    """One ISAKMP SA's DPD: when to look next, the sequence number, unanswered probes."""
+class DpdState(TimedPart):
+    """One ISAKMP SA's DPD: when to look next (on the engine's timer heap through its SA), the
+    sequence number, unanswered probes."""
 
     interval: float
     next_at: float
     seq: int
     outstanding: int = 0
     last_check: float = 0.0
+    if TYPE_CHECKING:  # where the hooked next_at keeps its value (ike.timers)
+        _t_next_at: ClassVar[float]
 
 
 def start(engine: Engine, sa: IsakmpSA, now: float) -> None:
