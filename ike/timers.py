@@ -258,11 +258,6 @@ class TimerHeap:
         """``with heap.run(now) as due: due.take(Kind)...`` -- one timer run (TimerRun)."""
         return TimerRun(self, now)
 
-    def due(self, now: float) -> list[Timed]:
-        """While scanning: the objects of the tables with a deadline due, in table order."""
-        return [obj for table in self._tables for obj in table.values()
-                if obj.timer_min() <= now]
-
     def pop_due(self, now: float) -> list[Timed]:
         """With the heap: take out the entries due at ``now``: the live objects with a
         deadline due, each once (their entry is gone until :meth:`settle`)."""
@@ -339,11 +334,17 @@ class TimerRun:
     def take(self, kind: type[T]) -> list[T]:
         """The live due objects of class ``kind``, in table order (each once per run)."""
         heap = self.heap
-        if not heap.large:  # a scan of the tables, as the engine always did
-            handed = self.handed
-            found_now = [obj for obj in heap.due(self.now)
-                         if isinstance(obj, kind) and id(obj) not in handed]
-            handed.update(map(id, found_now))
+        if not heap.large:  # a scan of the kind's table, as the engine always did
+            now, handed = self.now, self.handed
+            found_now: list[T] = []
+            for table in heap._tables:
+                for obj in table.values():
+                    if not isinstance(obj, kind):
+                        break  # a table holds one kind of object
+                    if obj.timer_min() <= now and id(obj) not in handed:
+                        found_now.append(obj)
+            if found_now:
+                handed.update(map(id, found_now))
             return found_now
         pending = self.pending
         for obj in heap.pop_due(self.now):
