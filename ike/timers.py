@@ -10,8 +10,8 @@ The deadline attributes of a timed class are hooked (:func:`timed`): while the h
 and the object sits in a table, assigning one earlier than the object's entry pushes a new
 entry, so no call site can forget to.  An ISAKMP SA's DPD and NAT-T states are parts
 (:func:`timed_part`) whose deadlines are pushed for the SA holding them.  Reads stay plain (C)
-attribute reads.  (An exchange's ``retransmit_at``, set on every message, is the one deadline
-pushed by hand, in ike.exchange.base.)
+attribute reads.  (An exchange's deadlines, set on every message and only by its own lifecycle
+methods, are pushed by hand there instead: ike.exchange.base.)
 
 Entries are never removed when a deadline moves or its object goes; they are dropped when they
 reach the top and turn out stale (lazy invalidation).  The invariant: every object live in its
@@ -165,9 +165,12 @@ class TimerHeap:
         self._tables.append(table)
 
     def push(self, when: float, obj: Timed) -> None:
-        """Give ``obj`` an entry at ``when``, at or before its earliest deadline."""
-        heapq.heappush(self._heap, (when, next(self._seq), ref(obj)))
-        obj._tmin = when
+        """Give ``obj`` an entry at ``when``, at or before its earliest deadline (while the
+        heap is in use: an object that left its table before a switch to scanning still
+        knows the heap)."""
+        if self.large:
+            heapq.heappush(self._heap, (when, next(self._seq), ref(obj)))
+            obj._tmin = when
 
     def register(self, obj: Timed, table: dict[Any, Any], key: object,
                  order: int | None = None) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto.cipher import Keystate
 from ike.sa import IsakmpSA, SATable
-from ike.timers import NEVER, Timed, timed
+from ike.timers import NEVER, Timed
 from ike.wire import (
     ExchangeType,
     Flags,
@@ -51,24 +51,23 @@ def rest_of(msg: Message, skip: int = 1) -> bytes:
     return encode_payloads(msg.payloads[skip:])[1]
 
 
-@timed("deadline", "linger_until")
 class Exchange(Timed, ABC):
-    """Base of all exchange tasks (Main, Aggressive, Quick, Informational).  Its deadlines go
-    on the engine's timer heap (ike.timers): ``deadline`` and ``linger_until`` when set;
-    ``retransmit_at``, set on every message, is a plain attribute that only :meth:`send` and
-    :meth:`retransmit` give a time (and tell the heap); anyone may clear it."""
+    """Base of all exchange tasks (Main, Aggressive, Quick, Informational).
+
+    Its deadlines are plain attributes, set on every message: unlike an SA's they are not
+    hooked (ike.timers) -- only this class's own lifecycle gives them a time (``__init__``,
+    before the exchange enters the engine's table; :meth:`send`, :meth:`retransmit` and
+    :meth:`finish`, which tell the engine's timer heap through :meth:`_armed`).  Clearing one
+    (None) is allowed anywhere: a deadline that goes away or moves later needs no entry."""
 
     kind: ClassVar[str] = "exchange"
     exchange_type: ClassVar[ExchangeType] = ExchangeType.NONE
     retransmit_at: float | None = None
-    """When the last message goes out again (None: not to be resent).  Set a time only in
-    :meth:`send` and :meth:`retransmit` (they tell the timer heap); None anywhere."""
+    """When the last message goes out again (None: not to be resent)."""
     deadline: float
     """Exchange-max-time after the start: an unfinished exchange fails then."""
     linger_until: float | None = None
     """When a finished exchange is forgotten (until then it answers retransmissions)."""
-    _t_deadline: float  # where the hooked attributes keep their values
-    _t_linger_until: float | None
 
     def __init__(self, engine: Engine, sa: IsakmpSA, message_id: int, initiator: bool,
                  now: float, name: str) -> None:
@@ -106,11 +105,10 @@ class Exchange(Timed, ABC):
     def timer_min(self) -> float:
         """The earliest of retransmission, the max-time deadline (while unfinished) and the
         end of lingering."""
-        # the values themselves, not the properties: get_timer asks for this often
-        earliest = NEVER if self.finished else self._t_deadline
+        earliest = NEVER if self.finished else self.deadline
         if (t := self.retransmit_at) is not None and t < earliest:
             earliest = t
-        if (t := self._t_linger_until) is not None and t < earliest:
+        if (t := self.linger_until) is not None and t < earliest:
             earliest = t
         return earliest
 
@@ -124,7 +122,8 @@ class Exchange(Timed, ABC):
         self.finished = True
         self.failed = failed
         self.retransmit_at = None
-        self.linger_until = now + self.engine.exchange_max_time
+        self.linger_until = until = now + self.engine.exchange_max_time
+        self._armed(until)
         self.set_state("failed" if failed else "done")
 
     # ---- messages --------------------------------------------------------------------------
@@ -162,7 +161,8 @@ class Exchange(Timed, ABC):
         self.engine.queue(data, sa.local, sa.peer)
         self.xmits = 1
         if retransmit:
-            self._rearm(now + self.engine.retransmit_delay(1))
+            self.retransmit_at = when = now + self.engine.retransmit_delay(1)
+            self._armed(when)
         else:
             self.retransmit_at = None
         return data
@@ -200,12 +200,12 @@ class Exchange(Timed, ABC):
             return
         self.engine.queue(self.last_out, self.sa.local, self.sa.peer)
         self.xmits += 1
-        self._rearm(now + self.engine.retransmit_delay(self.xmits))
+        self.retransmit_at = when = now + self.engine.retransmit_delay(self.xmits)
+        self._armed(when)
 
-    def _rearm(self, when: float) -> None:
-        """Retransmit at ``when``: a deadline earlier than the heap knows of goes on it (what
-        the hook of a timed attribute does, by hand for this one attribute set per message)."""
-        self.retransmit_at = when
+    def _armed(self, when: float) -> None:
+        """A deadline was just set to ``when``: one earlier than the heap knows of goes on it
+        (what the hook of a timed attribute does, ike.timers)."""
         if when < self._tmin and (heap := self._timers) is not None:
             heap.push(when, self)
 
@@ -225,11 +225,11 @@ def earliest(exchanges: dict[tuple[bytes, int], Exchange], sas: SATable) -> floa
     (ike.timers scans them then) this is get_timer, after every datagram."""
     best = NEVER
     for ex in exchanges.values():
-        if not ex.finished and (t := ex._t_deadline) < best:
+        if not ex.finished and (t := ex.deadline) < best:
             best = t
         if (t2 := ex.retransmit_at) is not None and t2 < best:
             best = t2
-        if (t2 := ex._t_linger_until) is not None and t2 < best:
+        if (t2 := ex.linger_until) is not None and t2 < best:
             best = t2
     for sa in sas.isakmp.values():
         if (t2 := sa._t_soft_at) is not None and t2 < best:

@@ -4,7 +4,9 @@ peer up, NAT-keepalives, retransmissions and an exchange's max time."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,6 +78,18 @@ def checked(request: pytest.FixtureRequest,
     monkeypatch.setattr(Engine, "get_timer", get_timer)
     yield calls
     assert calls[0] > 10
+
+
+def test_only_the_exchange_base_gives_exchange_deadlines_a_time() -> None:
+    """Exchange deadlines are not hooked: ike.exchange.base tells the timer heap when it sets
+    one.  Anywhere else they may only be cleared."""
+    root = Path(__file__).resolve().parents[2] / "ike"
+    setting = re.compile(r"\.(retransmit_at|deadline|linger_until)\s*=(?!=)(?!\s*None\b)")
+    offenders = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.py")
+                 if path.name != "base.py"
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if setting.search(line)]
+    assert offenders == []
 
 
 def test_rekeys_of_both_phases(h: Any, checked: list[int]) -> None:
