@@ -42,7 +42,7 @@ from ike.exchange import (
     transaction,
 )
 from ike.exchange.aggressive import AggressiveMode
-from ike.exchange.base import Exchange, cleartext_of, earliest
+from ike.exchange.base import Exchange, cleartext_of
 from ike.exchange.confcache import ConfCache
 from ike.exchange.errors import ExchangeError
 from ike.exchange.install import REKEY_RETIRE_GRACE
@@ -119,10 +119,10 @@ class Engine:
         self.retransmits = conf.get_num("General", "Retransmits", 3)
         self.exchange_max_time = float(conf.get_num("General", "Exchange-max-time", 120))
         self.sas = SATable()
-        self.timers = self.sas.timers
-        """The deadlines of exchanges and SAs (ike.timers)."""
+        self.timers = self.sas.timers  # the deadlines of exchanges and SAs (ike.timers)
         self.exchanges: TimedDict[tuple[bytes, int], Exchange] = TimedDict(self.timers)
-        """By (cookies, M-ID); putting an exchange in registers its deadlines."""
+        """By (cookies, M-ID); with the SAs' tables, on the timer heap."""
+        self._timed = self.timers, self.exchanges.view, self.sas.isakmp.view, self.sas.ipsec.view
         self.contacted: set[str] = set()
         self.pending: dict[bytes, list[tuple[str, int]]] = {}
         """Connections waiting for the Phase 1 SA with these cookies."""
@@ -165,18 +165,39 @@ class Engine:
 
     def get_timer(self) -> float | None:
         """The next moment ``handle_timer`` must run (None: nothing scheduled)."""
-        # It runs after every datagram: beyond a few SAs the tables keep their deadlines in a
-        # heap (ike.timers), so this is its top, not a scan of every SA and exchange.
-        if self.timers.scanning():  # a few SAs: one pass over them is cheaper
-            best: float | None = earliest(self.exchanges, self.sas)
-            if best == NEVER:
-                best = None
-        else:
-            best = self.timers.first()
-        if self.cfg_states and (t := transaction.next_deadline(self)) is not None and (
-                best is None or t < best):
+        # After every datagram: beyond a few SAs the top of a heap (ike.timers), else one pass
+        # with a running minimum over every deadline ("never" is infinity: one comparison each).
+        timers, exchanges, isakmp, ipsec = self._timed  # (the tables' live views)
+        if len(exchanges) + len(isakmp) + len(ipsec) > timers.scan_limit:
+            best = timers.earliest()
+        else:  # what each object's timer_min counts, without a call per object
+            best = NEVER
+            for ex in exchanges:  # its deadline, retransmission, lingering
+                if not ex.finished and ex.deadline < best:
+                    best = ex.deadline
+                if (t := ex.retransmit_at) is not None and t < best:
+                    best = t
+                if (t := ex.linger_until) is not None and t < best:
+                    best = t
+            for sa in isakmp:
+                if (t := sa.soft_at) is not None and t < best:
+                    best = t
+                if (t := sa.hard_at) is not None and t < best:
+                    best = t
+                if sa.dpd is not None and sa.dpd.next_at < best:
+                    best = sa.dpd.next_at
+                if sa.nat is not None and (t := sa.nat.keepalive_at) is not None and t < best:
+                    best = t
+            for ipsa in ipsec:
+                if (t := ipsa.soft_at) is not None and t < best:
+                    best = t
+                if (t := ipsa.hard_at) is not None and t < best:
+                    best = t
+                if (t := ipsa.out_at) is not None and t < best:
+                    best = t
+        if self.cfg_states and (t := transaction.next_deadline(self)) is not None and t < best:
             best = t
-        return best
+        return None if best == NEVER else best
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, time out exchanges, expire and rekey SAs whose time has come."""
@@ -209,8 +230,7 @@ class Engine:
                         and sa.nat.keepalive_at <= now and sa.cookies in self.sas.isakmp:
                     natt.keepalive(self, sa, now)
             ipsec_sas = due.take(IPsecSA)
-            # held-back outbound SAs first: a late timer must not retire the old SA before its
-            # successor carries the traffic
+            # held-back outbound SAs first: a late timer must not retire an SA before its successor
             for ipsa in [s for s in ipsec_sas if s.out_at is not None and s.out_at <= now]:
                 install.outbound_due(self, ipsa, now)
             for ipsa in [s for s in ipsec_sas if s in self.sas.ipsec]:
@@ -430,7 +450,7 @@ class Engine:
             if other is not sa and other.peer[0] == sa.peer[0] and other.state in (
                     SAState.READY, SAState.FADING):
                 self._delete_isakmp(other, now, notify_peer=False, reason="INITIAL-CONTACT")
-        for ipsa in list(self.sas.ipsec):
+        for ipsa in tuple(self.sas.ipsec.view):  # (a snapshot without a Python call)
             if ipsa.peer == sa.peer[0] and ipsa.cookies != sa.cookies:
                 self._delete_ipsec(ipsa, now, notify_peer=False, reason="INITIAL-CONTACT")
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, ClassVar, overload
+from typing import TYPE_CHECKING, overload
 
 from ike.crypto.cipher import CBC
 from ike.crypto.keymat import Phase1Keys
@@ -71,15 +71,14 @@ class IsakmpSA(Timed):
     assertions and credentials)."""
     policy_session: object | None = None
     vendor_ids: set[str] = field(default_factory=set)
-    # The hooked attributes (ike.timers: their deadlines go on the engine's timer heap) are
-    # init=False: None until assigned, at no cost to the constructor.
-    nat: NatState | None = field(init=False)
+    # The timed attributes (ike.timers: hooked while the engine's timer heap is in use).
+    nat: NatState | None = None
     """NAT-T state when both sides speak it (ike.exchange.natt)."""
-    dpd: DpdState | None = field(init=False)
+    dpd: DpdState | None = None
     """Dead peer detection state when both sides want it (ike.exchange.dpd)."""
     created: float = 0.0
-    soft_at: float | None = field(init=False)
-    hard_at: float | None = field(init=False)
+    soft_at: float | None = None
+    hard_at: float | None = None
     stayalive: bool = False
     """Negotiate a successor at soft expiry (isakmpd's SA_FLAG_STAYALIVE): the SA carried
     Phase 2 of an active connection, or was itself negotiated as such a successor."""
@@ -89,23 +88,16 @@ class IsakmpSA(Timed):
     """Phase 2 / informational message IDs seen or used on this SA (replay protection)."""
     _cbc: tuple[Phase1Keys, CBC] | None = field(default=None, repr=False, compare=False)
 
-    if TYPE_CHECKING:  # where the hooked attributes keep their values (ike.timers)
-        _t_soft_at: ClassVar[float | None]
-        _t_hard_at: ClassVar[float | None]
-        _t_dpd: ClassVar[DpdState | None]
-        _t_nat: ClassVar[NatState | None]
-
     def timer_min(self) -> float:
         """The earliest of soft and hard expiry, the next DPD check, the next NAT-keepalive."""
-        # the values themselves, not the properties: get_timer asks for this often
         earliest = NEVER
-        if (t := self._t_soft_at) is not None:
+        if (t := self.soft_at) is not None:
             earliest = t
-        if (t := self._t_hard_at) is not None and t < earliest:
+        if (t := self.hard_at) is not None and t < earliest:
             earliest = t
-        if (dpd := self._t_dpd) is not None and (due := dpd._t_next_at) < earliest:
+        if (dpd := self.dpd) is not None and (due := dpd.next_at) < earliest:
             earliest = due
-        if (nat := self._t_nat) is not None and (t := nat._t_keepalive_at) is not None \
+        if (nat := self.nat) is not None and (t := nat.keepalive_at) is not None \
                 and t < earliest:
             earliest = t
         return earliest
@@ -166,16 +158,16 @@ class IPsecSA(Timed):
     state: SAState = SAState.LARVAL
     life_seconds: int = 0
     life_kbytes: int = 0
-    soft_at: float | None = field(init=False)
-    """Deadlines (with ``out_at``; None until assigned): set, they go on the engine's timer
-    heap (ike.timers)."""
-    hard_at: float | None = field(init=False)
+    soft_at: float | None = None
+    """Deadlines (with ``out_at``): hooked while the engine's timer heap is in use
+    (ike.timers)."""
+    hard_at: float | None = None
     flows: list[object] = field(default_factory=list)
     replaced: bool = False
     """A rekey by us installed its successor; deleted (with a DELETE) shortly after."""
     pending_out: list[object] = field(default_factory=list)
     """Outbound SA commands of a rekey by us, held back until ``out_at`` (ike.exchange.install)."""
-    out_at: float | None = field(init=False)
+    out_at: float | None = None
     hold_until: float | None = None
     """Without a packet from the peer on the new SA, the held outbound SAs wait until then."""
     retire_from: float | None = None
@@ -193,19 +185,14 @@ class IPsecSA(Timed):
         """(protocol, SPI) pairs we send on."""
         return tuple((p.choice.protocol_id, p.spi_out) for p in self.protocols)
 
-    if TYPE_CHECKING:  # where the hooked attributes keep their values (ike.timers)
-        _t_soft_at: ClassVar[float | None]
-        _t_hard_at: ClassVar[float | None]
-        _t_out_at: ClassVar[float | None]
-
     def timer_min(self) -> float:
         """The earliest of soft and hard expiry and the held-back outbound SAs' next look."""
         earliest = NEVER
-        if (t := self._t_soft_at) is not None:
+        if (t := self.soft_at) is not None:
             earliest = t
-        if (t := self._t_hard_at) is not None and t < earliest:
+        if (t := self.hard_at) is not None and t < earliest:
             earliest = t
-        if (t := self._t_out_at) is not None and t < earliest:
+        if (t := self.out_at) is not None and t < earliest:
             earliest = t
         return earliest
 
@@ -235,10 +222,9 @@ class IPsecTable(Sequence[IPsecSA]):
     def append(self, sa: IPsecSA) -> None:
         """Add a newly established SA (at the end)."""
         key = id(sa)
-        if self._items.get(key) is sa:
-            return
-        self._items[key] = sa
-        self._by_name.setdefault(sa.name, {})[key] = sa
+        if key not in self._items:  # (an id in the table is that SA's: it is alive)
+            self._items[key] = sa
+            self._by_name.setdefault(sa.name, {})[key] = sa
 
     def remove(self, sa: IPsecSA) -> None:
         """Take ``sa`` out (ValueError when it is not in, as for a list)."""
@@ -345,7 +331,8 @@ class SATable:
 
     def ipsec_by_name(self, name: str) -> list[IPsecSA]:
         """Live IPsec SAs of a connection (indexed: the rekey and delete paths ask often)."""
-        return [s for s in self.ipsec.by_name(name) if s.state is not SAState.DEAD]
+        named = self.ipsec._by_name.get(name)  # (by_name inlined: every Quick Mode asks)
+        return [s for s in named.values() if s.state is not SAState.DEAD] if named else []
 
     def remove_ipsec(self, sa: IPsecSA) -> None:
         """Forget an IPsec SA."""

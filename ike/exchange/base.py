@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto.cipher import Keystate
-from ike.sa import IsakmpSA, SATable
+from ike.sa import IsakmpSA
 from ike.timers import NEVER, Timed
 from ike.wire import (
     ExchangeType,
@@ -31,7 +31,7 @@ from ike.wire import (
 if TYPE_CHECKING:
     from ike.engine import Engine
 
-__all__ = ["Exchange", "cleartext_of", "earliest", "rest_of"]
+__all__ = ["Exchange", "cleartext_of", "rest_of"]
 
 #: Each defined flag combination with E set, by integer value (IntFlag.__or__ runs in Python).
 _WITH_ENC = {v: Flags(v | Flags.ENC) for v in range(8)}
@@ -54,11 +54,12 @@ def rest_of(msg: Message, skip: int = 1) -> bytes:
 class Exchange(Timed, ABC):
     """Base of all exchange tasks (Main, Aggressive, Quick, Informational).
 
-    Its deadlines are plain attributes, set on every message: unlike an SA's they are not
+    Its deadlines are plain attributes, set on every message: unlike an SA's they are never
     hooked (ike.timers) -- only this class's own lifecycle gives them a time (``__init__``,
     before the exchange enters the engine's table; :meth:`send`, :meth:`retransmit` and
-    :meth:`finish`, which tell the engine's timer heap through :meth:`_armed`).  Clearing one
-    (None) is allowed anywhere: a deadline that goes away or moves later needs no entry."""
+    :meth:`finish`, which tell the engine's timer heap, while it is in use, what the hook of
+    a timed attribute would).  Clearing one (None) is allowed anywhere: a deadline that goes
+    away or moves later needs no entry."""
 
     kind: ClassVar[str] = "exchange"
     exchange_type: ClassVar[ExchangeType] = ExchangeType.NONE
@@ -88,10 +89,13 @@ class Exchange(Timed, ABC):
         self.answers: bytes | None = None
         """The peer message ``last_out`` answered: only its repeat makes us resend."""
         self.xmits = 0
+        self.retransmit_at = None
         self.deadline = now + engine.exchange_max_time
         self.finished = False
         self.failed = False
+        self.linger_until = None
         self.he_committed = False
+        self._timers = None  # (an instance attribute: read on every message sent)
 
     # ---- bookkeeping -----------------------------------------------------------------------
 
@@ -122,8 +126,9 @@ class Exchange(Timed, ABC):
         self.finished = True
         self.failed = failed
         self.retransmit_at = None
-        self.linger_until = until = now + self.engine.exchange_max_time
-        self._armed(until)
+        self.linger_until = now + self.engine.exchange_max_time
+        if self._timers is not None:  # (_armed inlined: nothing to do while scanning)
+            self._armed(self.linger_until)
         self.set_state("failed" if failed else "done")
 
     # ---- messages --------------------------------------------------------------------------
@@ -161,8 +166,9 @@ class Exchange(Timed, ABC):
         self.engine.queue(data, sa.local, sa.peer)
         self.xmits = 1
         if retransmit:
-            self.retransmit_at = when = now + self.engine.retransmit_delay(1)
-            self._armed(when)
+            self.retransmit_at = now + self.engine.retransmit_delay(1)
+            if self._timers is not None:  # (nothing to do while scanning)
+                self._armed(self.retransmit_at)
         else:
             self.retransmit_at = None
         return data
@@ -204,9 +210,9 @@ class Exchange(Timed, ABC):
         self._armed(when)
 
     def _armed(self, when: float) -> None:
-        """A deadline was just set to ``when``: one earlier than the heap knows of goes on it
-        (what the hook of a timed attribute does, ike.timers)."""
-        if when < self._tmin and (heap := self._timers) is not None:
+        """A deadline was just set to ``when``: while the heap is in use, one earlier than it
+        knows of goes on it (what the hook of a timed attribute does, ike.timers)."""
+        if (heap := self._timers) is not None and when < self._tmin:
             heap.push(when, self)
 
     @abstractmethod
@@ -218,34 +224,3 @@ class Exchange(Timed, ABC):
         """The exchange ran past Exchange-max-time: clean up what it holds."""
         self.finish(now, failed=True)
 
-
-def earliest(exchanges: dict[tuple[bytes, int], Exchange], sas: SATable) -> float:
-    """The earliest deadline of every exchange and SA (NEVER: none), what each one's
-    ``timer_min`` says, in one pass without a call per object: while the tables are small
-    (ike.timers scans them then) this is get_timer, after every datagram."""
-    best = NEVER
-    for ex in exchanges.values():
-        if not ex.finished and (t := ex.deadline) < best:
-            best = t
-        if (t2 := ex.retransmit_at) is not None and t2 < best:
-            best = t2
-        if (t2 := ex.linger_until) is not None and t2 < best:
-            best = t2
-    for sa in sas.isakmp.values():
-        if (t2 := sa._t_soft_at) is not None and t2 < best:
-            best = t2
-        if (t2 := sa._t_hard_at) is not None and t2 < best:
-            best = t2
-        if (dpd := sa._t_dpd) is not None and (t := dpd._t_next_at) < best:
-            best = t
-        if (nat := sa._t_nat) is not None and (t2 := nat._t_keepalive_at) is not None \
-                and t2 < best:
-            best = t2
-    for ipsa in sas.ipsec.view:
-        if (t2 := ipsa._t_soft_at) is not None and t2 < best:
-            best = t2
-        if (t2 := ipsa._t_hard_at) is not None and t2 < best:
-            best = t2
-        if (t2 := ipsa._t_out_at) is not None and t2 < best:
-            best = t2
-    return best

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from ike.doi.constants import ProtocolId
 from ike.exchange import informational
@@ -42,8 +42,6 @@ class DpdState(TimedPart):
     seq: int
     outstanding: int = 0
     last_check: float = 0.0
-    if TYPE_CHECKING:  # where the hooked next_at keeps its value (ike.timers)
-        _t_next_at: ClassVar[float]
 
 
 def start(engine: Engine, sa: IsakmpSA, now: float) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from ike.crypto.prf import get_hash
 from ike.doi.constants import IdType
@@ -51,8 +51,6 @@ class NatState(TimedPart):
     """When the next NAT-keepalive goes out (only the side behind the NAT sends them; on the
     engine's timer heap through its SA)."""
     keepalive_interval: float = 20.0
-    if TYPE_CHECKING:  # where the hooked keepalive_at keeps its value (ike.timers)
-        _t_keepalive_at: ClassVar[float | None]
 
     @property
     def detected(self) -> bool:

@@ -319,3 +319,42 @@ def test_random_walk_matches_a_full_scan(seed: int, mode: int) -> None:
         assert d.timers.first() == scan()
         modes.add(d.timers.large)
     assert modes == ({True} if mode == HEAP else {False} if mode == SCAN else {True, False})
+
+
+def test_objects_are_hooked_only_while_the_heap_is_in_use() -> None:
+    """Scanning, an SA is a plain object and its tables plain dicts (a handshake pays nothing
+    for the heap); once the heap takes over, its deadlines and its parts' are hooked, and it
+    still equals and prints as a plain SA with the same fields; once the tables shrink again
+    it is plain again, with the values it had."""
+    from ike.exchange.dpd import DpdState
+
+    sas = SATable(TimerHeap(scan_max=8))
+    sa = IsakmpSA("peer", True, bytes(8), ("10.0.0.1", 500), ("10.0.0.2", 500), rcookie=b"r" * 8)
+    twin = IsakmpSA("peer", True, bytes(8), ("10.0.0.1", 500), ("10.0.0.2", 500),
+                    rcookie=b"r" * 8)
+    sas.add_isakmp(sa)
+    sa.dpd, twin.dpd = DpdState(30.0, 50.0, 1), DpdState(30.0, 50.0, 1)
+    sa.soft_at = twin.soft_at = 80.0
+    assert sas.timers.first() == 50.0 and not sas.timers.large
+    assert type(sa) is IsakmpSA and type(sa.dpd) is DpdState and type(sas.isakmp) is TimedDict
+    others = [ipsec("x", 60.0 + i) for i in range(8)]
+    for other in others:
+        sas.ipsec.append(other)
+    assert sas.timers.first() == 50.0 and sas.timers.large
+    assert type(sa) is not IsakmpSA and isinstance(sa, IsakmpSA) and sa.soft_at == 80.0
+    assert type(sa.dpd) is not DpdState and sa.dpd._owner is sa
+    assert sa == twin and twin == sa and repr(sa) == repr(twin) and sa.dpd == twin.dpd
+    late = ipsec("y", 1.0)
+    sas.ipsec.append(late)  # put in while the heap is in use: registered and hooked at once
+    assert type(late) is not IPsecSA and sas.timers.first() == 1.0
+    late.soft_at = None
+    sa.dpd.next_at = 5.0  # a hooked part pushes for its SA
+    assert sas.timers.first() == 5.0
+    twin.dpd.next_at = 5.0
+    for other in [*others, late]:
+        sas.ipsec.remove(other)
+    assert sas.timers.first() == 5.0 and not sas.timers.large
+    assert type(sa) is IsakmpSA and type(sa.dpd) is DpdState and type(sas.isakmp) is TimedDict
+    assert sa == twin and sa.soft_at == 80.0 and sa.dpd.next_at == 5.0
+    sa.soft_at = 2.0  # plain again: scanned
+    assert sas.timers.first() == 2.0
