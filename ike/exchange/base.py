@@ -95,7 +95,6 @@ class Exchange(Timed, ABC):
         self.failed = False
         self.linger_until = None
         self.he_committed = False
-        self._timers = None  # (an instance attribute: read on every message sent)
 
     # ---- bookkeeping -----------------------------------------------------------------------
 
@@ -127,7 +126,7 @@ class Exchange(Timed, ABC):
         self.failed = failed
         self.retransmit_at = None
         self.linger_until = now + self.engine.exchange_max_time
-        if self._timers is not None:  # (_armed inlined: nothing to do while scanning)
+        if self.engine.timers.large:  # (nothing to do while scanning)
             self._armed(self.linger_until)
         self.set_state("failed" if failed else "done")
 
@@ -167,7 +166,7 @@ class Exchange(Timed, ABC):
         self.xmits = 1
         if retransmit:
             self.retransmit_at = now + self.engine.retransmit_delay(1)
-            if self._timers is not None:  # (nothing to do while scanning)
+            if self.engine.timers.large:  # (nothing to do while scanning)
                 self._armed(self.retransmit_at)
         else:
             self.retransmit_at = None
