@@ -52,6 +52,7 @@ from ike.exchange.quick import QuickMode
 from ike.kernel import interface as k
 from ike.policy import PolicySession
 from ike.sa import IPsecSA, IsakmpSA, SAState, SATable
+from ike.timers import NEVER, TimedDict
 from ike.wire import (
     Delete,
     ExchangeType,
@@ -69,7 +70,6 @@ log = logging.getLogger("ike.engine")
 Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr, Addr]
 ZERO = bytes(8)
-_NEVER = float("inf")
 #: The receive path's constants, bound once (no tuple per message, no slow Enum class read).
 _PHASE1_TYPES = frozenset((ExchangeType.ID_PROT, ExchangeType.AGGRESSIVE))
 _PHASE2_TYPES = frozenset((ExchangeType.QUICK_MODE, ExchangeType.TRANSACTION))
@@ -119,7 +119,10 @@ class Engine:
         self.retransmits = conf.get_num("General", "Retransmits", 3)
         self.exchange_max_time = float(conf.get_num("General", "Exchange-max-time", 120))
         self.sas = SATable()
-        self.exchanges: dict[tuple[bytes, int], Exchange] = {}
+        self.timers = self.sas.timers  # the deadlines of exchanges and SAs (ike.timers)
+        self.exchanges: TimedDict[tuple[bytes, int], Exchange] = TimedDict(self.timers)
+        """By (cookies, M-ID); with the SAs' tables, on the timer heap."""
+        self._timed = self.timers, self.exchanges.view, self.sas.isakmp.view, self.sas.ipsec.view
         self.contacted: set[str] = set()
         self.pending: dict[bytes, list[tuple[str, int]]] = {}
         """Connections waiting for the Phase 1 SA with these cookies."""
@@ -162,35 +165,39 @@ class Engine:
 
     def get_timer(self) -> float | None:
         """The next moment ``handle_timer`` must run (None: nothing scheduled)."""
-        # One pass with a running minimum over every deadline, "never" being infinity (one
-        # comparison per candidate): it runs after every datagram.
-        best = _NEVER
-        for ex in self.exchanges.values():  # its deadline, retransmission, lingering
-            if not ex.finished and ex.deadline < best:
-                best = ex.deadline
-            if (t := ex.retransmit_at) is not None and t < best:
-                best = t
-            if (t := ex.linger_until) is not None and t < best:
-                best = t
-        for sa in self.sas.isakmp.values():
-            if (t := sa.soft_at) is not None and t < best:
-                best = t
-            if (t := sa.hard_at) is not None and t < best:
-                best = t
-            if sa.dpd is not None and sa.dpd.next_at < best:
-                best = sa.dpd.next_at
-            if sa.nat is not None and (t := sa.nat.keepalive_at) is not None and t < best:
-                best = t
-        for ipsa in self.sas.ipsec:
-            if (t := ipsa.soft_at) is not None and t < best:
-                best = t
-            if (t := ipsa.hard_at) is not None and t < best:
-                best = t
-            if (t := ipsa.out_at) is not None and t < best:
-                best = t
+        # After every datagram: beyond a few SAs the top of a heap (ike.timers), else one pass
+        # with a running minimum over every deadline ("never" is infinity: one comparison each).
+        timers, exchanges, isakmp, ipsec = self._timed  # (the tables' live views)
+        if len(exchanges) + len(isakmp) + len(ipsec) > timers.scan_limit:
+            best = timers.earliest()
+        else:  # what each object's timer_min counts, without a call per object
+            best = NEVER
+            for ex in exchanges:  # its deadline, retransmission, lingering
+                if not ex.finished and ex.deadline < best:
+                    best = ex.deadline
+                if (t := ex.retransmit_at) is not None and t < best:
+                    best = t
+                if (t := ex.linger_until) is not None and t < best:
+                    best = t
+            for sa in isakmp:
+                if (t := sa.soft_at) is not None and t < best:
+                    best = t
+                if (t := sa.hard_at) is not None and t < best:
+                    best = t
+                if sa.dpd is not None and sa.dpd.next_at < best:
+                    best = sa.dpd.next_at
+                if sa.nat is not None and (t := sa.nat.keepalive_at) is not None and t < best:
+                    best = t
+            for ipsa in ipsec:
+                if (t := ipsa.soft_at) is not None and t < best:
+                    best = t
+                if (t := ipsa.hard_at) is not None and t < best:
+                    best = t
+                if (t := ipsa.out_at) is not None and t < best:
+                    best = t
         if self.cfg_states and (t := transaction.next_deadline(self)) is not None and t < best:
             best = t
-        return None if best == _NEVER else best
+        return None if best == NEVER else best
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, time out exchanges, expire and rekey SAs whose time has come."""
@@ -200,40 +207,42 @@ class Engine:
             log.exception("%s internal error in a timer", self.tag)
 
     def _handle_timer(self, now: float) -> None:
-        for ex in list(self.exchanges.values()):
-            if ex.retransmit_at is not None and ex.retransmit_at <= now:
-                ex.retransmit(now)
-            if not ex.finished and ex.deadline <= now:
-                self._fail(ex, ExchangeError(NotifyType(0), "exchange max time exceeded",
-                                             send=False), now)
-            elif ex.finished and ex.linger_until is not None and ex.linger_until <= now:
-                self.exchanges.pop(ex.key, None)
-        for sa in list(self.sas.isakmp.values()):
-            if sa.soft_at is not None and sa.soft_at <= now:
-                rekey.soft_expire(self, sa, now)
-            if sa.hard_at is not None and sa.hard_at <= now:
-                rekey.hard_expire(self, sa, now)
-                self._delete_isakmp(sa, now, notify_peer=True,
-                                    reason="replaced by rekey" if sa.replaced else "expired")
-            elif sa.dpd is not None and sa.dpd.next_at <= now:
-                dpd.due(self, sa, now)
-            if sa.nat is not None and sa.nat.keepalive_at is not None \
-                    and sa.nat.keepalive_at <= now and sa.cookies in self.sas.isakmp:
-                natt.keepalive(self, sa, now)
-        # held-back outbound SAs first: a late timer must not retire the old SA before its
-        # successor carries the traffic
-        for ipsa in [s for s in self.sas.ipsec if s.out_at is not None and s.out_at <= now]:
-            install.outbound_due(self, ipsa, now)
-        for ipsa in list(self.sas.ipsec):
-            if ipsa.soft_at is not None and ipsa.soft_at <= now:
-                ipsa.soft_at = None
-                rekey.ipsec_soft_expire(self, ipsa, now)
-            if ipsa.hard_at is not None and ipsa.hard_at <= now:
-                if ipsa.replaced and not install.may_retire(self, ipsa, now):
-                    continue  # the peer still sends on it: looked at again shortly
-                ipsa.hard_at = None
-                self._delete_ipsec(ipsa, now, notify_peer=True,
-                                   reason="replaced by rekey" if ipsa.replaced else "expired")
+        # Only the objects with a deadline due (ike.timers), each table in turn.
+        with self.timers.run(now) as due:
+            for ex in due.take(Exchange):  # type: ignore[type-abstract]  # any subclass
+                if ex.retransmit_at is not None and ex.retransmit_at <= now:
+                    ex.retransmit(now)
+                if not ex.finished and ex.deadline <= now:
+                    self._fail(ex, ExchangeError(NotifyType(0), "exchange max time exceeded",
+                                                 send=False), now)
+                elif ex.finished and ex.linger_until is not None and ex.linger_until <= now:
+                    self.exchanges.pop(ex.key, None)
+            for sa in due.take(IsakmpSA):
+                if sa.soft_at is not None and sa.soft_at <= now:
+                    rekey.soft_expire(self, sa, now)
+                if sa.hard_at is not None and sa.hard_at <= now:
+                    rekey.hard_expire(self, sa, now)
+                    self._delete_isakmp(sa, now, notify_peer=True,
+                                        reason="replaced by rekey" if sa.replaced else "expired")
+                elif sa.dpd is not None and sa.dpd.next_at <= now:
+                    dpd.due(self, sa, now)
+                if sa.nat is not None and sa.nat.keepalive_at is not None \
+                        and sa.nat.keepalive_at <= now and sa.cookies in self.sas.isakmp:
+                    natt.keepalive(self, sa, now)
+            ipsec_sas = due.take(IPsecSA)
+            # held-back outbound SAs first: a late timer must not retire an SA before its successor
+            for ipsa in [s for s in ipsec_sas if s.out_at is not None and s.out_at <= now]:
+                install.outbound_due(self, ipsa, now)
+            for ipsa in [s for s in ipsec_sas if s in self.sas.ipsec]:
+                if ipsa.soft_at is not None and ipsa.soft_at <= now:
+                    ipsa.soft_at = None
+                    rekey.ipsec_soft_expire(self, ipsa, now)
+                if ipsa.hard_at is not None and ipsa.hard_at <= now:
+                    if ipsa.replaced and not install.may_retire(self, ipsa, now):
+                        continue  # the peer still sends on it: looked at again shortly
+                    ipsa.hard_at = None
+                    self._delete_ipsec(ipsa, now, notify_peer=True,
+                                       reason="replaced by rekey" if ipsa.replaced else "expired")
         if self.cfg_states:
             transaction.expire_waits(self, now)
 
@@ -441,7 +450,7 @@ class Engine:
             if other is not sa and other.peer[0] == sa.peer[0] and other.state in (
                     SAState.READY, SAState.FADING):
                 self._delete_isakmp(other, now, notify_peer=False, reason="INITIAL-CONTACT")
-        for ipsa in list(self.sas.ipsec):
+        for ipsa in tuple(self.sas.ipsec.view):  # (a snapshot without a Python call)
             if ipsa.peer == sa.peer[0] and ipsa.cookies != sa.cookies:
                 self._delete_ipsec(ipsa, now, notify_peer=False, reason="INITIAL-CONTACT")
 

@@ -8,20 +8,21 @@ receive on, by its connection name, or through the ISAKMP SA that negotiated it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from ike.crypto.cipher import CBC
 from ike.crypto.keymat import Phase1Keys
 from ike.policy import ChosenProtocol, IdentityData
+from ike.timers import NEVER, Timed, TimedDict, TimerHeap, timed
 
 if TYPE_CHECKING:
     from ike.exchange.dpd import DpdState
     from ike.exchange.natt import NatState
 
-__all__ = ["IPsecSA", "IsakmpSA", "ProtoSA", "SAState", "SATable"]
+__all__ = ["IPsecSA", "IPsecTable", "IsakmpSA", "ProtoSA", "SAState", "SATable"]
 
 log = logging.getLogger("ike.sa")
 
@@ -37,8 +38,9 @@ class SAState(Enum):
     DEAD = "dead"
 
 
+@timed("soft_at", "hard_at", parts=("nat", "dpd"))
 @dataclass
-class IsakmpSA:
+class IsakmpSA(Timed):
     """One Phase 1 SA with everything Phase 2 and Informational exchanges need from it."""
 
     name: str
@@ -69,6 +71,7 @@ class IsakmpSA:
     assertions and credentials)."""
     policy_session: object | None = None
     vendor_ids: set[str] = field(default_factory=set)
+    # The timed attributes (ike.timers: hooked while the engine's timer heap is in use).
     nat: NatState | None = None
     """NAT-T state when both sides speak it (ike.exchange.natt)."""
     dpd: DpdState | None = None
@@ -84,6 +87,20 @@ class IsakmpSA:
     message_ids: set[int] = field(default_factory=set)
     """Phase 2 / informational message IDs seen or used on this SA (replay protection)."""
     _cbc: tuple[Phase1Keys, CBC] | None = field(default=None, repr=False, compare=False)
+
+    def timer_min(self) -> float:
+        """The earliest of soft and hard expiry, the next DPD check, the next NAT-keepalive."""
+        earliest = NEVER
+        if (t := self.soft_at) is not None:
+            earliest = t
+        if (t := self.hard_at) is not None and t < earliest:
+            earliest = t
+        if (dpd := self.dpd) is not None and (due := dpd.next_at) < earliest:
+            earliest = due
+        if (nat := self.nat) is not None and (t := nat.keepalive_at) is not None \
+                and t < earliest:
+            earliest = t
+        return earliest
 
     def cbc(self) -> CBC:
         """This SA's keyed cipher, built once for its keys: every Quick Mode and informational
@@ -123,8 +140,9 @@ class ProtoSA:
     auth_out: bytes = field(default=b"", repr=False)
 
 
+@timed("soft_at", "hard_at", "out_at")
 @dataclass
-class IPsecSA:
+class IPsecSA(Timed):
     """One Phase 2 SA bundle (ESP, AH, IPComp or AH+ESP) as negotiated by Quick Mode."""
 
     name: str
@@ -141,6 +159,8 @@ class IPsecSA:
     life_seconds: int = 0
     life_kbytes: int = 0
     soft_at: float | None = None
+    """Deadlines (with ``out_at``): hooked while the engine's timer heap is in use
+    (ike.timers)."""
     hard_at: float | None = None
     flows: list[object] = field(default_factory=list)
     replaced: bool = False
@@ -165,6 +185,17 @@ class IPsecSA:
         """(protocol, SPI) pairs we send on."""
         return tuple((p.choice.protocol_id, p.spi_out) for p in self.protocols)
 
+    def timer_min(self) -> float:
+        """The earliest of soft and hard expiry and the held-back outbound SAs' next look."""
+        earliest = NEVER
+        if (t := self.soft_at) is not None:
+            earliest = t
+        if (t := self.hard_at) is not None and t < earliest:
+            earliest = t
+        if (t := self.out_at) is not None and t < earliest:
+            earliest = t
+        return earliest
+
     def set_state(self, new: SAState) -> None:
         """Move to ``new``, logging the transition."""
         if new is not self.state:
@@ -174,12 +205,91 @@ class IPsecSA:
             self.state = new
 
 
+class IPsecTable(Sequence[IPsecSA]):
+    """The IPsec SAs in the order they were established, indexed by identity and by connection
+    name (removal and name look-ups in O(1) at gateway scale), with the heap of their
+    deadlines.  ``append``, ``remove`` and ``clear`` are the only ways in and out."""
+
+    def __init__(self, heap: TimerHeap | None = None) -> None:
+        self._items: TimedDict[int, IPsecSA] = TimedDict(heap)
+        """By identity; putting an SA in registers its deadlines."""
+        self._by_name: dict[str, dict[int, IPsecSA]] = {}
+        self.timers = self._items.timers
+        self.view = self._items.values()
+        """The SAs, oldest first: a live view (no copy, as iterating the table makes; do not
+        add or remove while walking it)."""
+
+    def append(self, sa: IPsecSA) -> None:
+        """Add a newly established SA (at the end)."""
+        key = id(sa)
+        if key not in self._items:  # (an id in the table is that SA's: it is alive)
+            self._items[key] = sa
+            self._by_name.setdefault(sa.name, {})[key] = sa
+
+    def remove(self, sa: IPsecSA) -> None:
+        """Take ``sa`` out (ValueError when it is not in, as for a list)."""
+        key = id(sa)
+        if self._items.get(key) is not sa:
+            raise ValueError("IPsec SA not in the table")
+        del self._items[key]
+        named = self._by_name[sa.name]
+        del named[key]
+        if not named:
+            del self._by_name[sa.name]
+
+    def clear(self) -> None:
+        """Forget every SA."""
+        self._items.clear()
+        self._by_name.clear()
+
+    def by_name(self, name: str) -> list[IPsecSA]:
+        """The SAs of one connection, oldest first."""
+        named = self._by_name.get(name)
+        return list(named.values()) if named else []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[IPsecSA]:
+        # a snapshot, as iterating a list was: callers delete SAs while they walk
+        return iter(tuple(self._items.values()))
+
+    def __contains__(self, sa: object) -> bool:
+        return self._items.get(id(sa)) is sa
+
+    @overload
+    def __getitem__(self, index: int) -> IPsecSA: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[IPsecSA]: ...
+
+    def __getitem__(self, index: int | slice) -> IPsecSA | list[IPsecSA]:
+        return list(self._items.values())[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, IPsecTable):
+            other = list(other)
+        return isinstance(other, list) and list(self._items.values()) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"IPsecTable({list(self._items.values())!r})"
+
+
 @dataclass
 class SATable:
     """All SAs of one engine."""
 
-    isakmp: dict[bytes, IsakmpSA] = field(default_factory=dict)
-    ipsec: list[IPsecSA] = field(default_factory=list)
+    timers: TimerHeap = field(default_factory=TimerHeap)
+    """The deadlines of both tables (and of the engine's exchanges): ike.timers."""
+    isakmp: TimedDict[bytes, IsakmpSA] = field(init=False)
+    """By cookie pair; putting an SA in registers its deadlines."""
+    ipsec: IPsecTable = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.isakmp = TimedDict(self.timers)
+        self.ipsec = IPsecTable(self.timers)
 
     def add_isakmp(self, sa: IsakmpSA) -> None:
         """Index an ISAKMP SA by its cookie pair."""
@@ -220,11 +330,12 @@ class SATable:
         return None
 
     def ipsec_by_name(self, name: str) -> list[IPsecSA]:
-        """Live IPsec SAs of a connection."""
-        return [s for s in self.ipsec if s.name == name and s.state is not SAState.DEAD]
+        """Live IPsec SAs of a connection (indexed: the rekey and delete paths ask often)."""
+        named = self.ipsec._by_name.get(name)  # (by_name inlined: every Quick Mode asks)
+        return [s for s in named.values() if s.state is not SAState.DEAD] if named else []
 
     def remove_ipsec(self, sa: IPsecSA) -> None:
         """Forget an IPsec SA."""
         sa.set_state(SAState.DEAD)
-        if sa in self.ipsec:
+        if sa in self.ipsec:  # by identity, in O(1)
             self.ipsec.remove(sa)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ike.crypto.cipher import Keystate
 from ike.sa import IsakmpSA
+from ike.timers import NEVER, Timed
 from ike.wire import (
     ExchangeType,
     Flags,
@@ -50,11 +51,24 @@ def rest_of(msg: Message, skip: int = 1) -> bytes:
     return encode_payloads(msg.payloads[skip:])[1]
 
 
-class Exchange(ABC):
-    """Base of all exchange tasks (Main, Aggressive, Quick, Informational)."""
+class Exchange(Timed, ABC):
+    """Base of all exchange tasks (Main, Aggressive, Quick, Informational).
+
+    Its deadlines are plain attributes, set on every message: unlike an SA's they are never
+    hooked (ike.timers) -- only this class's own lifecycle gives them a time (``__init__``,
+    before the exchange enters the engine's table; :meth:`send`, :meth:`retransmit` and
+    :meth:`finish`, which tell the engine's timer heap, while it is in use, what the hook of
+    a timed attribute would).  Clearing one (None) is allowed anywhere: a deadline that goes
+    away or moves later needs no entry."""
 
     kind: ClassVar[str] = "exchange"
     exchange_type: ClassVar[ExchangeType] = ExchangeType.NONE
+    retransmit_at: float | None = None
+    """When the last message goes out again (None: not to be resent)."""
+    deadline: float
+    """Exchange-max-time after the start: an unfinished exchange fails then."""
+    linger_until: float | None = None
+    """When a finished exchange is forgotten (until then it answers retransmissions)."""
 
     def __init__(self, engine: Engine, sa: IsakmpSA, message_id: int, initiator: bool,
                  now: float, name: str) -> None:
@@ -75,11 +89,11 @@ class Exchange(ABC):
         self.answers: bytes | None = None
         """The peer message ``last_out`` answered: only its repeat makes us resend."""
         self.xmits = 0
-        self.retransmit_at: float | None = None
+        self.retransmit_at = None
         self.deadline = now + engine.exchange_max_time
         self.finished = False
         self.failed = False
-        self.linger_until: float | None = None
+        self.linger_until = None
         self.he_committed = False
 
     # ---- bookkeeping -----------------------------------------------------------------------
@@ -90,6 +104,16 @@ class Exchange(ABC):
             log.debug("%s %s %s/%08x: %s -> %s", self.engine.tag, self.kind,
                       self.sa.cookies.hex(), self.message_id, self.state, new)
         self.state = new
+
+    def timer_min(self) -> float:
+        """The earliest of retransmission, the max-time deadline (while unfinished) and the
+        end of lingering."""
+        earliest = NEVER if self.finished else self.deadline
+        if (t := self.retransmit_at) is not None and t < earliest:
+            earliest = t
+        if (t := self.linger_until) is not None and t < earliest:
+            earliest = t
+        return earliest
 
     @property
     def key(self) -> tuple[bytes, int]:
@@ -102,6 +126,8 @@ class Exchange(ABC):
         self.failed = failed
         self.retransmit_at = None
         self.linger_until = now + self.engine.exchange_max_time
+        if self.engine.timers.large:  # (nothing to do while scanning)
+            self._armed(self.linger_until)
         self.set_state("failed" if failed else "done")
 
     # ---- messages --------------------------------------------------------------------------
@@ -138,7 +164,12 @@ class Exchange(ABC):
         self.answers = self.last_in
         self.engine.queue(data, sa.local, sa.peer)
         self.xmits = 1
-        self.retransmit_at = now + self.engine.retransmit_delay(1) if retransmit else None
+        if retransmit:
+            self.retransmit_at = now + self.engine.retransmit_delay(1)
+            if self.engine.timers.large:  # (nothing to do while scanning)
+                self._armed(self.retransmit_at)
+        else:
+            self.retransmit_at = None
         return data
 
     def decrypt(self, msg: Message) -> Message:
@@ -174,7 +205,14 @@ class Exchange(ABC):
             return
         self.engine.queue(self.last_out, self.sa.local, self.sa.peer)
         self.xmits += 1
-        self.retransmit_at = now + self.engine.retransmit_delay(self.xmits)
+        self.retransmit_at = when = now + self.engine.retransmit_delay(self.xmits)
+        self._armed(when)
+
+    def _armed(self, when: float) -> None:
+        """A deadline was just set to ``when``: while the heap is in use, one earlier than it
+        knows of goes on it (what the hook of a timed attribute does, ike.timers)."""
+        if (heap := self._timers) is not None and when < self._tmin:
+            heap.push(when, self)
 
     @abstractmethod
     def process(self, msg: Message, now: float) -> None:
@@ -184,3 +222,4 @@ class Exchange(ABC):
     def on_timeout(self, now: float) -> None:
         """The exchange ran past Exchange-max-time: clean up what it holds."""
         self.finish(now, failed=True)
+

@@ -18,6 +18,7 @@ from ike.doi.constants import ProtocolId
 from ike.exchange import informational
 from ike.kernel import interface as k
 from ike.sa import IsakmpSA
+from ike.timers import TimedPart, timed_part
 from ike.wire import Notify, NotifyType
 
 if TYPE_CHECKING:
@@ -30,9 +31,11 @@ DPD_RETRANS_WAIT = 5.0
 DPD_RETRANS_MAX = 5
 
 
+@timed_part("next_at")
 @dataclass
-class DpdState:
-    """One ISAKMP SA's DPD: when to look next, the sequence number, unanswered probes."""
+class DpdState(TimedPart):
+    """One ISAKMP SA's DPD: when to look next (on the engine's timer heap through its SA), the
+    sequence number, unanswered probes."""
 
     interval: float
     next_at: float

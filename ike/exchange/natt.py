@@ -19,6 +19,7 @@ from ike.crypto.prf import get_hash
 from ike.doi.constants import IdType
 from ike.kernel import interface as k
 from ike.sa import IsakmpSA
+from ike.timers import TimedPart, timed_part
 from ike.wire import Message, NatD, NatOA, PayloadType
 
 if TYPE_CHECKING:
@@ -37,8 +38,9 @@ KEEPALIVE = b"\xff"
 """A NAT-keepalive (RFC 3948 2.3): one 0xFF byte on the NAT-T port, no non-ESP marker."""
 
 
+@timed_part("keepalive_at")
 @dataclass
-class NatState:
+class NatState(TimedPart):
     """What NAT-T found for one ISAKMP SA."""
 
     draft: bool
@@ -46,7 +48,8 @@ class NatState:
     local_behind: bool = False
     peer_behind: bool = False
     keepalive_at: float | None = None
-    """When the next NAT-keepalive goes out (only the side behind the NAT sends them)."""
+    """When the next NAT-keepalive goes out (only the side behind the NAT sends them; on the
+    engine's timer heap through its SA)."""
     keepalive_interval: float = 20.0
 
     @property
