@@ -206,14 +206,20 @@ class IPsecSA(Timed):
 
 
 class IPsecTable(Sequence[IPsecSA]):
-    """The IPsec SAs in the order they were established, indexed by identity and by connection
-    name (removal and name look-ups in O(1) at gateway scale), with the heap of their
-    deadlines.  ``append``, ``remove`` and ``clear`` are the only ways in and out."""
+    """The IPsec SAs in the order they were established, indexed by identity, by connection
+    name and by (protocol, SPI) (removal and look-ups in O(1) at gateway scale: a DELETE or a
+    kernel EXPIRE names an SPI), with the heap of their deadlines.  ``append``, ``remove`` and
+    ``clear`` are the only ways in and out."""
 
     def __init__(self, heap: TimerHeap | None = None) -> None:
         self._items: TimedDict[int, IPsecSA] = TimedDict(heap)
         """By identity; putting an SA in registers its deadlines."""
         self._by_name: dict[str, dict[int, IPsecSA]] = {}
+        self._by_spi: dict[tuple[int, int], dict[int, IPsecSA]] = {}
+        """(protocol, SPI) on either side -> the SAs using it, oldest first (an SPI we chose
+        may equal one a peer chose for another SA)."""
+        self._spi_keys: dict[int, tuple[tuple[int, int], ...]] = {}
+        """By identity: the keys an SA was indexed under, taken out with it as they went in."""
         self.timers = self._items.timers
         self.view = self._items.values()
         """The SAs, oldest first: a live view (no copy, as iterating the table makes; do not
@@ -225,6 +231,11 @@ class IPsecTable(Sequence[IPsecSA]):
         if key not in self._items:  # (an id in the table is that SA's: it is alive)
             self._items[key] = sa
             self._by_name.setdefault(sa.name, {})[key] = sa
+            spis = tuple(dict.fromkeys((p.choice.protocol_id, spi) for p in sa.protocols
+                                       for spi in (p.spi_in, p.spi_out)))
+            self._spi_keys[key] = spis
+            for k in spis:
+                self._by_spi.setdefault(k, {})[key] = sa
 
     def remove(self, sa: IPsecSA) -> None:
         """Take ``sa`` out (ValueError when it is not in, as for a list)."""
@@ -236,11 +247,23 @@ class IPsecTable(Sequence[IPsecSA]):
         del named[key]
         if not named:
             del self._by_name[sa.name]
+        for k in self._spi_keys.pop(key):
+            using = self._by_spi[k]
+            del using[key]
+            if not using:
+                del self._by_spi[k]
 
     def clear(self) -> None:
         """Forget every SA."""
         self._items.clear()
         self._by_name.clear()
+        self._by_spi.clear()
+        self._spi_keys.clear()
+
+    def by_spi(self, proto: int, spi: int) -> IPsecSA | None:
+        """The oldest SA with this (protocol, SPI) on either side."""
+        using = self._by_spi.get((proto, spi))
+        return next(iter(using.values())) if using else None
 
     def by_name(self, name: str) -> list[IPsecSA]:
         """The SAs of one connection, oldest first."""
@@ -322,12 +345,8 @@ class SATable:
         return iter(found)
 
     def ipsec_by_spi(self, proto: int, spi: int) -> IPsecSA | None:
-        """The IPsec SA with this (protocol, SPI) on either side."""
-        for sa in self.ipsec:
-            for p in sa.protocols:
-                if p.choice.protocol_id == proto and spi in (p.spi_in, p.spi_out):
-                    return sa
-        return None
+        """The IPsec SA with this (protocol, SPI) on either side (indexed)."""
+        return self.ipsec.by_spi(proto, spi)
 
     def ipsec_by_name(self, name: str) -> list[IPsecSA]:
         """Live IPsec SAs of a connection (indexed: the rekey and delete paths ask often)."""

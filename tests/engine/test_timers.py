@@ -265,6 +265,41 @@ def test_ipsec_table_keeps_order_identity_and_names() -> None:
     assert t == [] and t.by_name("x") == [] and t.timers.first() is None
 
 
+def test_ipsec_table_finds_an_sa_by_either_spi_oldest_first() -> None:
+    """A DELETE or a kernel EXPIRE names an SPI: the table answers from its index, as the old
+    walk did (the oldest SA using that SPI on either side, for that protocol only)."""
+    from ike.policy import ChosenProtocol
+    from ike.sa import ProtoSA
+
+    def bundle(name: str, *spis: tuple[int, int, int]) -> IPsecSA:
+        sa = ipsec(name)
+        sa.protocols = [ProtoSA(ChosenProtocol(proto, 12, ()), spi_in, spi_out)
+                        for proto, spi_in, spi_out in spis]
+        return sa
+
+    t = IPsecTable()
+    a = bundle("a", (3, 0x1000, 0x2000))
+    b = bundle("b", (3, 0x3000, 0x1000), (2, 0x4000, 0x4001))  # its outbound SPI is a's inbound
+    c = bundle("c", (3, 0x5000, 0x5000))  # the same number both ways
+    for s in (a, b, c):
+        t.append(s)
+    assert t.by_spi(3, 0x2000) is a and t.by_spi(3, 0x3000) is b and t.by_spi(2, 0x4001) is b
+    assert t.by_spi(3, 0x1000) is a  # oldest first
+    assert t.by_spi(2, 0x1000) is None and t.by_spi(3, 0x4000) is None  # per protocol
+    assert t.by_spi(3, 0x5000) is c
+    t.remove(a)
+    assert t.by_spi(3, 0x1000) is b and t.by_spi(3, 0x2000) is None
+    t.remove(c)
+    assert t.by_spi(3, 0x5000) is None
+    sas = SATable()
+    sas.ipsec.append(b)
+    assert sas.ipsec_by_spi(2, 0x4000) is b
+    sas.remove_ipsec(b)
+    assert sas.ipsec_by_spi(2, 0x4000) is None and sas.ipsec_by_spi(3, 0x1000) is None
+    t.clear()
+    assert t.by_spi(3, 0x3000) is None
+
+
 def test_sa_table_by_name_skips_dead_sas() -> None:
     sas = SATable()
     a, b = ipsec("x"), ipsec("x")
