@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Protocol
 from ike.conf import Conf, ConfError, read_secret_file
 from ike.crypto.rand import RandomSource
 from ike.daemon.ifaddrs import listen_addresses
-from ike.daemon.log import LOG_SA, DebugLevels, IsakmpdHandler, log_debug, log_print
+from ike.daemon.log import DebugLevels, IsakmpdHandler, log_print
 from ike.daemon.options import Options
 from ike.daemon.pcap import PcapWriter
 from ike.engine import Engine
@@ -349,8 +349,8 @@ class Daemon:
             log.warning("exchange %s %s with %s failed: %s", event.exchange, event.name,
                         event.peer[0], event.reason)  # fmt: skip
         elif isinstance(event, SADeleted):
-            log_debug(log, LOG_SA, 30, "%s SA %s deleted: %s", event.kind, event.name,
-                      event.reason)  # fmt: skip
+            # at info, as its establishment is: why an SA went is the first question asked
+            log.info("%s SA %s deleted: %s", event.kind, event.name, event.reason)
         else:
             log.debug("engine event %r", event, extra={"dlevel": 40})
 

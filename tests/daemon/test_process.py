@@ -138,6 +138,8 @@ def test_negotiation_and_every_fifo_command(
     east.command("p on")
     east.command("t quick IPsec-east-west")
     west.wait_log(r"ipsec SA IPsec-west-east deleted")
+    # without -D too: why an SA went is logged as its establishment is
+    east.wait_log(r"ipsec SA IPsec-east-west deleted: deleted by request")
     assert "(Phase 2)" not in east.sas()
     east.command("c IPsec-east-west")
     assert wait(lambda: "(Phase 2)" in east.sas())
