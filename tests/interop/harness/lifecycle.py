@@ -23,8 +23,12 @@ rekeys its Phase 2 SAs itself, ``PEER_REKEY_MARGIN`` seconds (plus a little rand
 its ``PEER_REKEY_LIFE`` second lifetime ends; ours, Quick Mode responder, accepts that short
 lifetime (its own is longer, ``OUR_LONG_LIFE``) and so never rekeys first.  Here the check is
 strict, without any excuse: no ping lost across the rekey, and the stream goes on until both
-kernels hold only the new pair (the peer removes the old SAs when they expire, with a DELETE,
-and so do we), then the new SPIs agree and the new ESP keys are equal on both sides.
+kernels hold only the new pair (at the end of the old pair's lifetime each side's kernel and
+daemon remove it and tell the other with a DELETE; charon drops its old outbound SA at once),
+then the new SPIs agree and the new ESP keys are equal on both sides.  No loss has an excuse
+here: both peers, as Quick Mode initiator, put both new SAs in before HASH(3) leaves (their
+logs), and ours puts its inbound SA in before its message 2 and its outbound one when HASH(3)
+arrives, so every packet sent on a new SA finds it.
 
 The stream ends on events, not on a count fixed in advance: ``REKEY_TAIL`` seconds after both
 kernels hold exactly the new pair (so its tail crossed the new SAs), or at a generous deadline.
@@ -70,6 +74,8 @@ REKEY_TAIL = 2.0
 #: seconds from the start of the negotiation to the end of the stream at the latest: the soft
 #: expiry, the rekey, the retirement and the tail, with room for a loaded machine
 REKEY_DEADLINE = REKEY_LIFE + REKEY_RETIRE_GRACE + REKEY_TAIL + 45
+#: the same when the peer rekeys: its lifetime (the old pair's end) and the tail, with room
+PEER_REKEY_DEADLINE = PEER_REKEY_LIFE + REKEY_TAIL + 40
 _REPLY = re.compile(r"icmp_seq=(\d+) ")
 
 
@@ -261,8 +267,7 @@ def run_peer_rekey_cell(case: Case, topo: netns.Topology, workdir: Path,
             ours.wait_log(r"phase 2 done: ki,", 30)
             [old] = ours.child_sas()
             old_spis = {old.spi_in, old.spi_out}
-            out, swapped_at, ended = _stream(topo, ours, workdir,
-                                             start + PEER_REKEY_LIFE + REKEY_TAIL + 40)
+            out, swapped_at, ended = _stream(topo, ours, workdir, start + PEER_REKEY_DEADLINE)
             lost = _lost_pings(out)
             c.ping = lost == set()
             assert c.ping, (f"ping lost packets across the peer's rekey:\n{out}\n"
