@@ -33,7 +33,7 @@ from harness.cells import (  # noqa: E402
     Case,
     matrix_cases,
 )
-from harness.lifecycle import REKEY_CASES  # noqa: E402
+from harness.lifecycle import PEER_REKEY_CASES, REKEY_CASES  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.uml, pytest.mark.root, pytest.mark.slow]
 
@@ -44,9 +44,14 @@ SAMPLE = [Case(CHARON_NETLINK, "initiator", suite="aes128gcm16"),
           Case(CHARON_NETLINK, "responder", phase2="transport"),
           Case(PLUTO, "initiator"), Case(PLUTO, "responder", phase2="tunnel+pfs",
                                                    suite="aes256-sha256-modp3072")]
-# The lifecycle's rekey cells (harness/lifecycle.py, ~20 s each) run in both.
+# The lifecycle's rekey cells (harness/lifecycle.py, ~20-30 s each: ours rekeys, the peer
+# rekeys) run in both.  KI_UML_ONLY=a,b (substrings of test ids, e.g. "peer rekeys") keeps only
+# the matching cells: one boot for the cells under work.
 CASES = ([c for c in matrix_cases() if c.peer != CHARON_LIBIPSEC] + SELF_CASES
-         if os.environ.get("KI_UML_FULL") == "1" else SAMPLE) + REKEY_CASES
+         if os.environ.get("KI_UML_FULL") == "1" else SAMPLE) + REKEY_CASES + PEER_REKEY_CASES
+if os.environ.get("KI_UML_ONLY"):
+    CASES = [c for c in CASES
+             if any(part in c.id for part in os.environ["KI_UML_ONLY"].split(","))]
 #: the boot runs every cell (~7-15 s each in UML, ~20 s on a loaded machine) in the first
 #: test's setup
 BOOT_TIMEOUT = 90 + 40 * len(CASES)  # generous: a loaded machine doubles the time

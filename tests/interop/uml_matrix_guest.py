@@ -6,8 +6,9 @@ tests/interop/test_matrix_uml.py through tests/kernel/uml.py).
 CASES-JSON is a JSON list of harness.cells.Case fields.  One plain topology is made; for each case
 our daemon (XFRM backend, real SAs) and the peer (charon kernel-netlink, pluto without the
 fakesa shim, or our daemon again) negotiate, then a ping crosses the tunnel; the lifecycle cases of
-harness.lifecycle (a rekey with a ping stream across it) run the same way.  Prints one JSON
-object per line: the CellResult of each case ("where": "uml"), failures included.
+harness.lifecycle (a rekey by either side with a ping stream across it) run the same way.
+Prints one JSON object per line: the CellResult of each case ("where": "uml"), failures
+included.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ import matrix
 from harness import netns
 from harness.cells import Case, run_cell
 from harness.certs import make_pki
-from harness.lifecycle import REKEY_CASES, run_rekey_cell
+from harness.lifecycle import (
+    PEER_REKEY_CASES,
+    REKEY_CASES,
+    run_peer_rekey_cell,
+    run_rekey_cell,
+)
 from harness.netns import HarnessError
 
 
@@ -52,6 +58,8 @@ def main() -> int:
             try:
                 if case in REKEY_CASES:
                     run_rekey_cell(case, topo, base / f"cell{n}", results.append)
+                elif case in PEER_REKEY_CASES:
+                    run_peer_rekey_cell(case, topo, base / f"cell{n}", results.append)
                 else:
                     run_cell(case, topo, base / f"cell{n}", pki, results.append, where="uml")
             except (AssertionError, HarnessError, OSError, ValueError) as e:

@@ -49,6 +49,17 @@ def _id(value: str) -> str:
     return f'"{value}"' if "=" in value else value
 
 
+def _child_times(c: Connection) -> str:
+    """A child's lifetimes: by default it rekeys at ``ipsec_lifetime`` (charon's own life_time
+    and rand_time follow from that); with a ``rekey_margin`` the SA lives ``ipsec_lifetime``
+    and charon rekeys it ``rekey_margin`` seconds before that, up to a quarter of it earlier."""
+    if not c.rekey_margin:
+        return f"rekey_time = {c.ipsec_lifetime}s"
+    return (f"rekey_time = {c.ipsec_lifetime - c.rekey_margin}s\n"
+            f"                life_time = {c.ipsec_lifetime}s\n"
+            f"                rand_time = {max(1, c.rekey_margin // 4)}s")
+
+
 @dataclass
 class CharonPeer(DaemonBase):
     """One charon.  ``ipsec`` is "netlink" (kernel SAs; on a kernel without ESP the CHILD_SA
@@ -170,7 +181,7 @@ class CharonPeer(DaemonBase):
                 mode = {"tunnel" if c.tunnel else "transport"}
                 esp_proposals = {esp}
                 {ts}
-                rekey_time = {c.ipsec_lifetime}s
+                {_child_times(c)}
                 start_action = none
             }}
         }}

@@ -67,7 +67,9 @@ class Connection:
 
     ``remote`` may be "%any" for a responder behind which a NAT hides the initiator.
     IDs: an IPv4 address, "@fqdn" (ID_FQDN) or a DN; with RSA they default to the certificate's
-    FQDN.  ``local_ts``/``remote_ts`` None means transport mode between the outer addresses."""
+    FQDN.  ``local_ts``/``remote_ts`` None means transport mode between the outer addresses.
+    ``rekey_margin`` (seconds, 0: the implementation's default) makes pluto and charon rekey
+    their Phase 2 SAs that long before ``ipsec_lifetime`` ends (with a little random spread)."""
 
     name: str
     local: str
@@ -84,6 +86,7 @@ class Connection:
     ike_lifetime: int = 3600
     ipsec_lifetime: int = 1200
     dpd_delay: int = 0
+    rekey_margin: int = 0
 
     @property
     def tunnel(self) -> bool:

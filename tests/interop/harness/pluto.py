@@ -217,6 +217,9 @@ class PlutoPeer(DaemonBase):
                 lines += [f"    leftsubnet={c.local_ts}", f"    rightsubnet={c.remote_ts}"]
             if c.auth != "psk":
                 lines += ["    leftcert=ki-own", "    leftsendcert=always", "    rightca=%same"]
+            if c.rekey_margin:
+                # rekey at the lifetime less margin * (1 + up to 25 %): a small spread only
+                lines += [f"    rekeymargin={c.rekey_margin}s", "    rekeyfuzz=25%"]
             if c.dpd_delay:
                 lines += [f"    dpddelay={c.dpd_delay}", f"    dpdtimeout={3 * c.dpd_delay}",
                           "    dpdaction=clear"]
