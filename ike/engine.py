@@ -328,8 +328,9 @@ class Engine:
         ipsa = self.sas.ipsec_by_spi(int(event.proto), event.spi)
         if ipsa is None:
             return
-        if event.hard:
-            self._delete_ipsec(ipsa, now, notify_peer=True, reason="kernel hard expire")
+        if event.hard:  # the kernel removed that SA itself: the rest of the bundle goes
+            self._delete_ipsec(ipsa, now, notify_peer=True, reason="kernel hard expire",
+                               gone=(int(event.proto), event.spi, event.dst))
         else:
             rekey.ipsec_soft_expire(self, ipsa, now)
 
@@ -710,8 +711,8 @@ class Engine:
         self.cfg_states.pop(sa.cookies, None)
         self._events.append(SADeleted("isakmp", sa.name, reason, sa.cookies))
 
-    def _delete_ipsec(self, ipsa: IPsecSA, now: float, *, notify_peer: bool,
-                      reason: str) -> None:
+    def _delete_ipsec(self, ipsa: IPsecSA, now: float, *, notify_peer: bool, reason: str,
+                      gone: tuple[int, int, object] | None = None) -> None:
         local, peer = connections.address(ipsa.local), connections.address(ipsa.peer)
         install.release_successors(self, ipsa, now)
         if notify_peer:
@@ -727,8 +728,10 @@ class Engine:
             proto = p.choice.protocol_id
             self.installed.pop((proto, p.spi_in, True), None)
             self.installed.pop((proto, p.spi_out, False), None)
-            self._kernel(k.DeleteSA(proto, p.spi_in, peer, local))
-            self._kernel(k.DeleteSA(proto, p.spi_out, local, peer))
+            for cmd in (k.DeleteSA(proto, p.spi_in, peer, local),
+                        k.DeleteSA(proto, p.spi_out, local, peer)):
+                if gone != (cmd.proto, cmd.spi, cmd.dst):  # (proto, SPI, dst): the kernel's key
+                    self._kernel(cmd)
         for flow in ipsa.flows:
             if isinstance(flow, k.AddFlow):
                 self._kernel(k.DeleteFlow(flow.selector, flow.direction))

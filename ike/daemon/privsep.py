@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import errno
 import hashlib
 import json
 import logging
@@ -50,6 +51,12 @@ MAX_ID = 1024
 MAX_CERTS = 16
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 
+
+
+def _already_gone(exc: k.KernelError) -> bool:
+    """A delete of an SA or flow the kernel no longer has (its own hard expiry took it)."""
+    return (isinstance(exc.command, k.DeleteSA | k.DeleteFlow)
+            and exc.errno in (errno.ESRCH, errno.ENOENT))
 
 class MonitorError(Exception):
     """A request the parent refused or could not serve; the message says which and why."""
@@ -139,7 +146,11 @@ class Monitor:
             log.warning("monitor: refused %s request: %s", op, exc)
             return {"ok": False, "error": f"refused: {exc}"}, []
         except (OSError, k.KernelError) as exc:
-            log.warning("monitor: %s request failed: %s", op, exc)
+            if isinstance(exc, k.KernelError) and _already_gone(exc):
+                # the engine deletes what the kernel may have expired itself: no news
+                log.debug("monitor: %s request: already gone: %s", op, exc)
+            else:
+                log.warning("monitor: %s request failed: %s", op, exc)
             return {"ok": False, "error": str(exc)}, []
         except Exception as exc:  # a malformed field: refuse, never die, always answer
             self.refused += 1

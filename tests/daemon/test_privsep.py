@@ -398,3 +398,35 @@ def test_publish_renames_the_finished_file_over_and_nothing_else(
     with pytest.raises(MonitorError, match="No such file"):
         client.publish(str(run / "never-written"))
     assert monitor.refused == 2
+
+
+def test_a_delete_of_what_the_kernel_already_removed_is_no_warning(
+    dirs: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine deletes a whole bundle after the kernel's own hard expiry took one SA: the
+    parent answers the ESRCH quietly, and still warns about a request that really failed."""
+    from ike.kernel.fake import FakeKernel
+
+    etc, run = dirs
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    monitor = Monitor(parent, PathPolicy([str(etc)], [str(run)]), FakeKernel())
+    thread = threading.Thread(target=monitor.serve, daemon=True)
+    thread.start()
+    client = MonitorClient(child)
+    a, b = ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2")
+    caplog.set_level(logging.DEBUG, logger="ike.daemon.privsep")
+    try:
+        with pytest.raises(MonitorError, match="No such process"):
+            client.kernel(k.DeleteSA(3, 0x1234, a, b))
+        assert "already gone" in caplog.text
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        add = k.AddSA(3, 0x1234, a, b, False, 12, enc_key=b"k" * 16)
+        client.kernel(add)
+        with pytest.raises(MonitorError, match="SA exists"):
+            client.kernel(add)
+        assert [r.levelno for r in caplog.records if "request failed" in r.getMessage()] == [
+            logging.WARNING]
+    finally:
+        child.close()
+        thread.join(timeout=5)
+        parent.close()

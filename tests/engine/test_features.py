@@ -427,6 +427,8 @@ def test_kernel_expire_soft_and_hard(h: Any) -> None:
     pair.advance(REKEY_RETIRE_GRACE)  # the replaced SA is retired shortly after the rekey
     assert len(pair.a.sas.ipsec) == 1 and pair.a.sas.ipsec[0] is not ia  # renegotiated
     [ia] = pair.a.sas.ipsec
+    # a hard limit: the kernel deletes the SA itself, then says so
+    del pair.ka.sas[(dst, ia.protocols[0].spi_in, 3)]
     pair.a.expire(Expire(3, ia.protocols[0].spi_in, src, dst, hard=True), pair.now)
     pair.flush()
     assert not pair.a.sas.ipsec and not pair.b.sas.ipsec

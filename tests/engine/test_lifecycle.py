@@ -143,6 +143,27 @@ def test_delete_sa_removes_exactly_one_phase2_sa(h: Any, up: Any) -> None:
     assert not pair.b.delete_sa(bytes(16), None, pair.now)
 
 
+def test_a_kernel_hard_expiry_deletes_the_rest_of_the_bundle_only(h: Any, up: Any) -> None:
+    """The kernel removed the expired SA itself: the engine deletes the other direction and
+    tells the peer, but asks for no delete the kernel can only answer with ESRCH."""
+    from ike.kernel.interface import DeleteSA
+
+    pair = up()
+    [ia] = pair.a.sas.ipsec
+    spi_in, spi_out = ia.protocols[0].spi_in, ia.protocols[0].spi_out
+    a_addr, b_addr = ipaddress.ip_address(h.A), ipaddress.ip_address(h.B)
+    pair.ka.sas.pop((a_addr, spi_in, 3))  # what the kernel's hard limit does, then says
+    pair.ka.commands.clear()
+    pair.a.expire(Expire(3, spi_in, b_addr, a_addr, hard=True), pair.now)
+    deletes = [c for c in pair.ka.commands if isinstance(c, DeleteSA)]
+    assert [(c.spi, c.dst) for c in deletes] == [(spi_out, b_addr)]
+    assert not pair.ka.sas and pair.a.sas.ipsec == []
+    [ev] = [e for e in pair.events("a") if isinstance(e, SADeleted)]
+    assert ev.reason == "kernel hard expire"
+    pair.flush()
+    assert pair.b.sas.ipsec == []  # the peer got the DELETE
+
+
 def test_delete_sa_phase1_by_cookies(up: Any) -> None:
     pair = up()
     [sa] = pair.a.sas.isakmp.values()
