@@ -67,10 +67,11 @@ def _with_helper_lines(after: str, skip_rows: int) -> str:
 
 
 def test_pluto_helper_thread_lines_inside_a_dump() -> None:
-    # pluto's helper threads log line by line into the same file; "| helper 1: waiting for
-    # work" was seen among the main thread's KEYMAT lines under load.  Inside the KEYMAT rows
-    # it cut the value short (one SPI's keys then differed from charon's), after "| SPI" it
-    # lost the SPI.
+    # pluto's helper threads log line by line into the same file.  In a looped run (1 of 400)
+    # the PFS DH helper's "| helper 2: waiting for work" fell right after the second "...
+    # returns:"; read as the end of the value it left that SA's KEYMAT empty, so one SPI's keys
+    # differed from charon's.  Between the rows it cut the value short; after "| SPI" it lost
+    # the SPI.
     clean = parse_pluto_log(PLUTO_LOG)
     assert len(clean) == 2
     for after, skip in (("keymat() returns:", 0), ("keymat() returns:", 1),
