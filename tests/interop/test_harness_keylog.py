@@ -51,6 +51,45 @@ def test_pluto_keymat_equals_charon_keys() -> None:
         assert k.split(16) == charon[k.spi]
 
 
+def _with_helper_lines(after: str, skip_rows: int) -> str:
+    """PLUTO_LOG with a crypto helper thread's line put ``skip_rows`` rows after each line
+    ending in ``after``, where a loaded machine has pluto's threads interleave."""
+    out: list[str] = []
+    pending = -1
+    for line in PLUTO_LOG.splitlines():
+        if pending == 0:
+            out.append("Nov 28 04:08:45.385000: | helper 1: waiting for work")
+        pending -= 1
+        out.append(line)
+        if line.endswith(after):
+            pending = skip_rows
+    return "\n".join(out) + "\n"
+
+
+def test_pluto_helper_thread_lines_inside_a_dump() -> None:
+    # pluto's helper threads log line by line into the same file.  In a looped run (1 of 400)
+    # the PFS DH helper's "| helper 2: waiting for work" fell right after the second "...
+    # returns:"; read as the end of the value it left that SA's KEYMAT empty, so one SPI's keys
+    # differed from charon's.  Between the rows it cut the value short; after "| SPI" it lost
+    # the SPI.
+    clean = parse_pluto_log(PLUTO_LOG)
+    assert len(clean) == 2
+    for after, skip in (("keymat() returns:", 0), ("keymat() returns:", 1),
+                        ("keymat() returns:", 2), ("| SPI", 0)):
+        got = parse_pluto_log(_with_helper_lines(after, skip))
+        assert got == clean, (after, skip)
+        assert all(len(k.keymat) == 96 for k in got)
+        assert all(any("waiting for work" in line for line in k.lines) for k in got)
+
+
+def test_pluto_dump_not_yet_complete_gives_nothing() -> None:
+    lines = PLUTO_LOG.splitlines()
+    last = max(i for i, line in enumerate(lines) if line.endswith("keymat() returns:"))
+    # the file read while pluto had written one of the last KEYMAT's three rows
+    got = parse_pluto_log("\n".join(lines[: last + 2]))
+    assert [k.spi for k in got] == ["497795ec"]
+
+
 def test_interleaved_threads_do_not_mix() -> None:
     text = "\n".join([
         "01:00:00 05[IKE] <c|2> SKEYID => 4 bytes @ 0x1",

@@ -15,7 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import matrix
 from harness import charon, pluto
-from harness.model import SUITES, Pki
+from harness.keylog import charon_child_key_lines, parse_pluto_log
+from harness.model import SUITES, ChildSaInfo, EspKeys, Pki
 from harness.netns import Topology
 from harness.scenario import pair
 
@@ -66,17 +67,11 @@ def test_charon_and_pluto(plain_topo: Topology, workdir: Path, libreswan: Path,
             assert ca.mode == "TUNNEL-in-UDP"
             charon_keys = pa.esp_keys()
             keymats = pb.keymats()
-            assert set(keymats) == {ca.spi_in, ca.spi_out}
+            why = _key_lines(pa, pb, keymats, charon_keys, ca, cb)
+            assert set(keymats) == {ca.spi_in, ca.spi_out}, why
             c.keys_agree = all(km == charon_keys[spi].enc + charon_keys[spi].integ
                                for spi, km in keymats.items())
-            # a string: pytest cuts a tuple's repr in the middle, where the difference is
-            assert c.keys_agree, (
-                f"pluto KEYMAT by SPI {keymats}\ncharon keys by SPI {charon_keys}\n"
-                f"charon's child: in {ca.spi_in} out {ca.spi_out}; pluto's: in {cb.spi_in} "
-                f"out {cb.spi_out}\n--- charon's seed and key lines\n"
-                + "".join(line[:200] + "\n" for line in
-                          pa.log_path.read_text(errors="replace").splitlines()
-                          if "SA seed" in line or " key =>" in line or "CHILD_SA" in line))
+            assert c.keys_agree, why
             enc_len = len(next(iter(charon_keys.values())).enc) // 2
             assert pb.esp_keys(enc_len=enc_len) == charon_keys
             assert pa.keylog().children[0].we_initiated_qm == (initiator == "charon")
@@ -89,3 +84,18 @@ def test_charon_and_pluto(plain_topo: Topology, workdir: Path, libreswan: Path,
     finally:
         pa.stop()
         pb.stop()
+
+
+def _key_lines(pa: charon.CharonPeer, pb: pluto.PlutoPeer, keymats: dict[str, str],
+               charon_keys: dict[str, EspKeys], ca: ChildSaInfo, cb: ChildSaInfo) -> str:
+    """What a key mismatch is judged by: both sides' keys by SPI as compared, the SPIs each
+    side reports, and the log lines the keys were read from (a string: pytest cuts a tuple's
+    repr in the middle, where the difference is)."""
+    plog = parse_pluto_log(pb.log_path.read_text(errors="replace"))
+    clines = charon_child_key_lines(pa.log_path.read_text(errors="replace"))
+    return (f"pluto KEYMAT by SPI {keymats}\ncharon keys by SPI {charon_keys}\n"
+            f"charon's child: in {ca.spi_in} out {ca.spi_out}; pluto's: in {cb.spi_in} "
+            f"out {cb.spi_out}\n--- charon's child key lines\n"
+            + "".join(line[:200] + "\n" for line in clines)
+            + "--- pluto's KEYMAT lines, per computation\n"
+            + "".join(line[:200] + "\n" for k in plog for line in [f"[{k.spi}]", *k.lines]))

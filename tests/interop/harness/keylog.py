@@ -147,6 +147,29 @@ def parse_charon_log(text: str) -> CharonKeyLog:
     return log
 
 
+def charon_child_key_lines(text: str) -> list[str]:
+    """charon's Phase 2 key dumps (headers with their rows, thread by thread) and CHILD_SA
+    lines, as logged: what a failure message shows beside the parsed keys."""
+    out: list[str] = []
+    dumping: set[str] = set()
+    for raw in text.splitlines():
+        m = _LINE.match(raw)
+        if m is None:
+            continue
+        thread, msg = m.group(1), m.group(5)
+        if thread in dumping and _ROW_FULL.match(msg) is not None:
+            out.append(raw)
+            continue
+        dumping.discard(thread)
+        head = _HEAD.match(msg)
+        if head is not None and head.group(1).strip() in _CHILD_NAMES:
+            dumping.add(thread)
+            out.append(raw)
+        elif "CHILD_SA" in msg:
+            out.append(raw)
+    return out
+
+
 def _store(log: CharonKeyLog, child_keys: dict[int, dict[str, str]], name: str, uid: int,
            value: str) -> None:
     if name in PHASE1_NAMES:
@@ -159,14 +182,18 @@ def _store(log: CharonKeyLog, child_keys: dict[int, dict[str, str]], name: str, 
 
 _PLUTO_DEBUG = re.compile(r"^(?:.*?: )?\| (.*)$")
 _PLUTO_HEX = re.compile(r"^  ((?:[0-9a-f]{2}(?: {1,2}|$))+)")
+_PLUTO_NEED = re.compile(r"^required keymat: (\d+)$")
+_PLUTO_RETURNS = "ikev1_section_5_keymat() returns:"
 
 
 @dataclass
 class PlutoKeymat:
-    """One SA's KEYMAT as pluto logged it: SPI and enc||integ bytes."""
+    """One SA's KEYMAT as pluto logged it: SPI and enc||integ bytes (``lines``: the log lines
+    they were read from, other threads' lines among them, for failure messages)."""
 
     spi: str
     keymat: str
+    lines: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def split(self, enc_len: int) -> EspKeys:
         """Cut the KEYMAT into the encryption and integrity keys (enc_len bytes first)."""
@@ -175,32 +202,47 @@ class PlutoKeymat:
 
 def parse_pluto_log(text: str) -> list[PlutoKeymat]:
     """Every ``ikev1_section_5_keymat`` computation in a pluto log with ``plutodebug="base
-    crypt private"``: the hex rows after "| SPI" and after "... returns:" (rows are
-    ``|   xx xx xx xx  xx ...   ascii``)."""
+    crypt private"``: the hex row after "| SPI" and, after "... returns:", rows until the
+    "required keymat: N" bytes are in (rows are ``|   xx xx xx xx  xx ...   ascii``).
+
+    pluto's crypto helper threads write to the same file line by line, so a line such as
+    "| helper 1: waiting for work" can fall between "| SPI" and its row or between the
+    KEYMAT rows; such lines are skipped, not taken as the end of the value.  A computation
+    whose rows are not all in the log yet gives nothing."""
     out: list[PlutoKeymat] = []
-    state = ""
-    spi = ""
-    keymat = ""
+    collecting = ""  # "spi" or "keymat" while their rows are awaited
+    spi = keymat = ""
+    need = 0  # KEYMAT bytes, from "required keymat: N"; 0 when pluto did not say
+    lines: list[str] = []
     for raw in text.splitlines():
         m = _PLUTO_DEBUG.match(raw)
         body = m.group(1) if m is not None else ""
         row = _PLUTO_HEX.match(body)
-        if row is not None and state in ("spi", "keymat"):
-            hexed = row.group(1).replace(" ", "")
-            if state == "spi":
-                spi += hexed
-            else:
-                keymat += hexed
+        if row is not None and collecting:
+            lines.append(raw)
+            if collecting == "spi":
+                spi, collecting = row.group(1).replace(" ", ""), ""
+                continue
+            keymat += row.group(1).replace(" ", "")
+            if need and len(keymat) >= 2 * need:
+                out.append(PlutoKeymat(spi, keymat[: 2 * need], list(lines)))
+                collecting = ""
             continue
-        if state == "keymat":
-            out.append(PlutoKeymat(spi, keymat))
-        state = ""
         if body == "SPI":
-            state, spi = "spi", ""
-        elif body.endswith("ikev1_section_5_keymat() returns:"):
-            state, keymat = "keymat", ""
-    if state == "keymat":
-        out.append(PlutoKeymat(spi, keymat))
+            collecting, spi, need, lines = "spi", "", 0, [raw]
+        elif body.endswith(_PLUTO_RETURNS):
+            collecting, keymat, lines = "keymat", "", [*lines, raw]
+        elif (got := _PLUTO_NEED.match(body)) is not None:
+            need = int(got.group(1))
+            lines.append(raw)
+        elif collecting == "keymat" and not need and keymat:
+            # no length given: the first line that is not a row ends the value
+            out.append(PlutoKeymat(spi, keymat, list(lines)))
+            collecting = ""
+        elif collecting:
+            lines.append(raw)  # another thread's line inside the dump
+    if collecting == "keymat" and not need and keymat:
+        out.append(PlutoKeymat(spi, keymat, list(lines)))
     return out
 
 

@@ -34,6 +34,7 @@ from .model import (
     Phase1Keys,
     Pki,
     stop_pid,
+    wait_for_log,
 )
 from .netns import HarnessError, Namespace, run
 
@@ -287,6 +288,11 @@ class PlutoPeer(DaemonBase):
                 raise HarnessError(f"{self.name}: whack --listen exit {got.returncode}: "
                                    f"{(got.stderr or got.stdout).strip()}")
             time.sleep(0.05)
+        # pluto runs addconn itself at start-up (the conns are auto=add), which deletes and
+        # re-adds each conn; left to run late on a loaded machine it deleted "ki" under our own
+        # initiate (the STATE_AGGR_I1 state went, whack --initiate failed), so wait for it
+        wait_for_log(self.log_path, r"reaped addconn helper child",
+                     max(deadline - time.monotonic(), 1.0))
         for c in self.conns:
             got = run([str(ADDCONN), "--config", str(self.dir / "ipsec.conf"), "--ctlsocket",
                        str(self.ctl), c.name], check=False)
