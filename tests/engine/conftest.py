@@ -183,3 +183,27 @@ class Helpers:
 def h() -> type[Helpers]:
     """The harness functions."""
     return Helpers
+
+
+
+#: modules that test the timer machinery itself, each mode chosen explicitly: run once
+_OWN_TIMER_MODES = {"test_timers", "test_timer_scan"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every other engine test runs twice, once per ``timer_mode``."""
+    if metafunc.module.__name__.rsplit(".", 1)[-1] not in _OWN_TIMER_MODES:
+        metafunc.parametrize("timer_mode", ["scan", "heap"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def timer_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The engine's timers scanned (its few SAs, as in a handshake), or "heap": the deadline
+    heap in use from the first SA (``SCAN_MAX`` -1, ike.timers), so that the heap is held to
+    the whole behaviour the scan has, not only to its own tests."""
+    import ike.timers
+
+    mode = str(getattr(request, "param", "scan"))
+    if mode == "heap":
+        monkeypatch.setattr(ike.timers, "SCAN_MAX", -1)
+    return mode
