@@ -231,11 +231,20 @@ class IPsecTable(Sequence[IPsecSA]):
         if key not in self._items:  # (an id in the table is that SA's: it is alive)
             self._items[key] = sa
             self._by_name.setdefault(sa.name, {})[key] = sa
-            spis = tuple(dict.fromkeys((p.choice.protocol_id, spi) for p in sa.protocols
-                                       for spi in (p.spi_in, p.spi_out)))
-            self._spi_keys[key] = spis
-            for k in spis:
-                self._by_spi.setdefault(k, {})[key] = sa
+            keys = []  # (a loop, not a generator: one of these per Quick Mode)
+            by_spi = self._by_spi
+            for p in sa.protocols:
+                proto = p.choice.protocol_id
+                for k in ((proto, p.spi_in), (proto, p.spi_out)):
+                    using = by_spi.get(k)
+                    if using is None:
+                        by_spi[k] = {key: sa}
+                    elif key in using:
+                        continue  # the same number both ways
+                    else:
+                        using[key] = sa
+                    keys.append(k)
+            self._spi_keys[key] = tuple(keys)
 
     def remove(self, sa: IPsecSA) -> None:
         """Take ``sa`` out (ValueError when it is not in, as for a list)."""
