@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import matrix
 from harness import netns
-from harness.cells import Case, run_cell
+from harness.cells import Case, key_lines, run_cell
 from harness.certs import make_pki
 from harness.lifecycle import (
     PEER_REKEY_CASES,
@@ -36,13 +36,17 @@ from harness.netns import HarnessError
 
 
 def _evidence(workdir: Path) -> str:
-    """Where a failed cell raised, and the last lines of every log of the cell's daemons (ours,
-    and the peer's: pluto.log, charon.log): what CI needs to tell a bug from a slow machine;
-    the guest's files vanish with it."""
+    """Where a failed cell raised, and of every log of the cell's daemons (ours, and the
+    peer's: pluto.log, charon.log) the lines that say why an SA came or went, then its last
+    lines: what CI needs to tell a bug from a slow machine; the guest's files vanish with it
+    (pluto's tail is debug noise: a conn its late start-up addconn re-added under a cell showed
+    only in the key lines)."""
     parts = [traceback.format_exc(limit=-3)]
     for log in sorted(workdir.rglob("*.log")):
-        tail = log.read_text(errors="replace").splitlines()[-25:]
-        parts.append(f"--- {log.relative_to(workdir)}\n" + "\n".join(line[:300] for line in tail))
+        text = log.read_text(errors="replace")
+        tail = text.splitlines()[-25:]
+        parts.append(f"--- {log.relative_to(workdir)}\n{key_lines(text, 40)}--- its tail\n"
+                     + "\n".join(line[:300] for line in tail))
     return "\n".join(parts)
 
 

@@ -113,18 +113,21 @@ def _only(items: list[_T], what: str, *peers: Peer) -> _T:
     logs' tails (two SAs where one was expected is a duplicate negotiation to explain)."""
     if len(items) == 1:
         return items[0]
-    logs = "\n".join(f"--- {p.log_path}\n{_key_lines(p.log_path.read_text(errors='replace'))}"
+    logs = "\n".join(f"--- {p.log_path}\n{key_lines(p.log_path.read_text(errors='replace'))}"
                      f"--- its tail\n{p.log_path.read_text(errors='replace')[-3000:]}"
                      for p in peers if p.log_path.exists())
     raise AssertionError(f"expected one {what}, got {len(items)}: {items}\n{logs}")
 
 
-#: log lines that say why an SA came or went (pluto's debug log is too long to print whole)
+#: log lines that say why an SA came or went (pluto's debug log is too long to print whole);
+#: pluto's "terminating SAs using this connection" and its add-connection lines show a conn
+#: re-added under a cell (its start-up addconn once ran after our SAs were up: two of each)
 _KEY_LINE = re.compile(r"delet|Delete|DELETE|INITIAL.CONTACT|established|STATE_MAIN_R|"
-                       r"STATE_QUICK_R|retransmi|replac|rekey|notify|connection_checker")
+                       r"STATE_QUICK_R|retransmi|replac|rekey|notify|connection_checker|"
+                       r"terminating|add-connection|addconn helper|failed")
 
 
-def _key_lines(log: str, limit: int = 80) -> str:
+def key_lines(log: str, limit: int = 80) -> str:
     """The last ``limit`` lines of a log that say why an SA was made or removed."""
     lines = [line[:240] for line in log.splitlines() if _KEY_LINE.search(line)]
     return "".join(line + "\n" for line in lines[-limit:])
