@@ -50,6 +50,27 @@ Netmask=                255.255.255.0
 ID-type=                IPV4_ADDR_SUBNET
 Network=                192.168.2.0
 Netmask=                255.255.255.0
+[p1-short]
+ENCRYPTION_ALGORITHM=   AES_CBC
+KEY_LENGTH=             128
+HASH_ALGORITHM=         SHA
+AUTHENTICATION_METHOD=  PRE_SHARED
+GROUP_DESCRIPTION=      MODP_2048
+Life=                   life-short
+[qm-short]
+Protocols=              qm-short-p
+[qm-short-p]
+PROTOCOL_ID=            IPSEC_ESP
+Transforms=             qm-short-xf
+[qm-short-xf]
+TRANSFORM_ID=           AES
+KEY_LENGTH=             128
+ENCAPSULATION_MODE=     TUNNEL
+AUTHENTICATION_ALGORITHM= HMAC_SHA
+Life=                   life-short
+[life-short]
+LIFE_TYPE=              SECONDS
+LIFE_DURATION=          120,60:86400
 {more}
 """
 
@@ -58,7 +79,9 @@ def make_conf(side: str, *, mode: str = "ID_PROT", p1: str = "AES-128-SHA-GRP14"
               suites: str = "QM-ESP-AES-128-SHA-SUITE", psk: str = "mekmitasdigoat",
               extra_peer: str = "", more: str = "", active: bool | None = None,
               addrs: tuple[str, str] = (A, B)) -> Conf:
-    """The configuration of side ``a`` (10.0.0.1, initiator) or ``b`` (10.0.0.2)."""
+    """The configuration of side ``a`` (10.0.0.1, initiator) or ``b`` (10.0.0.2).  It always
+    holds ``p1-short`` and ``qm-short``, Phase 1 and 2 suites of 120 s lives, for tests of
+    expiry and rekeying to name."""
     me, peer = addrs if side == "a" else (addrs[1], addrs[0])
     if active is None:
         active = side == "a"

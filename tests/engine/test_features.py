@@ -59,27 +59,6 @@ Protocols=              qm-des-p
 [qm-des-p]
 PROTOCOL_ID=            IPSEC_ESP
 Transforms=             qm-esp-des
-[life-short]
-LIFE_TYPE=              SECONDS
-LIFE_DURATION=          120,60:86400
-[qm-short]
-Protocols=              qm-short-p
-[qm-short-p]
-PROTOCOL_ID=            IPSEC_ESP
-Transforms=             qm-short-xf
-[qm-short-xf]
-TRANSFORM_ID=           AES
-KEY_LENGTH=             128
-ENCAPSULATION_MODE=     TUNNEL
-AUTHENTICATION_ALGORITHM= HMAC_SHA
-Life=                   life-short
-[p1-short]
-ENCRYPTION_ALGORITHM=   AES_CBC
-KEY_LENGTH=             128
-HASH_ALGORITHM=         SHA
-AUTHENTICATION_METHOD=  PRE_SHARED
-GROUP_DESCRIPTION=      MODP_2048
-Life=                   life-short
 """
 
 

@@ -13,25 +13,13 @@ from ike.events import Phase1Done, Phase2Done, SADeleted
 from ike.kernel.interface import Expire
 from ike.wire import ExchangeType
 
-SHORT_P1 = """[p1-short]
-ENCRYPTION_ALGORITHM=   AES_CBC
-KEY_LENGTH=             128
-HASH_ALGORITHM=         SHA
-AUTHENTICATION_METHOD=  PRE_SHARED
-GROUP_DESCRIPTION=      MODP_2048
-Life=                   life-short
-[life-short]
-LIFE_TYPE=              SECONDS
-LIFE_DURATION=          120,60:86400
-"""
-
 
 @pytest.fixture
 def up(pair_factory: Any) -> Any:
     """A pair with the connection up (a active, b passive), Phase 1 life 120 s if asked."""
 
     def build(p1: str = "AES-128-SHA-GRP14") -> Any:
-        pair = pair_factory(more=SHORT_P1, p1=p1)
+        pair = pair_factory(p1=p1)
         pair.a.start(pair.now)
         pair.flush()
         for side in "ab":
@@ -95,8 +83,8 @@ def test_passive_side_never_renegotiates_phase1(up: Any) -> None:
 
 
 def test_a_phase1_only_peer_expires_without_successor(h: Any) -> None:
-    pair = h.make_pair(h.make_conf("a", more=SHORT_P1, p1="p1-short", active=False),
-                       h.make_conf("b", more=SHORT_P1, p1="p1-short"), use_keynote=False)
+    pair = h.make_pair(h.make_conf("a", p1="p1-short", active=False),
+                       h.make_conf("b", p1="p1-short"), use_keynote=False)
     pair.a.connect("peer", pair.now)  # Phase 1 only: nothing keeps it up
     pair.flush()
     [sa] = pair.a.sas.isakmp.values()
@@ -174,8 +162,8 @@ def test_delete_sa_phase1_by_cookies(up: Any) -> None:
 
 
 def test_connections_added_at_run_time_count_as_active(h: Any) -> None:
-    pair = h.make_pair(h.make_conf("a", more=SHORT_P1, p1="p1-short", active=False),
-                       h.make_conf("b", more=SHORT_P1, p1="p1-short"), use_keynote=False)
+    pair = h.make_pair(h.make_conf("a", p1="p1-short", active=False),
+                       h.make_conf("b", p1="p1-short"), use_keynote=False)
     added: list[str] = ["conn"]  # what the daemon's FIFO `c conn` keeps
     pair.a.active_hook = lambda: added
     pair.a.connect("conn", pair.now)
@@ -202,7 +190,7 @@ def test_passive_mode_initiates_nothing_not_even_rekeys(up: Any) -> None:
 
 
 def test_both_sides_active_renegotiate_phase1_once(pair_factory: Any) -> None:
-    pair = pair_factory(more=SHORT_P1, p1="p1-short", active=True)
+    pair = pair_factory(p1="p1-short", active=True)
     pair.a.start(pair.now)
     pair.flush()
     [old_a], [old_b] = pair.a.sas.isakmp.values(), pair.b.sas.isakmp.values()

@@ -15,29 +15,6 @@ from ike import timers
 from ike.engine import Engine
 from ike.exchange import transaction
 
-LIFE = """[qm-short]
-Protocols=              qm-short-p
-[qm-short-p]
-PROTOCOL_ID=            IPSEC_ESP
-Transforms=             qm-short-xf
-[qm-short-xf]
-TRANSFORM_ID=           AES
-KEY_LENGTH=             128
-ENCAPSULATION_MODE=     TUNNEL
-AUTHENTICATION_ALGORITHM= HMAC_SHA
-Life=                   life-short
-[p1-short]
-ENCRYPTION_ALGORITHM=   AES_CBC
-KEY_LENGTH=             128
-HASH_ALGORITHM=         SHA
-AUTHENTICATION_METHOD=  PRE_SHARED
-GROUP_DESCRIPTION=      MODP_2048
-Life=                   life-short
-[life-short]
-LIFE_TYPE=              SECONDS
-LIFE_DURATION=          120,60:86400
-"""
-
 
 def scan(engine: Engine) -> float | None:
     """Every deadline of every exchange and SA, the earliest one (the old get_timer)."""
@@ -93,8 +70,8 @@ def test_only_the_exchange_base_gives_exchange_deadlines_a_time() -> None:
 
 
 def test_rekeys_of_both_phases(h: Any, checked: list[int]) -> None:
-    pair = h.make_pair(h.make_conf("a", more=LIFE, p1="p1-short", suites="qm-short"),
-                       h.make_conf("b", more=LIFE, p1="p1-short", suites="qm-short"),
+    pair = h.make_pair(h.make_conf("a", p1="p1-short", suites="qm-short"),
+                       h.make_conf("b", p1="p1-short", suites="qm-short"),
                        use_keynote=False)
     pair.a.start(pair.now)
     pair.flush()
