@@ -218,8 +218,6 @@ class IPsecTable(Sequence[IPsecSA]):
         self._by_spi: dict[tuple[int, int], dict[int, IPsecSA]] = {}
         """(protocol, SPI) on either side -> the SAs using it, oldest first (an SPI we chose
         may equal one a peer chose for another SA)."""
-        self._spi_keys: dict[int, tuple[tuple[int, int], ...]] = {}
-        """By identity: the keys an SA was indexed under, taken out with it as they went in."""
         self.timers = self._items.timers
         self.view = self._items.values()
         """The SAs, oldest first: a live view (no copy, as iterating the table makes; do not
@@ -231,20 +229,15 @@ class IPsecTable(Sequence[IPsecSA]):
         if key not in self._items:  # (an id in the table is that SA's: it is alive)
             self._items[key] = sa
             self._by_name.setdefault(sa.name, {})[key] = sa
-            keys = []  # (a loop, not a generator: one of these per Quick Mode)
-            by_spi = self._by_spi
+            by_spi = self._by_spi  # (a loop, not a generator: one of these per Quick Mode)
             for p in sa.protocols:
                 proto = p.choice.protocol_id
                 for k in ((proto, p.spi_in), (proto, p.spi_out)):
                     using = by_spi.get(k)
                     if using is None:
                         by_spi[k] = {key: sa}
-                    elif key in using:
-                        continue  # the same number both ways
                     else:
                         using[key] = sa
-                    keys.append(k)
-            self._spi_keys[key] = tuple(keys)
 
     def remove(self, sa: IPsecSA) -> None:
         """Take ``sa`` out (ValueError when it is not in, as for a list)."""
@@ -256,18 +249,19 @@ class IPsecTable(Sequence[IPsecSA]):
         del named[key]
         if not named:
             del self._by_name[sa.name]
-        for k in self._spi_keys.pop(key):
-            using = self._by_spi[k]
-            del using[key]
-            if not using:
-                del self._by_spi[k]
+        by_spi = self._by_spi  # (the SPIs never change once the SA is established)
+        for p in sa.protocols:
+            proto = p.choice.protocol_id
+            for k in ((proto, p.spi_in), (proto, p.spi_out)):
+                using = by_spi.get(k)
+                if using is not None and using.pop(key, None) is not None and not using:
+                    del by_spi[k]
 
     def clear(self) -> None:
         """Forget every SA."""
         self._items.clear()
         self._by_name.clear()
         self._by_spi.clear()
-        self._spi_keys.clear()
 
     def by_spi(self, proto: int, spi: int) -> IPsecSA | None:
         """The oldest SA with this (protocol, SPI) on either side."""
