@@ -67,11 +67,12 @@ def test_charon_and_pluto(plain_topo: Topology, workdir: Path, libreswan: Path,
             assert ca.mode == "TUNNEL-in-UDP"
             charon_keys = pa.esp_keys()
             keymats = pb.keymats()
-            why = _key_lines(pa, pb, keymats, charon_keys, ca, cb)
-            assert set(keymats) == {ca.spi_in, ca.spi_out}, why
+            # (the message, read from both logs, is built only when an assertion fails)
+            assert set(keymats) == {ca.spi_in, ca.spi_out}, _key_lines(pa, pb, keymats,
+                                                                       charon_keys, ca, cb)
             c.keys_agree = all(km == charon_keys[spi].enc + charon_keys[spi].integ
                                for spi, km in keymats.items())
-            assert c.keys_agree, why
+            assert c.keys_agree, _key_lines(pa, pb, keymats, charon_keys, ca, cb)
             enc_len = len(next(iter(charon_keys.values())).enc) // 2
             assert pb.esp_keys(enc_len=enc_len) == charon_keys
             assert pa.keylog().children[0].we_initiated_qm == (initiator == "charon")
